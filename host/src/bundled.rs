@@ -1,0 +1,32 @@
+//! The bundled plugins, built from `plugins/` by `build.rs` and embedded in the binary, so a node
+//! started with no plugin flags serves the key-value state machine.
+
+/// The key-value state machine (`plugins/kv`): put, get, delete, compare-and-swap, range and prefix
+/// scans. Commands and responses are in the `iroh-raft-kv-types` crate.
+pub const KV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kv.wasm"));
+
+/// The replicated counter (`plugins/counter`), the smallest example to copy.
+pub const COUNTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/counter.wasm"));
+
+/// A state machine that does nothing per entry (`plugins/noop`), for measuring host overhead.
+pub const NOOP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/noop.wasm"));
+
+/// A test state machine that traps on command (`plugins/faulty`): infinite loops, memory bombs,
+/// panics. Used by the fault tests; never a default.
+pub const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty.wasm"));
+
+/// A policy that allows everything (`plugins/allow-all`).
+pub const ALLOW_ALL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow_all.wasm"));
+
+/// A policy that allows only reads and status (`plugins/read-only`).
+pub const READ_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/read_only.wasm"));
+
+/// Every bundled plugin: name, kind and bytes.
+pub const ALL: &[(&str, crate::PluginKind, &[u8])] = &[
+    ("kv", crate::PluginKind::StateMachine, KV),
+    ("counter", crate::PluginKind::StateMachine, COUNTER),
+    ("noop", crate::PluginKind::StateMachine, NOOP),
+    ("faulty", crate::PluginKind::StateMachine, FAULTY),
+    ("allow-all", crate::PluginKind::Policy, ALLOW_ALL),
+    ("read-only", crate::PluginKind::Policy, READ_ONLY),
+];

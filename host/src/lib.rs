@@ -1,0 +1,38 @@
+//! iroh-raft: a Raft node whose behaviour is defined by WebAssembly.
+//!
+//! This crate is the host: the plugin runtime that runs state-machine components over a durable
+//! fjall keyspace, and the bundled plugins. See the repository README for the whole picture.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use iroh_raft::{AppliedMark, FjallStateStore, PluginEngine, PluginLimits, bundled};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let db = fjall::Database::builder("/tmp/iroh-raft-doc").open()?;
+//! let state = Arc::new(FjallStateStore::open(&db, "counter", None)?);
+//! let engine = PluginEngine::new(None)?;
+//! let counter = engine.load_state_machine("counter", bundled::COUNTER)?;
+//! let mut applier = counter.applier(state.clone(), PluginLimits::default())?;
+//! let add_two = Bytes::from(postcard::to_allocvec(&2i64)?);
+//! let outcomes = applier.apply(1, &[add_two.clone(), add_two])?;
+//! applier.commit(&AppliedMark { index: 2, extra: Vec::new() })?;
+//! assert_eq!(postcard::from_bytes::<i64>(outcomes[1].as_ref().unwrap())?, 4);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod bundled;
+mod plugin;
+mod store;
+
+pub use plugin::{
+    CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,
+    PluginKind, PluginLimits, RuntimeError, StateMachineApplier, StateMachineReader, sha256,
+    sha256_hex,
+};
+pub use store::{
+    AppliedMark, FjallStateStore, Pairs, StateRead, StateStore, StoreError, Txn, WriteSet,
+};

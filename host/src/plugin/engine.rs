@@ -1,0 +1,320 @@
+//! The node's wasmtime engine, configured for determinism, with an on-disk cache of compiled
+//! components keyed by the wasm's sha256 and the engine's configuration.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmtime::component::{
+    Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker,
+};
+use wasmtime::{Config, Engine, Store};
+
+use super::bindings;
+use super::host_state::{Access, HostState, new_store};
+use super::kind::interface;
+use super::state_machine::{
+    ApplyParams, ApplyReturn, MigrateParams, MigrateReturn, QueryParams, QueryReturn,
+};
+use super::validate::{self, ComponentInfo};
+use super::{
+    PluginError, PluginKind, PluginLimits, RuntimeError, StateMachineApplier, StateMachineReader,
+};
+use crate::store::StateStore;
+
+/// Fuel for instantiation (a component's start code runs then).
+const INSTANTIATE_FUEL: u64 = 100_000_000;
+
+/// One wasmtime engine for all plugins of a node.
+#[derive(Clone)]
+pub struct PluginEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    engine: Engine,
+    state_machine_linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
+    /// Hash of everything in the engine configuration that a compiled artifact depends on.
+    config_hash: String,
+    compiled: AtomicU64,
+    cache_hits: AtomicU64,
+}
+
+impl PluginEngine {
+    /// Creates the engine. With `cache_dir`, compiled components are kept there and reused.
+    pub fn new(cache_dir: Option<&Path>) -> Result<Self, PluginError> {
+        let engine_error = |e: wasmtime::Error| PluginError::Engine(e.to_string());
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
+            // Without the component-model-async feature this is already off; say so anyway: on,
+            // it costs ~350 ns on every call.
+            .concurrency_support(false);
+        let engine = Engine::new(&config).map_err(engine_error)?;
+        let mut state_machine_linker = Linker::new(&engine);
+        bindings::StateMachine::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut state_machine_linker,
+            |state| state,
+        )
+        .map_err(engine_error)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        if let Some(dir) = cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                PluginError::Engine(format!(
+                    "cannot create compile cache {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                engine,
+                state_machine_linker,
+                cache_dir: cache_dir.map(Path::to_path_buf),
+                config_hash: format!("{:016x}", hasher.finish()),
+                compiled: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// How many components were compiled, and how many were loaded from the cache instead.
+    pub fn compile_stats(&self) -> (u64, u64) {
+        (
+            self.inner.compiled.load(Ordering::Relaxed),
+            self.inner.cache_hits.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Checks that `wasm` is a component of the world of `kind`, compiling it (or loading it from
+    /// the cache).
+    pub fn validate(&self, kind: PluginKind, wasm: &[u8]) -> Result<ComponentInfo, PluginError> {
+        let (_, info) = self.compile_checked(kind, wasm)?;
+        Ok(info)
+    }
+
+    /// Validates and prepares a state-machine plugin called `name`.
+    pub fn load_state_machine(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<CompiledStateMachine, PluginError> {
+        let kind = PluginKind::StateMachine;
+        let (component, info) = self.compile_checked(kind, wasm)?;
+        let mismatch = |reason: String| PluginError::Mismatch { kind, reason };
+        let pre = self
+            .inner
+            .state_machine_linker
+            .instantiate_pre(&component)
+            .map_err(|e| mismatch(e.to_string()))?;
+        let export = |instance: Option<&ComponentExportIndex>, name: &str| {
+            component
+                .get_export_index(instance, name)
+                .ok_or_else(|| mismatch(format!("it does not export `{name}`")))
+        };
+        let machine = export(None, &interface("machine"))?;
+        let exports = Exports {
+            apply: export(Some(&machine), "apply")?,
+            query: export(Some(&machine), "query")?,
+            migrate: if info.has_migration {
+                let migration = export(None, &interface("migration"))?;
+                Some(export(Some(&migration), "migrate")?)
+            } else {
+                None
+            },
+        };
+        let compiled = CompiledStateMachine {
+            inner: Arc::new(CompiledInner {
+                name: name.into(),
+                info,
+                engine: self.clone(),
+                pre,
+                exports,
+            }),
+        };
+        // Instantiate once to type-check every export against the world.
+        let (mut store, instance) = compiled
+            .instantiate(Access::Closed, PluginLimits::default().memory_bytes)
+            .map_err(|e| mismatch(e.to_string()))?;
+        compiled
+            .funcs(&mut store, &instance)
+            .map_err(|e| mismatch(e.to_string()))?;
+        Ok(compiled)
+    }
+
+    fn compile_checked(
+        &self,
+        kind: PluginKind,
+        wasm: &[u8],
+    ) -> Result<(Component, ComponentInfo), PluginError> {
+        validate::check_header(wasm)?;
+        let sha256 = validate::sha256(wasm);
+        let component = self.compile(wasm, &sha256)?;
+        let info = validate::check_world(&self.inner.engine, &component, kind, sha256, wasm.len())?;
+        Ok((component, info))
+    }
+
+    fn compile(&self, wasm: &[u8], sha256: &[u8; 32]) -> Result<Component, PluginError> {
+        let engine = &self.inner.engine;
+        let invalid = |e: wasmtime::Error| PluginError::Invalid {
+            reason: format!("{e:#}"),
+        };
+        let Some(dir) = &self.inner.cache_dir else {
+            self.inner.compiled.fetch_add(1, Ordering::Relaxed);
+            return Component::new(engine, wasm).map_err(invalid);
+        };
+        let path = dir.join(format!(
+            "{}-{}.cwasm",
+            validate::sha256_hex(sha256),
+            self.inner.config_hash
+        ));
+        if path.exists() {
+            // SAFETY: the file is named by the wasm's hash and this engine's configuration hash and
+            // was written by `precompile_component` below, into the node's own data directory.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    "compiled plugin in the cache is unusable ({e}); compiling it again"
+                ),
+            }
+        }
+        self.inner.compiled.fetch_add(1, Ordering::Relaxed);
+        let artifact = engine.precompile_component(wasm).map_err(invalid)?;
+        let tmp = path.with_extension("cwasm.tmp");
+        let written = std::fs::write(&tmp, &artifact).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            // The cache is an optimisation: run without it rather than refuse the plugin.
+            tracing::warn!(path = %path.display(), "cannot write compiled plugin to the cache: {e}");
+        }
+        // SAFETY: `artifact` was produced just now by this engine's `precompile_component`.
+        unsafe { Component::deserialize(engine, &artifact) }.map_err(invalid)
+    }
+}
+
+struct Exports {
+    apply: ComponentExportIndex,
+    query: ComponentExportIndex,
+    migrate: Option<ComponentExportIndex>,
+}
+
+/// A validated, compiled state-machine plugin, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct CompiledStateMachine {
+    inner: Arc<CompiledInner>,
+}
+
+struct CompiledInner {
+    name: Arc<str>,
+    info: ComponentInfo,
+    engine: PluginEngine,
+    pre: InstancePre<HostState>,
+    exports: Exports,
+}
+
+/// The typed exports of one instance.
+pub(crate) struct Funcs {
+    pub(crate) apply: wasmtime::component::Func,
+    pub(crate) query: wasmtime::component::Func,
+    pub(crate) migrate: Option<wasmtime::component::Func>,
+}
+
+impl CompiledStateMachine {
+    /// The plugin's name (used in logs and keyspace names).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// What validation learned about the component.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.inner.info
+    }
+
+    /// Creates the instance that applies committed entries to `state`.
+    pub fn applier(
+        &self,
+        state: Arc<dyn StateStore>,
+        limits: PluginLimits,
+    ) -> Result<StateMachineApplier, RuntimeError> {
+        StateMachineApplier::new(self.clone(), state, limits)
+    }
+
+    /// Creates an instance that answers queries against snapshots of `state`.
+    pub fn reader(&self, state: Arc<dyn StateStore>, limits: PluginLimits) -> StateMachineReader {
+        StateMachineReader::new(self.clone(), state, limits)
+    }
+
+    /// A fresh store and instance.
+    pub(crate) fn instantiate(
+        &self,
+        access: Access,
+        memory_bytes: usize,
+    ) -> Result<(Store<HostState>, Instance), RuntimeError> {
+        let inner = &self.inner;
+        let fail = |e: wasmtime::Error| RuntimeError::Instantiate {
+            plugin: inner.name.to_string(),
+            reason: format!("{e:#}"),
+        };
+        let mut store = new_store(
+            &inner.engine.inner.engine,
+            HostState::new(inner.name.clone(), access, memory_bytes),
+        );
+        store.set_fuel(INSTANTIATE_FUEL).map_err(fail)?;
+        let instance = inner.pre.instantiate(&mut store).map_err(fail)?;
+        Ok((store, instance))
+    }
+
+    /// Looks up and type-checks the exports of `instance`.
+    pub(crate) fn funcs(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+    ) -> Result<Funcs, RuntimeError> {
+        let exports = &self.inner.exports;
+        let fail = |what: &str, e: wasmtime::Error| RuntimeError::Instantiate {
+            plugin: self.inner.name.to_string(),
+            reason: format!("`{what}`: {e:#}"),
+        };
+        let missing = |what: &str| RuntimeError::Instantiate {
+            plugin: self.inner.name.to_string(),
+            reason: format!("`{what}` is missing from the instance"),
+        };
+        let apply = instance
+            .get_func(&mut *store, exports.apply)
+            .ok_or_else(|| missing("apply"))?;
+        apply
+            .typed::<ApplyParams<'_>, ApplyReturn>(&*store)
+            .map_err(|e| fail("apply", e))?;
+        let query = instance
+            .get_func(&mut *store, exports.query)
+            .ok_or_else(|| missing("query"))?;
+        query
+            .typed::<QueryParams<'_>, QueryReturn>(&*store)
+            .map_err(|e| fail("query", e))?;
+        let migrate = match exports.migrate {
+            Some(index) => {
+                let migrate = instance
+                    .get_func(&mut *store, index)
+                    .ok_or_else(|| missing("migrate"))?;
+                migrate
+                    .typed::<MigrateParams<'_>, MigrateReturn>(&*store)
+                    .map_err(|e| fail("migrate", e))?;
+                Some(migrate)
+            }
+            None => None,
+        };
+        Ok(Funcs {
+            apply,
+            query,
+            migrate,
+        })
+    }
+}

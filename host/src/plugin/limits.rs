@@ -1,0 +1,29 @@
+//! Per-call budgets. They are part of the replicated configuration: every replica must use the same
+//! values, or a heavy entry could fail on one replica and succeed on another.
+
+use serde::{Deserialize, Serialize};
+
+/// Fuel and memory budgets for plugin calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginLimits {
+    /// Fuel (roughly, wasm instructions) each entry of an apply batch may burn. A batch call gets
+    /// this times the number of entries.
+    pub fuel_per_entry: u64,
+    /// Fuel one query may burn.
+    pub fuel_per_query: u64,
+    /// Fuel a `migrate` call may burn.
+    pub fuel_per_migration: u64,
+    /// Linear memory an instance may grow to, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        Self {
+            fuel_per_entry: 10_000_000,
+            fuel_per_query: 100_000_000,
+            fuel_per_migration: 10_000_000_000,
+            memory_bytes: 64 << 20,
+        }
+    }
+}

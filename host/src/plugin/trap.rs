@@ -1,0 +1,71 @@
+//! Why an entry failed, in words that are the same on every replica.
+
+use std::fmt;
+
+use wasmtime::Trap;
+
+use super::host_state::MemoryLimitExceeded;
+
+/// Why an entry (or a query) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The plugin returned an error for this entry.
+    Rejected(String),
+    /// The plugin ran out of fuel.
+    OutOfFuel {
+        /// The budget it had.
+        budget: u64,
+    },
+    /// The plugin tried to grow its memory past the cap.
+    OutOfMemory(String),
+    /// The plugin trapped: a panic, `unreachable`, a stack overflow, a bad memory access.
+    Trapped(String),
+    /// The plugin returned results that do not fit the batch.
+    Malformed(String),
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected(message) => f.write_str(message),
+            Self::OutOfFuel { budget } => write!(
+                f,
+                "plugin ran out of fuel: the call exceeded its budget of {budget} (raise it in the cluster's plugin limits if this entry is legitimate)"
+            ),
+            Self::OutOfMemory(message) => write!(f, "plugin {message}"),
+            Self::Trapped(message) => write!(f, "plugin trapped: {message}"),
+            Self::Malformed(message) => write!(f, "plugin returned malformed results: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+/// Classifies a failed call. `budget` is the fuel the call was given.
+pub(crate) fn classify(error: &wasmtime::Error, budget: u64) -> EntryError {
+    for cause in error.chain() {
+        if let Some(limit) = cause.downcast_ref::<MemoryLimitExceeded>() {
+            return EntryError::OutOfMemory(limit.to_string());
+        }
+        if let Some(trap) = cause.downcast_ref::<Trap>() {
+            return match trap {
+                Trap::OutOfFuel => EntryError::OutOfFuel { budget },
+                Trap::UnreachableCodeReached => EntryError::Trapped(
+                    "unreachable code was reached (a Rust plugin panicked or aborted)".into(),
+                ),
+                other => EntryError::Trapped(other.to_string()),
+            };
+        }
+    }
+    // Not a trap: the guest broke the canonical ABI (bad pointers, invalid UTF-8, ...) or a host
+    // call refused it. wasmtime's first line is deterministic; backtraces are not, so drop them.
+    let message = error.to_string();
+    EntryError::Trapped(
+        message
+            .lines()
+            .next()
+            .unwrap_or("unknown fault")
+            .to_string(),
+    )
+}

@@ -1,0 +1,120 @@
+//! The kv state machine's logic: [`apply`] decodes a [`Command`], runs it against a [`KvAccess`]
+//! and encodes the [`Response`]; [`query`] does the same for a [`Query`] against a [`KvRead`].
+//!
+//! Both are plain functions over the storage traits, so the wasm plugin and native code run the
+//! very same code. A command fails only before it writes anything.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::query::scan_limit;
+use crate::{Command, KvAccess, KvRead, Pair, Query, QueryResponse, Response, decode, encode};
+
+/// Applies one encoded [`Command`] and returns the encoded [`Response`], or a message saying why
+/// the command was refused (in which case nothing was written).
+pub fn apply(kv: &mut impl KvAccess, command: &[u8]) -> Result<Vec<u8>, String> {
+    let command: Command<'_> =
+        decode(command).map_err(|error| format!("invalid kv command: {error}"))?;
+    let response = execute(kv, command)?;
+    encode(&response).map_err(|error| format!("kv response: {error}"))
+}
+
+/// Answers one encoded [`Query`] with an encoded [`QueryResponse`], or a message saying why the
+/// query was refused.
+pub fn query(kv: &impl KvRead, request: &[u8]) -> Result<Vec<u8>, String> {
+    let request: Query<'_> =
+        decode(request).map_err(|error| format!("invalid kv query: {error}"))?;
+    let response = match request {
+        Query::Get { key } => {
+            check_key(key)?;
+            QueryResponse::Value(kv.get(key))
+        }
+        Query::Scan { start, end, limit } => scan(kv, start, end, limit),
+        Query::Prefix { prefix, limit } => scan(kv, prefix, prefix_end(prefix).as_deref(), limit),
+    };
+    encode(&response).map_err(|error| format!("kv query response: {error}"))
+}
+
+fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, String> {
+    match command {
+        Command::Put { key, value } => {
+            check_key(key)?;
+            kv.put(key, value);
+            Ok(Response::Written)
+        }
+        Command::Delete { key } => {
+            check_key(key)?;
+            Ok(Response::Deleted {
+                existed: kv.delete(key),
+            })
+        }
+        Command::Cas { key, expected, new } => {
+            check_key(key)?;
+            let current = kv.get(key);
+            if current.as_deref() != expected {
+                return Ok(Response::Cas {
+                    swapped: false,
+                    current,
+                });
+            }
+            match new {
+                Some(value) => kv.put(key, value),
+                None => {
+                    kv.delete(key);
+                }
+            }
+            Ok(Response::Cas {
+                swapped: true,
+                current: new.map(<[u8]>::to_vec),
+            })
+        }
+    }
+}
+
+fn check_key(key: &[u8]) -> Result<(), String> {
+    if key.is_empty() {
+        Err(String::from(
+            "the key is empty: kv keys must be at least one byte long",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads `[start, end)`, asking the store for one pair more than the limit to learn whether the
+/// range holds more.
+fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> QueryResponse {
+    if end.is_some_and(|end| end <= start) {
+        return QueryResponse::Pairs {
+            pairs: Vec::new(),
+            more: false,
+        };
+    }
+    let limit = scan_limit(limit) as usize;
+    let mut found = kv.scan(start, end, limit + 1);
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let pairs = found
+        .into_iter()
+        .map(|(key, value)| Pair { key, value })
+        .collect();
+    QueryResponse::Pairs { pairs, more }
+}
+
+/// The smallest key greater than every key starting with `prefix`; `None` if there is none (the
+/// prefix is empty or all `0xff`), so the range runs to the end of the keyspace.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
