@@ -166,14 +166,15 @@ fn kv_puts(engine: &PluginEngine) {
     let mut index = 0u64;
     let native = median(|| {
         let entries = next_batch();
+        // Like the wasm path: the whole batch in one go, kept once.
         for entry in &entries {
             let mut kv = NativeKv {
                 txn: &mut txn,
                 state: &*native_state,
             };
             iroh_raft_kv_types::apply(&mut kv, entry).expect("native apply");
-            txn.keep_current();
         }
+        txn.keep_current();
         index += BATCH as u64;
         native_state
             .commit(

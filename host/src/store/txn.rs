@@ -45,12 +45,17 @@ impl WriteSet {
             .map(|(k, v)| (k.as_slice(), v.as_deref()))
     }
 
-    /// Moves every write of `later` over this set.
+    /// Moves every write of `later` over this set, `later` winning.
+    ///
+    /// Inserts one by one: `BTreeMap::append` rebuilds the whole tree (O(n + m)), which made
+    /// absorbing one entry at a time quadratic over a batch.
     fn absorb(&mut self, later: &mut WriteSet) {
         if self.writes.is_empty() {
             std::mem::swap(&mut self.writes, &mut later.writes);
-        } else {
-            self.writes.append(&mut later.writes);
+            return;
+        }
+        for (key, value) in std::mem::take(&mut later.writes) {
+            self.writes.insert(key, value);
         }
     }
 

@@ -2,13 +2,10 @@
 //! `iroh-raft-kv-types` over the plugin's keyspace.
 //!
 //! Commands and queries are the postcard messages of `iroh-raft-kv-types`; this crate owns only the
-//! mapping of its storage traits onto the SDK's contexts. The query side gets a [`Reader`], which
+//! mapping of its storage traits onto the SDK's contexts. The query side gets a `Reader`, which
 //! implements only `KvRead`, so a write during a query does not compile.
 #![no_std]
 extern crate alloc;
-
-#[cfg(target_arch = "wasm32")]
-mod mem;
 
 use alloc::vec::Vec;
 use iroh_raft_kv_types::{KvAccess, KvRead};
