@@ -25,14 +25,22 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bundled;
+mod net;
 mod plugin;
+mod raft;
 mod store;
 
+pub use net::{
+    Admission, FrameError, NOT_A_MEMBER, NetError, PeerClient, RaftNetwork, RaftServer, RequestId,
+    alpn, bind_endpoint, decode_body, encode_frame, load_or_create_secret_key, read_frame,
+    write_frame,
+};
 pub use plugin::{
     CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,
     PluginKind, PluginLimits, RuntimeError, StateMachineApplier, StateMachineReader, sha256,
     sha256_hex,
 };
+pub use raft::{ApplyResponse, LogPayload, Member, TypeConfig};
 pub use store::{
     AppliedMark, FjallStateStore, Pairs, StateRead, StateStore, StoreError, Txn, WriteSet,
 };

@@ -1,0 +1,16 @@
+//! The network: the four ALPNs on one iroh endpoint, the length-prefixed postcard frames they
+//! speak, and endpoint set-up for loopback and LAN use (no relays, no port mapping, no lookups).
+
+pub mod alpn;
+mod endpoint;
+mod error;
+mod frame;
+mod raft_client;
+mod raft_server;
+mod raft_wire;
+
+pub use endpoint::{bind_endpoint, load_or_create_secret_key};
+pub use error::{FrameError, NetError};
+pub use frame::{RequestId, decode_body, encode_frame, read_frame, write_frame};
+pub use raft_client::{PeerClient, RaftNetwork};
+pub use raft_server::{Admission, NOT_A_MEMBER, RaftServer};

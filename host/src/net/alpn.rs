@@ -1,0 +1,17 @@
+//! The protocol names (ALPNs) a node serves, each versioned, and each frame size limit.
+
+/// Raft RPCs between members: append-entries, vote, pre-vote, snapshots, transfer-leader.
+pub const RAFT: &[u8] = b"iroh-raft/0";
+/// Operators and applications: status, membership, writes and reads, deploys.
+pub const MANAGEMENT: &[u8] = b"iroh-raft-mgmt/0";
+/// Metric snapshots and subscriptions.
+pub const METRICS: &[u8] = b"iroh-raft-metrics/0";
+/// Joining: holders of a join ticket ask to be added.
+pub const DISCOVERY: &[u8] = b"iroh-raft-discovery/0";
+
+/// Largest raft frame: an append-entries batch or a snapshot chunk.
+pub const MAX_RAFT_FRAME: usize = 64 << 20;
+/// Largest management frame (a plugin deploy streams in chunks of at most this).
+pub const MAX_MANAGEMENT_FRAME: usize = 16 << 20;
+/// Largest discovery frame: join requests are small.
+pub const MAX_DISCOVERY_FRAME: usize = 64 << 10;

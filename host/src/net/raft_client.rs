@@ -1,0 +1,335 @@
+//! The sending side of `iroh-raft/0`: openraft's network factory over iroh, with one cached
+//! connection per peer, a deadline on every RPC, pipelined append-entries on a long-lived stream
+//! and snapshots streamed in chunks.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use iroh::endpoint::Connection;
+use iroh::{Endpoint, EndpointAddr, EndpointId};
+use openraft::base::{BoxFuture, BoxStream};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
+};
+use openraft::type_config::alias::{SnapshotOf, VoteOf};
+use tokio::io::AsyncReadExt;
+
+use super::raft_wire::{RaftReply, RaftRequest};
+use super::{FrameError, alpn, decode_body, encode_frame, read_frame, write_frame};
+use crate::raft::{Member, TypeConfig};
+
+type C = TypeConfig;
+
+/// How long dialling a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Snapshot chunk size on the wire.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Connections to peers, shared by every client the factory hands out.
+#[derive(Clone)]
+pub struct RaftNetwork {
+    endpoint: Endpoint,
+    connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
+}
+
+impl RaftNetwork {
+    /// A network that dials peers from `endpoint`.
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            connections: Arc::default(),
+        }
+    }
+}
+
+impl RaftNetworkFactory<C> for RaftNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: u64, node: &Member) -> PeerClient {
+        PeerClient {
+            endpoint: self.endpoint.clone(),
+            connections: self.connections.clone(),
+            target,
+            member: node.clone(),
+        }
+    }
+}
+
+/// The RPC client for one peer.
+pub struct PeerClient {
+    endpoint: Endpoint,
+    connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
+    target: u64,
+    member: Member,
+}
+
+fn network(error: impl std::fmt::Display) -> NetworkError<C> {
+    NetworkError::from_string(error)
+}
+
+impl From<FrameError> for NetworkError<C> {
+    fn from(error: FrameError) -> Self {
+        network(error)
+    }
+}
+
+impl PeerClient {
+    fn cached(&self) -> Option<Connection> {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        connections
+            .get(&self.member.endpoint_key)
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
+    }
+
+    /// The cached connection to the peer, dialling it if there is none.
+    async fn connection(&self) -> Result<Connection, Unreachable<C>> {
+        if let Some(connection) = self.cached() {
+            return Ok(connection);
+        }
+        let id = EndpointId::from_bytes(&self.member.endpoint_key).map_err(|e| {
+            Unreachable::from_string(format!(
+                "node {} has an invalid endpoint key: {e}",
+                self.target
+            ))
+        })?;
+        let mut addr = EndpointAddr::new(id);
+        for socket in &self.member.addrs {
+            addr = addr.with_ip_addr(*socket);
+        }
+        let connection =
+            tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect(addr, alpn::RAFT))
+                .await
+                .map_err(|_| {
+                    Unreachable::from_string(format!(
+                        "connecting to node {} timed out",
+                        self.target
+                    ))
+                })?
+                .map_err(|e| {
+                    Unreachable::from_string(format!("cannot connect to node {}: {e}", self.target))
+                })?;
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.member.endpoint_key, connection.clone());
+        Ok(connection)
+    }
+
+    /// Drops the cached connection after a failure, so the next RPC dials again.
+    fn forget(&self) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.member.endpoint_key);
+    }
+
+    /// One request, one reply, within `deadline`.
+    async fn call(
+        &self,
+        request: &RaftRequest,
+        deadline: Duration,
+    ) -> Result<RaftReply, RPCError<C>> {
+        let exchange = async {
+            let connection = self.connection().await?;
+            let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {
+                self.forget();
+                network(e)
+            })?;
+            write_frame(&mut send, encode_frame(request).map_err(network)?)
+                .await
+                .map_err(network)?;
+            send.finish().map_err(network)?;
+            let body = read_frame(&mut recv, alpn::MAX_RAFT_FRAME)
+                .await
+                .map_err(network)?
+                .ok_or_else(|| network("the peer closed the stream without replying"))?;
+            Ok::<_, RPCError<C>>(decode_body::<RaftReply>(&body).map_err(network)?)
+        };
+        match tokio::time::timeout(deadline, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(RPCError::Network(network(format!(
+                "no reply from node {} within {deadline:?}",
+                self.target
+            )))),
+        }
+    }
+}
+
+fn unexpected(reply: RaftReply) -> RPCError<C> {
+    match reply {
+        RaftReply::Refused(reason) => RPCError::Network(network(format!("refused: {reason}"))),
+        other => RPCError::Network(network(format!("unexpected reply {other:?}"))),
+    }
+}
+
+impl RaftNetworkV2<C> for PeerClient {
+    type SnapshotData = tokio::fs::File;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<C>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
+        match self
+            .call(&RaftRequest::AppendEntries(rpc), option.hard_ttl())
+            .await?
+        {
+            RaftReply::AppendEntries(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        _option: RPCOption,
+    ) -> BoxFuture<'s, Result<BoxStream<'s, Result<StreamAppendResult<C>, RPCError<C>>>, RPCError<C>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<C>> + openraft::OptionalSend + Unpin + 'static,
+    {
+        Box::pin(async move {
+            let connection = self.connection().await?;
+            let (mut send, recv) = connection.open_bi().await.map_err(|e| {
+                self.forget();
+                network(e)
+            })?;
+            write_frame(
+                &mut send,
+                encode_frame(&RaftRequest::StreamAppend).map_err(network)?,
+            )
+            .await
+            .map_err(network)?;
+            // Requests flow out on their own task while results are read back: pipelined.
+            tokio::spawn(forward_appends(input, send));
+            let results = futures_util::stream::unfold(Some(recv), |recv| async move {
+                let mut recv = recv?;
+                match read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await {
+                    Ok(None) => None,
+                    Ok(Some(body)) => match decode_body::<RaftReply>(&body) {
+                        Ok(RaftReply::StreamAppend(result)) => Some((Ok(result), Some(recv))),
+                        Ok(other) => Some((Err(unexpected(other)), None)),
+                        Err(e) => Some((Err(RPCError::Network(network(e))), None)),
+                    },
+                    Err(e) => Some((Err(RPCError::Network(network(e))), None)),
+                }
+            });
+            Ok(Box::pin(results) as BoxStream<'s, _>)
+        })
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        match self
+            .call(&RaftRequest::Vote(rpc), option.hard_ttl())
+            .await?
+        {
+            RaftReply::Vote(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<C>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<C>, RPCError<C>> {
+        match self
+            .call(&RaftRequest::PreVote(rpc), option.hard_ttl())
+            .await?
+        {
+            RaftReply::Vote(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<C>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<C>, RPCError<C>> {
+        match self
+            .call(&RaftRequest::TransferLeader(req), option.hard_ttl())
+            .await?
+        {
+            RaftReply::TransferLeader(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<C>,
+        snapshot: SnapshotOf<C, Self::SnapshotData>,
+        cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let transfer = async {
+            let connection = self.connection().await?;
+            let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {
+                self.forget();
+                network(e)
+            })?;
+            let header = RaftRequest::Snapshot {
+                vote,
+                meta: snapshot.meta,
+            };
+            write_frame(&mut send, encode_frame(&header).map_err(network)?)
+                .await
+                .map_err(network)?;
+            // Stream the file in chunks: the snapshot is never whole in memory.
+            let mut file = snapshot.snapshot;
+            let mut chunk = vec![0u8; SNAPSHOT_CHUNK];
+            loop {
+                let read = file.read(&mut chunk).await.map_err(network)?;
+                let frame =
+                    encode_frame(&Bytes::copy_from_slice(&chunk[..read])).map_err(network)?;
+                write_frame(&mut send, frame).await.map_err(network)?;
+                if read == 0 {
+                    break;
+                }
+            }
+            send.finish().map_err(network)?;
+            let body = read_frame(&mut recv, alpn::MAX_RAFT_FRAME)
+                .await
+                .map_err(network)?
+                .ok_or_else(|| network("the peer closed the snapshot stream without replying"))?;
+            match decode_body::<RaftReply>(&body).map_err(network)? {
+                RaftReply::Snapshot(response) => Ok(response),
+                other => Err(StreamingError::Network(network(format!(
+                    "unexpected reply {other:?}"
+                )))),
+            }
+        };
+        tokio::select! {
+            result = transfer => result,
+            closed = cancel => Err(StreamingError::Closed(closed)),
+        }
+    }
+}
+
+/// Writes each append request as a frame until the input ends or the stream breaks.
+async fn forward_appends<S>(mut input: S, mut send: iroh::endpoint::SendStream)
+where
+    S: Stream<Item = AppendEntriesRequest<C>> + Unpin,
+{
+    while let Some(request) = input.next().await {
+        let Ok(frame) = encode_frame(&request) else {
+            break;
+        };
+        if write_frame(&mut send, frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+}

@@ -1,0 +1,282 @@
+//! The receiving side of `iroh-raft/0`: admits only members (and peers of a pending join), then
+//! decodes each stream's request, hands it to openraft and encodes the reply. Decisions live in
+//! openraft; this only moves frames.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use openraft::Raft;
+use openraft::async_runtime::WatchReceiver;
+use openraft::raft::AppendEntriesRequest;
+use openraft::storage::{RaftStateMachine, Snapshot};
+use tokio::io::AsyncWriteExt;
+
+use super::raft_wire::{RaftReply, RaftRequest};
+use super::{FrameError, alpn, decode_body, encode_frame, read_frame, write_frame};
+use crate::raft::TypeConfig;
+
+type C = TypeConfig;
+
+/// QUIC application close code for a peer that is not a member.
+pub const NOT_A_MEMBER: u32 = 403;
+
+/// Which peers may speak raft to this node: the members of its current membership, plus keys
+/// admitted ahead of it (the cluster a joining node is joining).
+#[derive(Clone, Default, Debug)]
+pub struct Admission {
+    extra: Arc<RwLock<BTreeSet<[u8; 32]>>>,
+}
+
+impl Admission {
+    /// Admits `key` whether or not it is in the membership.
+    pub fn admit(&self, key: [u8; 32]) {
+        self.extra
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key);
+    }
+
+    /// Withdraws an admission made with [`Self::admit`].
+    pub fn revoke(&self, key: &[u8; 32]) {
+        self.extra
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    fn admits<SM: RaftStateMachine<C>>(&self, raft: &Raft<C, SM>, key: &[u8; 32]) -> bool {
+        if self
+            .extra
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+        {
+            return true;
+        }
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow_watched();
+        metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .any(|(_, member)| &member.endpoint_key == key)
+    }
+}
+
+/// Serves `iroh-raft/0` for one node.
+pub struct RaftServer<SM: RaftStateMachine<C>> {
+    raft: Raft<C, SM>,
+    admission: Admission,
+    incoming_snapshots: PathBuf,
+}
+
+impl<SM: RaftStateMachine<C>> std::fmt::Debug for RaftServer<SM> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftServer")
+            .field("admission", &self.admission)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<SM: RaftStateMachine<C>> Clone for RaftServer<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            raft: self.raft.clone(),
+            admission: self.admission.clone(),
+            incoming_snapshots: self.incoming_snapshots.clone(),
+        }
+    }
+}
+
+impl<SM> RaftServer<SM>
+where
+    SM: RaftStateMachine<C, SnapshotData = tokio::fs::File>,
+{
+    /// A server for `raft`; snapshots being received are written under `incoming_snapshots`.
+    pub fn new(raft: Raft<C, SM>, admission: Admission, incoming_snapshots: PathBuf) -> Self {
+        Self {
+            raft,
+            admission,
+            incoming_snapshots,
+        }
+    }
+
+    async fn serve_stream(
+        self,
+        mut send: SendStream,
+        mut recv: RecvStream,
+    ) -> Result<(), FrameError> {
+        let Some(first) = read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await? else {
+            return Ok(());
+        };
+        let request = match decode_body::<RaftRequest>(&first) {
+            Ok(request) => request,
+            Err(error) => {
+                reply(
+                    &mut send,
+                    &RaftReply::Refused(format!("malformed request: {error}")),
+                )
+                .await?;
+                return Err(error);
+            }
+        };
+        let response = match request {
+            RaftRequest::Vote(rpc) => self
+                .raft
+                .vote(rpc)
+                .await
+                .map(RaftReply::Vote)
+                .map_err(|e| e.to_string()),
+            RaftRequest::PreVote(rpc) => self
+                .raft
+                .pre_vote(rpc)
+                .await
+                .map(RaftReply::Vote)
+                .map_err(|e| e.to_string()),
+            RaftRequest::AppendEntries(rpc) => self
+                .raft
+                .append_entries(rpc)
+                .await
+                .map(RaftReply::AppendEntries)
+                .map_err(|e| e.to_string()),
+            RaftRequest::TransferLeader(rpc) => self
+                .raft
+                .handle_transfer_leader(rpc)
+                .await
+                .map(RaftReply::TransferLeader)
+                .map_err(|e| e.to_string()),
+            RaftRequest::StreamAppend => return self.serve_append_stream(send, recv).await,
+            RaftRequest::Snapshot { vote, meta } => match self.receive_snapshot(&mut recv).await {
+                Ok(file) => self
+                    .raft
+                    .install_full_snapshot(
+                        vote,
+                        Snapshot {
+                            meta,
+                            snapshot: file,
+                        },
+                    )
+                    .await
+                    .map(RaftReply::Snapshot)
+                    .map_err(|e| e.to_string()),
+                Err(error) => Err(format!("snapshot transfer failed: {error}")),
+            },
+        };
+        reply(&mut send, &response.unwrap_or_else(RaftReply::Refused)).await?;
+        send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+    }
+
+    /// Pipelined replication: requests are decoded as they arrive and fed to openraft, whose
+    /// results are written back in order.
+    async fn serve_append_stream(
+        self,
+        mut send: SendStream,
+        mut recv: RecvStream,
+    ) -> Result<(), FrameError> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<AppendEntriesRequest<C>>(64);
+        let reader = tokio::spawn(async move {
+            while let Some(body) = read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await? {
+                let request = decode_body::<AppendEntriesRequest<C>>(&body)?;
+                if tx.send(request).await.is_err() {
+                    break;
+                }
+            }
+            Ok::<(), FrameError>(())
+        });
+        let mut results = std::pin::pin!(self.raft.stream_append(tokio_stream(rx)));
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(result) => {
+                    let stop = result.is_err();
+                    reply(&mut send, &RaftReply::StreamAppend(result)).await?;
+                    if stop {
+                        break;
+                    }
+                }
+                Err(fatal) => {
+                    reply(&mut send, &RaftReply::Refused(fatal.to_string())).await?;
+                    break;
+                }
+            }
+        }
+        reader.abort();
+        send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+    }
+
+    /// Writes the incoming chunks to a file and returns it rewound.
+    async fn receive_snapshot(&self, recv: &mut RecvStream) -> std::io::Result<tokio::fs::File> {
+        static TRANSFERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        tokio::fs::create_dir_all(&self.incoming_snapshots).await?;
+        let transfer = TRANSFERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self
+            .incoming_snapshots
+            .join(format!("{}-{transfer}.incoming", std::process::id()));
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await?;
+        // Unlinked at once: the handle keeps it readable, and a crash leaves nothing behind.
+        tokio::fs::remove_file(&path).await?;
+        loop {
+            let body = read_frame(recv, alpn::MAX_RAFT_FRAME)
+                .await
+                .map_err(std::io::Error::other)?
+                .ok_or_else(|| {
+                    std::io::Error::other("snapshot stream ended before its last chunk")
+                })?;
+            let chunk: Bytes = decode_body(&body).map_err(std::io::Error::other)?;
+            if chunk.is_empty() {
+                break;
+            }
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        Ok(file)
+    }
+}
+
+async fn reply(send: &mut SendStream, reply: &RaftReply) -> Result<(), FrameError> {
+    write_frame(send, encode_frame(reply)?).await
+}
+
+fn tokio_stream<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+impl<SM> ProtocolHandler for RaftServer<SM>
+where
+    SM: RaftStateMachine<C, SnapshotData = tokio::fs::File>,
+{
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let peer = *connection.remote_id().as_bytes();
+        if !self.admission.admits(&self.raft, &peer) {
+            tracing::warn!(peer = %connection.remote_id().fmt_short(), "refused raft connection from a non-member");
+            connection.close(NOT_A_MEMBER.into(), b"not a member of this cluster");
+            return Ok(());
+        }
+        loop {
+            let (send, recv) = match connection.accept_bi().await {
+                Ok(streams) => streams,
+                Err(_) => return Ok(()), // the peer closed the connection
+            };
+            let server = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = server.serve_stream(send, recv).await {
+                    tracing::debug!("raft stream ended with an error: {error}");
+                }
+            });
+        }
+    }
+}

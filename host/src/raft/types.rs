@@ -1,0 +1,64 @@
+//! The raft type configuration: what a log entry carries, what applying it returns, and how a
+//! member is addressed.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// The payload of a normal log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogPayload {
+    /// A state-machine command, handed to the plugin's `apply` unchanged.
+    Command(Bytes),
+}
+
+impl fmt::Display for LogPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Command(bytes) => write!(f, "command({} bytes)", bytes.len()),
+        }
+    }
+}
+
+/// What applying an entry returns to the client that proposed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyResponse {
+    /// An entry with nothing for the plugin (blank or membership).
+    #[default]
+    None,
+    /// The plugin's response bytes.
+    Ok(Bytes),
+    /// The entry failed: the plugin's error, or the trap that stopped it. Every replica records the
+    /// same message.
+    Failed(String),
+}
+
+/// How to reach a member: its iroh endpoint key and the direct addresses it listens on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's ed25519 endpoint key (its iroh `EndpointId`), the identity peers authenticate.
+    pub endpoint_key: [u8; 32],
+    /// Socket addresses it accepts connections on.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(&self.endpoint_key[..8]))?;
+        for addr in &self.addrs {
+            write!(f, " {addr}")?;
+        }
+        Ok(())
+    }
+}
+
+openraft::declare_raft_types!(
+    /// The openraft type configuration of iroh-raft.
+    pub TypeConfig:
+        D = LogPayload,
+        R = ApplyResponse,
+        NodeId = u64,
+        Node = Member,
+);
