@@ -31,9 +31,10 @@ mod raft;
 mod store;
 
 pub use net::{
-    Admission, FrameError, NOT_A_MEMBER, NetError, PeerClient, RaftNetwork, RaftServer, RequestId,
-    alpn, bind_endpoint, decode_body, encode_frame, load_or_create_secret_key, read_frame,
-    write_frame,
+    Admission, ClientFrame, Consistency, FrameError, JoinReply, JoinRequest, JoinTicket,
+    NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient, RaftNetwork, RaftServer, Reply,
+    RequestError, RequestId, ServerFrame, TicketError, alpn, bind_endpoint, decode_body,
+    encode_frame, load_or_create_secret_key, read_frame, write_frame,
 };
 pub use plugin::{
     CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,

@@ -2,15 +2,23 @@
 //! speak, and endpoint set-up for loopback and LAN use (no relays, no port mapping, no lookups).
 
 pub mod alpn;
+mod discovery_wire;
 mod endpoint;
 mod error;
 mod frame;
+mod mgmt_wire;
 mod raft_client;
 mod raft_server;
 mod raft_wire;
+mod ticket;
 
+pub use discovery_wire::{JoinReply, JoinRequest};
 pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::{FrameError, NetError};
 pub use frame::{RequestId, decode_body, encode_frame, read_frame, write_frame};
+pub use mgmt_wire::{
+    ClientFrame, Consistency, NodeStatus, Operation, Reply, RequestError, ServerFrame,
+};
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{Admission, NOT_A_MEMBER, RaftServer};
+pub use ticket::{JoinTicket, TicketError};
