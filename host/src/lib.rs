@@ -24,24 +24,34 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod bench;
 pub mod bundled;
+mod client;
+pub mod demo;
 mod net;
+mod node;
 mod plugin;
 mod raft;
 mod store;
 
+pub use client::{Client, ClientError};
 pub use net::{
     Admission, ClientFrame, Consistency, FrameError, JoinReply, JoinRequest, JoinTicket,
-    NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient, RaftNetwork, RaftServer, Reply,
-    RequestError, RequestId, ServerFrame, TicketError, alpn, bind_endpoint, decode_body,
-    encode_frame, load_or_create_secret_key, read_frame, write_frame,
+    ManagementServer, ManagementService, NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient,
+    RaftNetwork, RaftServer, Reply, RequestError, RequestId, ServerFrame, TicketError, alpn,
+    bind_endpoint, decode_body, encode_frame, format_node_address, load_or_create_secret_key,
+    parse_node_address, read_frame, write_frame,
 };
+pub use node::{ClusterIdentity, Node, NodeConfig, NodeError, Start};
 pub use plugin::{
     CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,
     PluginKind, PluginLimits, RuntimeError, StateMachineApplier, StateMachineReader, sha256,
     sha256_hex,
 };
-pub use raft::{ApplyResponse, LogPayload, Member, TypeConfig};
+pub use raft::{
+    ApplyResponse, FjallLogStore, LogPayload, Member, PluginSnapshotBuilder, RaftStorage,
+    RaftStorageError, SnapshotFormatError, StateMachineStore, TypeConfig, verify_snapshot,
+};
 pub use store::{
     AppliedMark, FjallStateStore, Pairs, StateRead, StateStore, StoreError, Txn, WriteSet,
 };

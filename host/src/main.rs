@@ -1,11 +1,20 @@
 //! The `iroh-raft` command line: parses arguments, sets up logging and calls the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use iroh_raft::{PluginEngine, PluginKind, sha256, sha256_hex};
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use iroh::EndpointAddr;
+use iroh_raft::bench::{BenchConfig, BenchMode};
+use iroh_raft::{
+    Client, Consistency, Node, NodeConfig, PluginEngine, PluginKind, Start, format_node_address,
+    parse_node_address, sha256, sha256_hex,
+};
+use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
 
 /// A Raft node whose replicated state machine, access policy and backup handler are WebAssembly
 /// components.
@@ -16,11 +25,146 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+enum Output {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+#[derive(Args)]
+struct Target {
+    /// The node to talk to: `<endpoint-id>@<ip:port>` (printed by `iroh-raft node`) or a join
+    /// ticket.
+    #[arg(long, env = "IROH_RAFT_NODE", value_parser = parse_node_address)]
+    node: EndpointAddr,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run a node until Ctrl-C or SIGTERM.
+    ///
+    /// `--init` creates a one-node cluster and prints a join ticket; `--join TICKET` joins the
+    /// cluster it names (added as a learner, promoted to voter once caught up); with neither, the
+    /// node comes back as the member its data directory records. Bind a fixed port if the node is
+    /// to be restarted: peers reach it at the address in the membership.
+    Node {
+        /// Where the node keeps its identity, log, state and snapshots.
+        #[arg(long, default_value = "iroh-raft-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7001")]
+        bind: SocketAddr,
+        /// Create a new cluster with this node as its first member.
+        #[arg(long, conflicts_with = "join")]
+        init: bool,
+        /// Join the cluster this ticket names.
+        #[arg(long, value_name = "TICKET")]
+        join: Option<String>,
+        /// Take a snapshot (and purge the log behind it) every this many applied entries.
+        #[arg(long, default_value_t = 10_000)]
+        snapshot_every: u64,
+        /// Log entries kept behind the last snapshot, for slow followers.
+        #[arg(long, default_value_t = 1_000)]
+        keep_after_snapshot: u64,
+    },
+    /// Show the node's view of the cluster: leader, term, members, applied index.
+    Status(Target),
+    /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
+    Write {
+        #[command(flatten)]
+        target: Target,
+        /// The command bytes, hex encoded.
+        command: String,
+    },
+    /// Ask the state machine a raw query (hex) and print its answer (hex).
+    Read {
+        #[command(flatten)]
+        target: Target,
+        /// Read consistency: linearizable, lease or stale.
+        #[arg(long, default_value = "linearizable")]
+        consistency: Consistency,
+        /// The query bytes, hex encoded.
+        query: String,
+    },
+    /// Use the bundled key-value state machine.
+    Kv {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: KvCli,
+    },
+    /// Start a three-node cluster on loopback, run a short workload, print what happened, stop.
+    Demo {
+        /// How many writes (and reads) to run.
+        #[arg(long, default_value_t = 300)]
+        writes: u64,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Closed-loop load against a running cluster: ops/s and latency percentiles.
+    Bench {
+        #[command(flatten)]
+        target: Target,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Bytes per written value.
+        #[arg(long, default_value_t = 256)]
+        value_size: usize,
+        /// Distinct keys.
+        #[arg(long, default_value_t = 100_000)]
+        keys: u64,
+        /// write or read.
+        #[arg(long, default_value = "write")]
+        mode: String,
+        /// Consistency of reads.
+        #[arg(long, default_value = "linearizable")]
+        consistency: Consistency,
+    },
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum KvCli {
+    /// Set a key.
+    Put { key: String, value: String },
+    /// Print a key's value (nothing, and exit 0, if it is absent).
+    Get { key: String },
+    /// Delete a key.
+    Delete { key: String },
+    /// Set `key` to `new` only if it currently holds `expected` (`--absent`: only if missing).
+    Cas {
+        key: String,
+        /// The value the key must hold now.
+        #[arg(long, required_unless_present = "absent")]
+        expected: Option<String>,
+        /// Require the key to be absent instead.
+        #[arg(long)]
+        absent: bool,
+        /// The new value.
+        new: String,
+    },
+    /// List keys with a prefix (or all), in order.
+    Scan {
+        /// Only keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// At most this many (0: the maximum, 10000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -31,7 +175,7 @@ enum PluginCommand {
     /// (not wasm, a core module instead of a component, the wrong world, a forbidden import) if not.
     Validate {
         /// The plugin kind: state-machine, policy or backup.
-        #[arg(long, value_parser = parse_kind)]
+        #[arg(long)]
         kind: PluginKind,
         /// The component to check.
         file: PathBuf,
@@ -40,19 +184,22 @@ enum PluginCommand {
     Bundled,
 }
 
-fn parse_kind(s: &str) -> Result<PluginKind, String> {
-    s.parse()
-}
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,iroh_raft=info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -61,8 +208,166 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Node {
+            data_dir,
+            bind,
+            init,
+            join,
+            snapshot_every,
+            keep_after_snapshot,
+        } => {
+            let mut config = NodeConfig::new(&data_dir, bind);
+            config.snapshot_every = snapshot_every;
+            config.keep_after_snapshot = keep_after_snapshot;
+            run_node(config, init, join).await
+        }
+        Command::Status(target) => {
+            let status = Client::connect(target.node).await?.status().await?;
+            if target.output == Output::Json {
+                return print_json(&serde_json::json!({
+                    "node_id": status.node_id,
+                    "cluster_id": hex::encode(status.cluster_id),
+                    "leader": status.leader,
+                    "term": status.term,
+                    "applied": status.applied,
+                    "voters": status.voters.iter().map(|(id, m)| (id.to_string(), m.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
+                    "learners": status.learners.iter().map(|(id, m)| (id.to_string(), m.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
+                }));
+            }
+            println!("cluster  {}", hex::encode(status.cluster_id));
+            println!("node     {}", status.node_id);
+            println!(
+                "leader   {}",
+                status
+                    .leader
+                    .map_or("none (election under way)".into(), |l| l.to_string())
+            );
+            println!("term     {}", status.term);
+            println!(
+                "applied  {}",
+                status.applied.map_or("nothing".into(), |a| a.to_string())
+            );
+            for (id, member) in &status.voters {
+                println!("voter    {id}  {member}");
+            }
+            for (id, member) in &status.learners {
+                println!("learner  {id}  {member}");
+            }
+            Ok(())
+        }
+        Command::Write { target, command } => {
+            let command = hex::decode(command.trim()).context("the command must be hex")?;
+            let (index, outcome) = Client::connect(target.node)
+                .await?
+                .write(Bytes::from(command))
+                .await?;
+            let response = outcome.map_err(|e| {
+                anyhow::anyhow!("committed at index {index}, but the plugin refused it: {e}")
+            })?;
+            if target.output == Output::Json {
+                return print_json(
+                    &serde_json::json!({ "index": index, "response": hex::encode(&response) }),
+                );
+            }
+            println!("{}", hex::encode(&response));
+            Ok(())
+        }
+        Command::Read {
+            target,
+            consistency,
+            query,
+        } => {
+            let query = hex::decode(query.trim()).context("the query must be hex")?;
+            let answer = Client::connect(target.node)
+                .await?
+                .read(Bytes::from(query), consistency)
+                .await?
+                .map_err(|e| anyhow::anyhow!("the plugin refused the query: {e}"))?;
+            if target.output == Output::Json {
+                return print_json(&serde_json::json!({ "response": hex::encode(&answer) }));
+            }
+            println!("{}", hex::encode(&answer));
+            Ok(())
+        }
+        Command::Kv { target, command } => run_kv(target, command).await,
+        Command::Demo { writes, output } => {
+            let bar = indicatif::ProgressBar::new(writes);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+            let report = iroh_raft::demo::run(writes, |phase, done, total| {
+                bar.set_message(phase.to_string());
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await?;
+            bar.finish_and_clear();
+            if output == Output::Json {
+                return print_json(&report);
+            }
+            println!("A three-node iroh-raft cluster on loopback, formed with a join ticket:");
+            for (id, member) in &report.members {
+                let leader = if Some(*id) == report.leader {
+                    "  (leader)"
+                } else {
+                    ""
+                };
+                println!("  node {id}  {member}{leader}");
+            }
+            println!(
+                "{} writes through all three nodes: {:.0} writes/s (one client per node, sequential)",
+                report.writes, report.writes_per_sec
+            );
+            println!(
+                "{} linearizable reads from another node: {:.0} reads/s",
+                report.reads, report.reads_per_sec
+            );
+            println!("All nodes stopped cleanly.");
+            Ok(())
+        }
+        Command::Bench {
+            target,
+            clients,
+            duration,
+            value_size,
+            keys,
+            mode,
+            consistency,
+        } => {
+            let mode = match mode.as_str() {
+                "write" => BenchMode::Write,
+                "read" => BenchMode::Read(consistency),
+                other => bail!("unknown mode `{other}`: expected write or read"),
+            };
+            let config = BenchConfig {
+                clients,
+                duration: Duration::from_secs(duration),
+                value_size,
+                keys,
+                mode,
+            };
+            let report = iroh_raft::bench::run(target.node, config).await?;
+            if target.output == Output::Json {
+                return print_json(&report);
+            }
+            println!(
+                "{} ops in {:.1} s: {:.0} ops/s, {} errors",
+                report.ops, report.seconds, report.ops_per_sec, report.errors
+            );
+            println!(
+                "latency p50 {:.0} us  p90 {:.0} us  p99 {:.0} us  max {:.0} us",
+                report.p50_us, report.p90_us, report.p99_us, report.max_us
+            );
+            Ok(())
+        }
         Command::Plugin(PluginCommand::Validate { kind, file }) => {
             let wasm =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -81,15 +386,172 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             );
             println!("  imports:   {}", info.imports.join(", "));
+            Ok(())
         }
         Command::Plugin(PluginCommand::Bundled) => {
             for (name, kind, wasm) in iroh_raft::bundled::ALL {
-                let hash = sha256_hex(&sha256(wasm));
                 println!(
-                    "{name:<10} {kind:<14} {:>8} bytes  sha256 {hash}",
-                    wasm.len()
+                    "{name:<10} {kind:<14} {:>8} bytes  sha256 {}",
+                    wasm.len(),
+                    sha256_hex(&sha256(wasm))
                 );
             }
+            Ok(())
+        }
+    }
+}
+
+async fn run_node(config: NodeConfig, init: bool, join: Option<String>) -> anyhow::Result<()> {
+    let start = match (init, join) {
+        (true, _) => Start::Init,
+        (false, Some(ticket)) => Start::Join(ticket.parse()?),
+        (false, None) => Start::Restart,
+    };
+    let node = Node::start(config, start).await?;
+    println!("node {} running", node.node_id());
+    println!("address: {}", format_node_address(&node.addr()));
+    if init {
+        println!("join ticket (give it to `iroh-raft node --join`):");
+        println!("{}", node.ticket());
+    }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("shutting down");
+    node.shutdown().await?;
+    Ok(())
+}
+
+fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {
+    Ok(Bytes::from(postcard::to_allocvec(value)?))
+}
+
+async fn run_kv(target: Target, command: KvCli) -> anyhow::Result<()> {
+    let client = Client::connect(target.node).await?;
+    let json = target.output == Output::Json;
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match command {
+        KvCli::Get { key } => {
+            let answer = client
+                .read(
+                    kv_bytes(&KvQuery::Get {
+                        key: key.as_bytes(),
+                    })?,
+                    Consistency::Linearizable,
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let QueryResponse::Value(value) = postcard::from_bytes(&answer)? else {
+                bail!("the state machine answered a get with something else: is it the kv plugin?");
+            };
+            match (json, value) {
+                (true, value) => print_json(
+                    &serde_json::json!({ "key": key, "value": value.as_deref().map(text) }),
+                )?,
+                (false, Some(value)) => println!("{}", text(&value)),
+                (false, None) => {}
+            }
+        }
+        KvCli::Scan { prefix, limit } => {
+            let answer = client
+                .read(
+                    kv_bytes(&KvQuery::Prefix {
+                        prefix: prefix.as_bytes(),
+                        limit,
+                    })?,
+                    Consistency::Linearizable,
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let QueryResponse::Pairs { pairs, more } = postcard::from_bytes(&answer)? else {
+                bail!(
+                    "the state machine answered a scan with something else: is it the kv plugin?"
+                );
+            };
+            if json {
+                let pairs: Vec<_> = pairs
+                    .iter()
+                    .map(|p| serde_json::json!({ "key": text(&p.key), "value": text(&p.value) }))
+                    .collect();
+                print_json(&serde_json::json!({ "pairs": pairs, "more": more }))?;
+            } else {
+                for pair in &pairs {
+                    println!("{}\t{}", text(&pair.key), text(&pair.value));
+                }
+                if more {
+                    eprintln!("(more keys follow: raise --limit)");
+                }
+            }
+        }
+        KvCli::Put { key, value } => {
+            kv_write(
+                &client,
+                json,
+                KvCommand::Put {
+                    key: key.as_bytes(),
+                    value: value.as_bytes(),
+                },
+            )
+            .await?
+        }
+        KvCli::Delete { key } => {
+            kv_write(
+                &client,
+                json,
+                KvCommand::Delete {
+                    key: key.as_bytes(),
+                },
+            )
+            .await?
+        }
+        KvCli::Cas {
+            key,
+            expected,
+            absent,
+            new,
+        } => {
+            let expected = if absent {
+                None
+            } else {
+                expected.as_deref().map(str::as_bytes)
+            };
+            let command = KvCommand::Cas {
+                key: key.as_bytes(),
+                expected,
+                new: Some(new.as_bytes()),
+            };
+            kv_write(&client, json, command).await?
+        }
+    }
+    Ok(())
+}
+
+async fn kv_write(client: &Client, json: bool, command: KvCommand<'_>) -> anyhow::Result<()> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let (index, outcome) = client.write(kv_bytes(&command)?).await?;
+    let response: Response = postcard::from_bytes(&outcome.map_err(|e| anyhow::anyhow!(e))?)?;
+    if json {
+        return print_json(
+            &serde_json::json!({ "index": index, "response": format!("{response:?}") }),
+        );
+    }
+    match response {
+        Response::Written => println!("OK (index {index})"),
+        Response::Deleted { existed } => println!(
+            "{} (index {index})",
+            if existed { "deleted" } else { "absent" }
+        ),
+        Response::Cas { swapped: true, .. } => println!("swapped (index {index})"),
+        Response::Cas {
+            swapped: false,
+            current,
+        } => {
+            bail!(
+                "not swapped: the key holds {}",
+                current.as_deref().map_or("nothing".into(), text)
+            )
         }
     }
     Ok(())

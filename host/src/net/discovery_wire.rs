@@ -28,6 +28,10 @@ pub enum JoinReply {
         /// The cluster's members (id, address).
         members: Vec<(u64, Member)>,
     },
+    /// This member is not the leader: ask this one instead.
+    Redirect(Member),
+    /// No leader right now: retry shortly.
+    NoLeader,
     /// Refused: the reason says what to fix.
     Refused(String),
 }

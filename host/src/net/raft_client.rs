@@ -123,12 +123,18 @@ impl PeerClient {
         Ok(connection)
     }
 
-    /// Drops the cached connection after a failure, so the next RPC dials again.
+    /// Drops (and closes) the cached connection after a failure, so the next RPC dials again. A
+    /// peer that was SIGKILLed leaves a connection that looks open until QUIC's idle timeout;
+    /// without this every RPC would wait out its deadline on it until then.
     fn forget(&self) {
-        self.connections
+        let stale = self
+            .connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.member.endpoint_key);
+        if let Some(connection) = stale {
+            connection.close(0u32.into(), b"rpc failed");
+        }
     }
 
     /// One request, one reply, within `deadline`.
@@ -153,13 +159,17 @@ impl PeerClient {
                 .ok_or_else(|| network("the peer closed the stream without replying"))?;
             Ok::<_, RPCError<C>>(decode_body::<RaftReply>(&body).map_err(network)?)
         };
-        match tokio::time::timeout(deadline, exchange).await {
+        let result = match tokio::time::timeout(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(RPCError::Network(network(format!(
                 "no reply from node {} within {deadline:?}",
                 self.target
             )))),
+        };
+        if result.is_err() {
+            self.forget();
         }
+        result
     }
 }
 
@@ -209,16 +219,31 @@ impl RaftNetworkV2<C> for PeerClient {
             .map_err(network)?;
             // Requests flow out on their own task while results are read back: pipelined.
             tokio::spawn(forward_appends(input, send));
-            let results = futures_util::stream::unfold(Some(recv), |recv| async move {
-                let mut recv = recv?;
-                match read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await {
-                    Ok(None) => None,
-                    Ok(Some(body)) => match decode_body::<RaftReply>(&body) {
-                        Ok(RaftReply::StreamAppend(result)) => Some((Ok(result), Some(recv))),
-                        Ok(other) => Some((Err(unexpected(other)), None)),
-                        Err(e) => Some((Err(RPCError::Network(network(e))), None)),
-                    },
-                    Err(e) => Some((Err(RPCError::Network(network(e))), None)),
+            let (connections, key) = (self.connections.clone(), self.member.endpoint_key);
+            let results = futures_util::stream::unfold(Some(recv), move |recv| {
+                let connections = connections.clone();
+                async move {
+                    let mut recv = recv?;
+                    let failure = match read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await {
+                        Ok(None) => return None,
+                        Ok(Some(body)) => match decode_body::<RaftReply>(&body) {
+                            Ok(RaftReply::StreamAppend(result)) => {
+                                return Some((Ok(result), Some(recv)));
+                            }
+                            Ok(other) => unexpected(other),
+                            Err(e) => RPCError::Network(network(e)),
+                        },
+                        Err(e) => RPCError::Network(network(e)),
+                    };
+                    // The stream broke: dial afresh next time (see `PeerClient::forget`).
+                    let stale = connections
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                    if let Some(connection) = stale {
+                        connection.close(0u32.into(), b"stream failed");
+                    }
+                    Some((Err(failure), None))
                 }
             });
             Ok(Box::pin(results) as BoxStream<'s, _>)
@@ -311,10 +336,17 @@ impl RaftNetworkV2<C> for PeerClient {
                 )))),
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = transfer => result,
             closed = cancel => Err(StreamingError::Closed(closed)),
+        };
+        if matches!(
+            result,
+            Err(StreamingError::Network(_) | StreamingError::Unreachable(_))
+        ) {
+            self.forget();
         }
+        result
     }
 }
 

@@ -240,6 +240,11 @@ where
         }
         file.sync_all().await?;
         use tokio::io::AsyncSeekExt;
+        // A damaged transfer is refused here, before openraft's install (whose failure is fatal).
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        crate::raft::verify_snapshot(&mut file)
+            .await
+            .map_err(std::io::Error::other)?;
         file.seek(std::io::SeekFrom::Start(0)).await?;
         Ok(file)
     }

@@ -1,22 +1,69 @@
 //! [`StateStore`] on fjall: one data keyspace per state machine plus a metadata keyspace holding
 //! the applied marker, both written by one atomic fjall batch.
+//!
+//! The data keyspace has generations so that a snapshot can replace it atomically (fjall has no
+//! range delete): an install loads a fresh generation ([`StateImport`]) and then flips the
+//! `generation` pointer and the applied marker in one batch. Generation 0 is `sm.<name>.data`,
+//! generation n is `sm.<name>.data.<n>`; any other generation found at open is the leftover of an
+//! interrupted install and is dropped.
 
 use std::ops::Bound;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
 use sha2::{Digest, Sha256};
 
-use super::{AppliedMark, Pairs, StateRead, StateStore, StoreError, WriteSet};
+use super::{
+    AppliedMark, Pairs, StateExport, StateImport, StateRead, StateStore, StoreError, WriteSet,
+};
 
 const APPLIED_KEY: &[u8] = b"applied";
+const GENERATION_KEY: &[u8] = b"generation";
 
 /// A state machine's keyspace in a fjall database.
 #[derive(Clone)]
 pub struct FjallStateStore {
     db: Database,
-    data: Keyspace,
+    name: Arc<str>,
+    /// The live data generation; shared by every clone, replaced by [`StateImport::finish`].
+    data: Arc<RwLock<DataGeneration>>,
     meta: Keyspace,
     durability: Option<PersistMode>,
+}
+
+/// One generation of the data keyspace.
+#[derive(Clone)]
+pub(crate) struct DataGeneration {
+    pub(crate) number: u64,
+    pub(crate) keyspace: Keyspace,
+}
+
+/// The name of generation `number` of the data keyspace of `name`.
+fn data_keyspace_name(name: &str, number: u64) -> String {
+    if number == 0 {
+        format!("sm.{name}.data")
+    } else {
+        format!("sm.{name}.data.{number}")
+    }
+}
+
+/// The generation a keyspace called `keyspace` holds for the state machine `name`, if it is one.
+fn generation_of(name: &str, keyspace: &str) -> Option<u64> {
+    let base = format!("sm.{name}.data");
+    let rest = keyspace.strip_prefix(&base)?;
+    if rest.is_empty() {
+        return Some(0);
+    }
+    let digits = rest.strip_prefix('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn open_keyspace(db: &Database, name: &str) -> Result<Keyspace, StoreError> {
+    db.keyspace(name, KeyspaceCreateOptions::default)
+        .map_err(StoreError::fjall("open", "state machine keyspace"))
 }
 
 impl FjallStateStore {
@@ -29,17 +76,173 @@ impl FjallStateStore {
         name: &str,
         durability: Option<PersistMode>,
     ) -> Result<Self, StoreError> {
-        let open = |keyspace: String| {
-            db.keyspace(&keyspace, KeyspaceCreateOptions::default)
-                .map_err(StoreError::fjall("open", "state machine keyspace"))
+        let meta = open_keyspace(db, &format!("sm.{name}.meta"))?;
+        let number = match meta
+            .get(GENERATION_KEY)
+            .map_err(StoreError::fjall("read", "data generation"))?
+        {
+            None => 0,
+            Some(bytes) => decode_generation(&bytes)?,
         };
-        Ok(Self {
+        let data_name = data_keyspace_name(name, number);
+        if number != 0 && !db.keyspace_exists(&data_name) {
+            return Err(StoreError::Corrupt {
+                subject: "data generation",
+                reason: format!("the live generation's keyspace `{data_name}` is missing"),
+            });
+        }
+        let keyspace = open_keyspace(db, &data_name)?;
+        let store = Self {
             db: db.clone(),
-            data: open(format!("sm.{name}.data"))?,
-            meta: open(format!("sm.{name}.meta"))?,
+            name: name.into(),
+            data: Arc::new(RwLock::new(DataGeneration { number, keyspace })),
+            meta,
             durability,
-        })
+        };
+        for stale in store.generations()? {
+            if stale != number {
+                tracing::info!(
+                    state_machine = name,
+                    generation = stale,
+                    "dropping a data generation left by an interrupted snapshot install"
+                );
+                store.drop_generation(stale)?;
+            }
+        }
+        Ok(store)
     }
+
+    /// The number of the live data generation.
+    pub fn generation(&self) -> u64 {
+        self.live().number
+    }
+
+    /// A consistent export of the committed state: every pair and the applied marker, as of now.
+    /// Later commits (and installs) do not affect it.
+    pub(crate) fn export(&self) -> Result<StateExport, StoreError> {
+        // Under the lock, so that the handle and the snapshot belong to the same generation.
+        let (generation, snapshot) = {
+            let live = self.data.read().unwrap_or_else(PoisonError::into_inner);
+            (live.clone(), self.db.snapshot())
+        };
+        let applied = match snapshot
+            .get(&self.meta, APPLIED_KEY)
+            .map_err(StoreError::fjall("read", "applied marker"))?
+        {
+            None => None,
+            Some(bytes) => Some(decode_mark(&bytes)?),
+        };
+        Ok(StateExport::new(snapshot, generation.keyspace, applied))
+    }
+
+    /// Starts loading a replacement for the whole keyspace into a fresh generation. Nothing is
+    /// visible until [`StateImport::finish`].
+    pub(crate) fn begin_import(&self) -> Result<StateImport, StoreError> {
+        let live = self.generation();
+        let number = self
+            .generations()?
+            .into_iter()
+            .chain([live])
+            .max()
+            .unwrap_or(live)
+            .checked_add(1)
+            .ok_or(StoreError::Corrupt {
+                subject: "data generation",
+                reason: "generation counter exhausted".into(),
+            })?;
+        let keyspace = open_keyspace(&self.db, &data_keyspace_name(&self.name, number))?;
+        Ok(StateImport::new(
+            self.clone(),
+            DataGeneration { number, keyspace },
+        ))
+    }
+
+    /// Makes `next` the live generation and records `applied`, in one durable batch, then drops
+    /// the old generation.
+    pub(crate) fn flip(
+        &self,
+        next: DataGeneration,
+        applied: &AppliedMark,
+    ) -> Result<(), StoreError> {
+        let mark = encode_mark(applied)?;
+        let old = {
+            let mut live = self.data.write().unwrap_or_else(PoisonError::into_inner);
+            // Durable at once: the raft log before this point may be purged, so nothing could
+            // replay the install after a crash.
+            let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+            batch.insert(&self.meta, GENERATION_KEY, next.number.to_be_bytes());
+            batch.insert(&self.meta, APPLIED_KEY, mark);
+            batch
+                .commit()
+                .map_err(StoreError::fjall("commit", "data generation switch"))?;
+            std::mem::replace(&mut *live, next)
+        };
+        self.db
+            .delete_keyspace(old.keyspace)
+            .map_err(StoreError::fjall("drop", "old data generation"))
+    }
+
+    /// Drops data generation `number` (never the live one).
+    pub(crate) fn drop_generation(&self, number: u64) -> Result<(), StoreError> {
+        if number == self.generation() {
+            return Ok(());
+        }
+        let name = data_keyspace_name(&self.name, number);
+        if !self.db.keyspace_exists(&name) {
+            return Ok(());
+        }
+        let keyspace = open_keyspace(&self.db, &name)?;
+        self.db
+            .delete_keyspace(keyspace)
+            .map_err(StoreError::fjall("drop", "stale data generation"))
+    }
+
+    /// The generations of this state machine's data keyspace that exist in the database.
+    fn generations(&self) -> Result<Vec<u64>, StoreError> {
+        Ok(self
+            .db
+            .list_keyspace_names()
+            .iter()
+            .filter_map(|keyspace| generation_of(&self.name, keyspace))
+            .collect())
+    }
+
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub(crate) fn durability(&self) -> Option<PersistMode> {
+        self.durability
+    }
+
+    fn live(&self) -> DataGeneration {
+        self.data
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn decode_generation(bytes: &[u8]) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
+        subject: "data generation",
+        reason: format!("{} bytes instead of 8", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn encode_mark(applied: &AppliedMark) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(applied).map_err(|e| StoreError::Corrupt {
+        subject: "applied marker",
+        reason: e.to_string(),
+    })
+}
+
+fn decode_mark(bytes: &[u8]) -> Result<AppliedMark, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        subject: "applied marker",
+        reason: e.to_string(),
+    })
 }
 
 fn scan_range(iter: impl Iterator<Item = fjall::Guard>, limit: usize) -> Result<Pairs, StoreError> {
@@ -68,7 +271,8 @@ fn bounds<'a>(start: &'a [u8], end: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound
 impl StateRead for FjallStateStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .data
+            .live()
+            .keyspace
             .get(key)
             .map_err(StoreError::fjall("read", "state machine data"))?
             .map(|v| v.to_vec()))
@@ -78,23 +282,25 @@ impl StateRead for FjallStateStore {
         if is_inverted(start, end) {
             return Ok(Vec::new());
         }
-        scan_range(self.data.range::<&[u8], _>(bounds(start, end)), limit)
+        scan_range(
+            self.live().keyspace.range::<&[u8], _>(bounds(start, end)),
+            limit,
+        )
     }
 }
 
 impl StateStore for FjallStateStore {
     fn commit(&self, writes: WriteSet, applied: &AppliedMark) -> Result<(), StoreError> {
+        let mark = encode_mark(applied)?;
+        // Held across the commit so that an install cannot flip generations under it.
+        let live = self.data.read().unwrap_or_else(PoisonError::into_inner);
         let mut batch = self.db.batch().durability(self.durability);
         for (key, value) in writes.iter() {
             match value {
-                Some(value) => batch.insert(&self.data, key, value),
-                None => batch.remove(&self.data, key),
+                Some(value) => batch.insert(&live.keyspace, key, value),
+                None => batch.remove(&live.keyspace, key),
             }
         }
-        let mark = postcard::to_allocvec(applied).map_err(|e| StoreError::Corrupt {
-            subject: "applied marker",
-            reason: e.to_string(),
-        })?;
         batch.insert(&self.meta, APPLIED_KEY, mark);
         batch
             .commit()
@@ -109,24 +315,24 @@ impl StateStore for FjallStateStore {
         else {
             return Ok(None);
         };
-        postcard::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                subject: "applied marker",
-                reason: e.to_string(),
-            })
+        decode_mark(&bytes).map(Some)
     }
 
     fn read_view(&self) -> Box<dyn StateRead> {
+        let live = self.data.read().unwrap_or_else(PoisonError::into_inner);
         Box::new(SnapshotView {
             snapshot: self.db.snapshot(),
-            data: self.data.clone(),
+            data: live.keyspace.clone(),
         })
     }
 
     fn content_hash(&self) -> Result<[u8; 32], StoreError> {
+        let (data, snapshot) = {
+            let live = self.data.read().unwrap_or_else(PoisonError::into_inner);
+            (live.keyspace.clone(), self.db.snapshot())
+        };
         let mut hasher = Sha256::new();
-        for guard in self.db.snapshot().iter(&self.data) {
+        for guard in snapshot.iter(&data) {
             let (k, v) = guard
                 .into_inner()
                 .map_err(StoreError::fjall("hash", "state machine data"))?;
@@ -167,107 +373,5 @@ impl StateRead for SnapshotView {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open() -> (tempfile::TempDir, FjallStateStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::builder(dir.path()).open().unwrap();
-        let store = FjallStateStore::open(&db, "test", None).unwrap();
-        (dir, store)
-    }
-
-    #[test]
-    fn commit_writes_data_and_marker_together() {
-        let (_dir, store) = open();
-        assert_eq!(store.applied().unwrap(), None);
-        let mut writes = WriteSet::default();
-        writes.put(b"a".to_vec(), b"1".to_vec());
-        writes.put(b"b".to_vec(), b"2".to_vec());
-        store
-            .commit(
-                writes,
-                &AppliedMark {
-                    index: 7,
-                    extra: b"x".to_vec(),
-                },
-            )
-            .unwrap();
-        let mut writes = WriteSet::default();
-        writes.delete(b"a".to_vec());
-        store
-            .commit(
-                writes,
-                &AppliedMark {
-                    index: 8,
-                    extra: Vec::new(),
-                },
-            )
-            .unwrap();
-        assert_eq!(store.get(b"a").unwrap(), None);
-        assert_eq!(
-            store.scan(b"", None, 10).unwrap(),
-            vec![(b"b".to_vec(), b"2".to_vec())]
-        );
-        assert_eq!(store.applied().unwrap().map(|m| m.index), Some(8));
-    }
-
-    #[test]
-    fn an_inverted_scan_is_empty() {
-        let (_dir, store) = open();
-        let mut writes = WriteSet::default();
-        writes.put(b"b".to_vec(), b"1".to_vec());
-        store.commit(writes, &AppliedMark::default()).unwrap();
-        assert!(store.scan(b"c", Some(b"a"), 10).unwrap().is_empty());
-        assert!(
-            store
-                .read_view()
-                .scan(b"c", Some(b"a"), 10)
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn read_view_ignores_later_commits() {
-        let (_dir, store) = open();
-        let mut writes = WriteSet::default();
-        writes.put(b"k".to_vec(), b"old".to_vec());
-        store.commit(writes, &AppliedMark::default()).unwrap();
-        let view = store.read_view();
-        let mut writes = WriteSet::default();
-        writes.put(b"k".to_vec(), b"new".to_vec());
-        store.commit(writes, &AppliedMark::default()).unwrap();
-        assert_eq!(view.get(b"k").unwrap(), Some(b"old".to_vec()));
-        assert_eq!(store.get(b"k").unwrap(), Some(b"new".to_vec()));
-    }
-
-    #[test]
-    fn content_hash_depends_on_content_only() {
-        let (_d1, one) = open();
-        let (_d2, two) = open();
-        let mut a = WriteSet::default();
-        a.put(b"k".to_vec(), b"v".to_vec());
-        one.commit(
-            a.clone(),
-            &AppliedMark {
-                index: 1,
-                extra: Vec::new(),
-            },
-        )
-        .unwrap();
-        two.commit(
-            a,
-            &AppliedMark {
-                index: 9,
-                extra: Vec::new(),
-            },
-        )
-        .unwrap();
-        assert_eq!(one.content_hash().unwrap(), two.content_hash().unwrap());
-        let mut b = WriteSet::default();
-        b.put(b"k".to_vec(), b"w".to_vec());
-        two.commit(b, &AppliedMark::default()).unwrap();
-        assert_ne!(one.content_hash().unwrap(), two.content_hash().unwrap());
-    }
-}
+#[path = "fjall_state_tests.rs"]
+mod tests;

@@ -1,0 +1,134 @@
+//! [`Client`]: the application's handle on a cluster over `iroh-raft-mgmt/0`. Writes go to any
+//! member (a follower forwards them to the leader); reads choose their consistency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use iroh::endpoint::Connection;
+use iroh::{Endpoint, EndpointAddr, SecretKey};
+
+use crate::net::{
+    ClientFrame, Consistency, FrameError, NetError, NodeStatus, Operation, Reply, RequestError,
+    RequestId, ServerFrame, alpn, bind_endpoint, decode_body, encode_frame, read_frame,
+    write_frame,
+};
+
+/// A client request that did not get a reply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The node could not be reached.
+    #[error("cannot reach the node: {0}")]
+    Connect(String),
+    /// The node answered with an error.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The exchange broke.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The endpoint could not be set up.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The node replied with something that does not answer the request.
+    #[error("the node sent an unexpected reply: {0}")]
+    Unexpected(String),
+}
+
+/// A connection to one node of a cluster.
+pub struct Client {
+    endpoint: Endpoint,
+    connection: Connection,
+    next_id: AtomicU64,
+}
+
+impl Client {
+    /// Connects to the node at `node`, with a fresh client identity.
+    pub async fn connect(node: EndpointAddr) -> Result<Self, ClientError> {
+        let endpoint = bind_endpoint(
+            SecretKey::generate(),
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|e| ClientError::Connect(format!("{e}")))?,
+            Vec::new(),
+        )
+        .await?;
+        Self::connect_from(endpoint, node).await
+    }
+
+    /// Connects to `node` from an existing endpoint (whose key is the client's identity).
+    pub async fn connect_from(endpoint: Endpoint, node: EndpointAddr) -> Result<Self, ClientError> {
+        let connection = endpoint
+            .connect(node, alpn::MANAGEMENT)
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        Ok(Self {
+            endpoint,
+            connection,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// This client's endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Proposes `command` and waits until it is applied: the entry's log index and the plugin's
+    /// response (or its error).
+    pub async fn write(&self, command: Bytes) -> Result<(u64, Result<Bytes, String>), ClientError> {
+        match self.request(Operation::Write { command }).await? {
+            Reply::Written { index, outcome } => Ok((index, outcome)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Asks the state machine `query` at the given consistency.
+    pub async fn read(
+        &self,
+        query: Bytes,
+        consistency: Consistency,
+    ) -> Result<Result<Bytes, String>, ClientError> {
+        match self.request(Operation::Read { query, consistency }).await? {
+            Reply::Read { outcome } => Ok(outcome),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The node's view of the cluster.
+    pub async fn status(&self) -> Result<NodeStatus, ClientError> {
+        match self.request(Operation::Status).await? {
+            Reply::Status(status) => Ok(status),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// One request on its own stream, so concurrent requests never wait on each other.
+    async fn request(&self, operation: Operation) -> Result<Reply, ClientError> {
+        let mut id: RequestId = [0; 16];
+        id[8..].copy_from_slice(&self.next_id.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        let (mut send, mut recv) = self
+            .connection
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        write_frame(
+            &mut send,
+            encode_frame(&ClientFrame::Request { id, operation })?,
+        )
+        .await?;
+        send.finish()
+            .map_err(|e| FrameError::Stream(e.to_string()))?;
+        let body = read_frame(&mut recv, alpn::MAX_MANAGEMENT_FRAME)
+            .await?
+            .ok_or_else(|| {
+                ClientError::Unexpected("the node closed the stream without replying".into())
+            })?;
+        match decode_body::<ServerFrame>(&body)? {
+            ServerFrame::Response { id: echoed, result } if echoed == id => Ok(result?),
+            ServerFrame::Response { .. } => {
+                Err(ClientError::Unexpected("a reply to another request".into()))
+            }
+            ServerFrame::Error(error) => Err(error.into()),
+        }
+    }
+}

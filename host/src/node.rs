@@ -1,0 +1,265 @@
+//! A running node: its identity and data directory, the iroh endpoint with its protocols, the
+//! raft instance over fjall storage and the state-machine plugin.
+//!
+//! Start it one of three ways ([`Start`]): create a cluster (`--init`), join one with a ticket
+//! (`--join`), or come back from its data directory (no flags).
+
+mod config;
+mod discovery;
+mod identity;
+mod join;
+mod service;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use iroh::protocol::Router;
+use iroh::{Endpoint, EndpointAddr};
+use openraft::Raft;
+
+pub use config::NodeConfig;
+pub use identity::ClusterIdentity;
+
+use self::discovery::DiscoveryServer;
+use self::service::NodeService;
+use crate::net::{
+    Admission, JoinTicket, ManagementServer, NetError, NodeStatus, RaftNetwork, RaftServer, alpn,
+    bind_endpoint, load_or_create_secret_key,
+};
+use crate::raft::{Member, RaftStorage, StateMachineStore, TypeConfig};
+use crate::{PluginEngine, PluginError, bundled};
+
+/// How a node starts.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// Create a new one-node cluster.
+    Init,
+    /// Join the cluster a ticket names.
+    Join(JoinTicket),
+    /// Come back as the member the data directory records.
+    Restart,
+}
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The offending path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The node already belongs to a cluster.
+    #[error(
+        "{0} already holds a cluster member; restart it with no --init/--join flag, or pick another --data-dir"
+    )]
+    AlreadyMember(PathBuf),
+    /// The node belongs to no cluster yet.
+    #[error(
+        "{0} holds no cluster member yet: start with --init to create a cluster or --join TICKET to join one"
+    )]
+    NotMember(PathBuf),
+    /// A member refused the join.
+    #[error("the cluster refused to let this node join: {0}")]
+    JoinRefused(String),
+    /// No member could be reached to join.
+    #[error("could not join: {0}")]
+    JoinFailed(String),
+    /// The raft configuration is invalid.
+    #[error("invalid raft configuration: {0}")]
+    Config(String),
+    /// The network could not be set up.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The state-machine plugin was refused.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// Storage failed (fatal: the node stops; it recovers from disk on restart).
+    #[error("storage: {0}")]
+    Storage(String),
+    /// Raft failed.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+type C = TypeConfig;
+
+/// Binds the node's endpoint, retrying for a few seconds while the address is still held (a
+/// previous instance of this node releasing its socket).
+async fn bind_with_retry(
+    secret_key: iroh::SecretKey,
+    bind: std::net::SocketAddr,
+) -> Result<Endpoint, NodeError> {
+    let alpns = vec![
+        alpn::RAFT.to_vec(),
+        alpn::MANAGEMENT.to_vec(),
+        alpn::DISCOVERY.to_vec(),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match bind_endpoint(secret_key.clone(), bind, alpns.clone()).await {
+            Ok(endpoint) => return Ok(endpoint),
+            Err(error) if std::time::Instant::now() < deadline => {
+                tracing::debug!("{error}; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// A running node.
+pub struct Node {
+    raft: Raft<C, StateMachineStore>,
+    router: Router,
+    identity: ClusterIdentity,
+    service: Arc<NodeService<StateMachineStore>>,
+}
+
+impl Node {
+    /// Starts a node.
+    pub async fn start(config: NodeConfig, start: Start) -> Result<Self, NodeError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| NodeError::DataDir {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let existing = ClusterIdentity::load(&dir)?;
+        match (&start, &existing) {
+            (Start::Init | Start::Join(_), Some(_)) => return Err(NodeError::AlreadyMember(dir)),
+            (Start::Restart, None) => return Err(NodeError::NotMember(dir)),
+            _ => {}
+        }
+        let secret_key = load_or_create_secret_key(&dir.join("secret.key"))?;
+        let endpoint = bind_with_retry(secret_key, config.bind).await?;
+        let me = Member {
+            endpoint_key: *endpoint.id().as_bytes(),
+            addrs: endpoint.bound_sockets(),
+        };
+        let admission = Admission::default();
+        let (identity, initialize) = match (start, existing) {
+            (Start::Init | Start::Join(_), Some(_)) => return Err(NodeError::AlreadyMember(dir)),
+            (Start::Restart, None) => return Err(NodeError::NotMember(dir)),
+            (Start::Restart, Some(identity)) => (identity, false),
+            (Start::Init, None) => (ClusterIdentity::new_cluster(), true),
+            (Start::Join(ticket), None) => {
+                let (node_id, members) =
+                    join::request_join(&endpoint, &ticket, me.addrs.clone()).await?;
+                for (_, member) in &members {
+                    admission.admit(member.endpoint_key);
+                }
+                let identity = ClusterIdentity {
+                    cluster_id: ticket.cluster_id,
+                    node_id,
+                    secret: ticket.secret,
+                };
+                (identity, false)
+            }
+        };
+        identity.store(&dir)?;
+
+        let engine = PluginEngine::new(Some(&dir.join("compiled")))?;
+        let plugin = engine.load_state_machine("kv", bundled::KV)?;
+        let storage = RaftStorage::open(&dir.join("storage"), plugin.clone(), config.limits)
+            .map_err(|e| NodeError::Storage(e.to_string()))?;
+        let reader = plugin.reader(storage.state(), config.limits);
+        let raft = Raft::new(
+            identity.node_id,
+            Arc::new(config.raft_config()?),
+            RaftNetwork::new(endpoint.clone()),
+            storage.log_store(),
+            storage.state_machine(),
+        )
+        .await
+        .map_err(|e| NodeError::Raft(e.to_string()))?;
+
+        let service = Arc::new(NodeService {
+            raft: raft.clone(),
+            cluster_id: identity.cluster_id,
+            node_id: identity.node_id,
+            reader: Arc::new(Mutex::new(reader)),
+            endpoint: endpoint.clone(),
+            leader: tokio::sync::Mutex::new(None),
+        });
+        let discovery = DiscoveryServer {
+            raft: raft.clone(),
+            node_id: identity.node_id,
+            cluster_id: identity.cluster_id,
+            secret: identity.secret,
+            handed_out: Arc::default(),
+            membership_changes: Arc::default(),
+        };
+        let router = Router::builder(endpoint.clone())
+            .accept(
+                alpn::RAFT,
+                RaftServer::new(raft.clone(), admission, dir.join("incoming")),
+            )
+            .accept(alpn::MANAGEMENT, ManagementServer::new(service.clone()))
+            .accept(alpn::DISCOVERY, discovery)
+            .spawn();
+        if initialize {
+            raft.initialize(BTreeMap::from([(identity.node_id, me)]))
+                .await
+                .map_err(|e| NodeError::Raft(e.to_string()))?;
+        }
+        tracing::info!(node_id = identity.node_id, addr = ?endpoint.bound_sockets(), "node started");
+        Ok(Self {
+            raft,
+            router,
+            identity,
+            service,
+        })
+    }
+
+    /// This node's raft id.
+    pub fn node_id(&self) -> u64 {
+        self.identity.node_id
+    }
+
+    /// Where clients and peers reach this node.
+    pub fn addr(&self) -> EndpointAddr {
+        let endpoint = self.endpoint();
+        let mut addr = EndpointAddr::new(endpoint.id());
+        for socket in endpoint.bound_sockets() {
+            addr = addr.with_ip_addr(socket);
+        }
+        addr
+    }
+
+    /// The node's endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        self.router.endpoint()
+    }
+
+    /// A ticket that lets another node join through this one.
+    pub fn ticket(&self) -> JoinTicket {
+        JoinTicket {
+            cluster_id: self.identity.cluster_id,
+            endpoint_key: *self.endpoint().id().as_bytes(),
+            addrs: self.endpoint().bound_sockets(),
+            secret: self.identity.secret,
+        }
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> NodeStatus {
+        self.service.status()
+    }
+
+    /// The raft instance (metrics, membership changes).
+    pub fn raft(&self) -> &Raft<C, StateMachineStore> {
+        &self.raft
+    }
+
+    /// Stops serving and shuts raft down; everything acknowledged is already on disk.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let closed = self.router.shutdown().await;
+        let stopped = self.raft.shutdown().await;
+        closed.map_err(|e| NodeError::Raft(format!("stopping the protocols: {e}")))?;
+        stopped.map_err(|e| NodeError::Raft(format!("stopping raft: {e}")))
+    }
+}

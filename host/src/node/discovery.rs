@@ -1,0 +1,233 @@
+//! `iroh-raft-discovery/0`, the join part: a node holding a ticket asks to join; the leader checks
+//! the cluster id and secret, picks a node id, answers at once and then, in the background, adds
+//! the node as a learner and promotes it to voter once it has caught up.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use openraft::ChangeMembers;
+use openraft::Raft;
+use openraft::async_runtime::WatchReceiver;
+use openraft::storage::RaftStateMachine;
+
+use crate::net::{
+    JoinReply, JoinRequest, alpn, decode_body, encode_frame, read_frame, write_frame,
+};
+use crate::raft::{Member, TypeConfig};
+
+type C = TypeConfig;
+
+/// The join decision, free of I/O: is the request for this cluster, with the right secret?
+pub(crate) fn check_join(
+    request: &JoinRequest,
+    cluster_id: &[u8; 16],
+    secret: &[u8; 32],
+) -> Result<(), String> {
+    if &request.cluster_id != cluster_id {
+        return Err("this ticket is for another cluster".into());
+    }
+    // Constant-time comparison: the secret is the only credential a joiner has.
+    let difference = request
+        .secret
+        .iter()
+        .zip(secret)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if difference != 0 {
+        return Err("wrong join secret: get a fresh ticket from a member (`iroh-raft node --init` prints one)".into());
+    }
+    Ok(())
+}
+
+/// The smallest id above every member and every id already handed out.
+pub(crate) fn next_node_id(members: impl Iterator<Item = u64>, handed_out: &BTreeSet<u64>) -> u64 {
+    members.chain(handed_out.iter().copied()).max().unwrap_or(0) + 1
+}
+
+/// Serves join requests.
+pub(crate) struct DiscoveryServer<SM: RaftStateMachine<C>> {
+    pub(crate) raft: Raft<C, SM>,
+    pub(crate) node_id: u64,
+    pub(crate) cluster_id: [u8; 16],
+    pub(crate) secret: [u8; 32],
+    pub(crate) handed_out: Arc<Mutex<BTreeSet<u64>>>,
+    /// openraft allows one membership change at a time: joins take turns.
+    pub(crate) membership_changes: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<SM: RaftStateMachine<C>> Clone for DiscoveryServer<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            raft: self.raft.clone(),
+            node_id: self.node_id,
+            cluster_id: self.cluster_id,
+            secret: self.secret,
+            handed_out: self.handed_out.clone(),
+            membership_changes: self.membership_changes.clone(),
+        }
+    }
+}
+
+impl<SM: RaftStateMachine<C>> std::fmt::Debug for DiscoveryServer<SM> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoveryServer")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<SM: RaftStateMachine<C>> DiscoveryServer<SM> {
+    fn decide(&self, request: &JoinRequest, key: [u8; 32]) -> JoinReply {
+        if let Err(reason) = check_join(request, &self.cluster_id, &self.secret) {
+            return JoinReply::Refused(reason);
+        }
+        let metrics = self.raft.metrics();
+        let (leader, members) = {
+            let metrics = metrics.borrow_watched();
+            let membership = metrics.membership_config.membership();
+            let members: Vec<(u64, Member)> =
+                membership.nodes().map(|(id, m)| (*id, m.clone())).collect();
+            (metrics.current_leader, members)
+        };
+        match leader {
+            None => return JoinReply::NoLeader,
+            Some(leader) if leader != self.node_id => {
+                return match members.iter().find(|(id, _)| *id == leader) {
+                    Some((_, member)) => JoinReply::Redirect(member.clone()),
+                    None => JoinReply::NoLeader,
+                };
+            }
+            Some(_) => {}
+        }
+        // A node that joined before (same key) gets its old id back.
+        if let Some((id, _)) = members.iter().find(|(_, m)| m.endpoint_key == key) {
+            return JoinReply::Accepted {
+                node_id: *id,
+                members,
+            };
+        }
+        let node_id = {
+            let mut handed_out = self.handed_out.lock().unwrap_or_else(|p| p.into_inner());
+            let id = next_node_id(members.iter().map(|(id, _)| *id), &handed_out);
+            handed_out.insert(id);
+            id
+        };
+        let member = Member {
+            endpoint_key: key,
+            addrs: request.addrs.clone(),
+        };
+        tokio::spawn(add_and_promote(
+            self.raft.clone(),
+            self.membership_changes.clone(),
+            node_id,
+            member,
+        ));
+        JoinReply::Accepted { node_id, members }
+    }
+}
+
+/// How long a join may wait for its turn and for the learner to catch up.
+const PROMOTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Adds the node as a learner, waits until it has caught up, then makes it a voter. Joins take
+/// turns, and a change refused because another is still in flight is retried.
+async fn add_and_promote<SM: RaftStateMachine<C>>(
+    raft: Raft<C, SM>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    node_id: u64,
+    member: Member,
+) {
+    let _turn = turn.lock().await;
+    let deadline = Instant::now() + PROMOTION_TIMEOUT;
+    tracing::info!(node_id, %member, "adding a joining node as a learner");
+    while let Err(error) = raft.add_learner(node_id, member.clone(), true).await {
+        if error.forward_to_leader().is_some() || Instant::now() > deadline {
+            tracing::warn!(
+                node_id,
+                "could not add the joining node as a learner: {error}"
+            );
+            return;
+        }
+        tracing::debug!(node_id, "membership change in flight, retrying: {error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::info!(node_id, "learner caught up; promoting it to voter");
+    while let Err(error) = raft
+        .change_membership(ChangeMembers::AddVoterIds([node_id].into()), true)
+        .await
+    {
+        if error.forward_to_leader().is_some() || Instant::now() > deadline {
+            tracing::warn!(node_id, "could not promote the learner: {error}");
+            return;
+        }
+        tracing::debug!(node_id, "membership change in flight, retrying: {error}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tracing::info!(node_id, "joined as a voter");
+}
+
+impl<SM: RaftStateMachine<C>> ProtocolHandler for DiscoveryServer<SM> {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let key = *connection.remote_id().as_bytes();
+        let Ok((mut send, mut recv)) = connection.accept_bi().await else {
+            return Ok(());
+        };
+        let reply = match read_frame(&mut recv, alpn::MAX_DISCOVERY_FRAME).await {
+            Ok(Some(body)) => match decode_body::<JoinRequest>(&body) {
+                Ok(request) => self.decide(&request, key),
+                Err(error) => JoinReply::Refused(format!("malformed join request: {error}")),
+            },
+            Ok(None) => return Ok(()),
+            Err(error) => JoinReply::Refused(format!("unreadable join request: {error}")),
+        };
+        if let Ok(frame) = encode_frame(&reply)
+            && write_frame(&mut send, frame).await.is_ok()
+        {
+            let _ = send.finish();
+            let _ = send.stopped().await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(cluster_id: [u8; 16], secret: [u8; 32]) -> JoinRequest {
+        JoinRequest {
+            cluster_id,
+            secret,
+            node_id: None,
+            addrs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn joins_need_the_right_cluster_and_secret() {
+        assert!(check_join(&request([1; 16], [2; 32]), &[1; 16], &[2; 32]).is_ok());
+        assert!(
+            check_join(&request([9; 16], [2; 32]), &[1; 16], &[2; 32])
+                .unwrap_err()
+                .contains("another cluster")
+        );
+        let mut wrong = [2; 32];
+        wrong[31] = 3;
+        assert!(
+            check_join(&request([1; 16], wrong), &[1; 16], &[2; 32])
+                .unwrap_err()
+                .contains("wrong join secret")
+        );
+    }
+
+    #[test]
+    fn node_ids_are_never_reused() {
+        let mut handed_out = BTreeSet::new();
+        assert_eq!(next_node_id([1].into_iter(), &handed_out), 2);
+        handed_out.insert(2);
+        assert_eq!(next_node_id([1].into_iter(), &handed_out), 3);
+        assert_eq!(next_node_id([1, 7].into_iter(), &handed_out), 8);
+    }
+}

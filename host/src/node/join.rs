@@ -1,0 +1,87 @@
+//! The joining side of `iroh-raft-discovery/0`: ask the ticket's member to be added, follow
+//! redirects to the leader, wait out elections, give up with the member's reason if refused.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use iroh::{Endpoint, EndpointAddr, EndpointId};
+
+use super::NodeError;
+use crate::net::{
+    JoinReply, JoinRequest, JoinTicket, alpn, decode_body, encode_frame, read_frame, write_frame,
+};
+use crate::raft::Member;
+
+/// How long a join keeps trying through elections and unreachable members.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks to join the ticket's cluster; returns the node id and the membership it was given.
+pub(crate) async fn request_join(
+    endpoint: &Endpoint,
+    ticket: &JoinTicket,
+    addrs: Vec<SocketAddr>,
+) -> Result<(u64, Vec<(u64, Member)>), NodeError> {
+    let request = JoinRequest {
+        cluster_id: ticket.cluster_id,
+        secret: ticket.secret,
+        node_id: None,
+        addrs,
+    };
+    let mut target = Member {
+        endpoint_key: ticket.endpoint_key,
+        addrs: ticket.addrs.clone(),
+    };
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    let mut last_problem = String::new();
+    while Instant::now() < deadline {
+        match ask(endpoint, &target, &request).await {
+            Ok(JoinReply::Accepted { node_id, members }) => return Ok((node_id, members)),
+            Ok(JoinReply::Redirect(leader)) => {
+                tracing::info!(leader = %leader, "redirected to the leader");
+                target = leader;
+                continue;
+            }
+            Ok(JoinReply::Refused(reason)) => return Err(NodeError::JoinRefused(reason)),
+            Ok(JoinReply::NoLeader) => last_problem = "the cluster has no leader".into(),
+            Err(problem) => last_problem = problem,
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(NodeError::JoinFailed(format!(
+        "no member accepted the join within {JOIN_TIMEOUT:?}: {last_problem}"
+    )))
+}
+
+async fn ask(
+    endpoint: &Endpoint,
+    target: &Member,
+    request: &JoinRequest,
+) -> Result<JoinReply, String> {
+    let key = EndpointId::from_bytes(&target.endpoint_key)
+        .map_err(|e| format!("invalid member key: {e}"))?;
+    let mut addr = EndpointAddr::new(key);
+    for socket in &target.addrs {
+        addr = addr.with_ip_addr(*socket);
+    }
+    let exchange = async {
+        let connection = endpoint
+            .connect(addr, alpn::DISCOVERY)
+            .await
+            .map_err(|e| format!("cannot reach {target}: {e}"))?;
+        let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
+        write_frame(&mut send, encode_frame(request).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
+        let body = read_frame(&mut recv, alpn::MAX_DISCOVERY_FRAME)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the member closed the stream without answering")?;
+        let reply = decode_body::<JoinReply>(&body).map_err(|e| e.to_string());
+        connection.close(0u32.into(), b"joined");
+        reply
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("{target} did not answer in time")))
+}

@@ -1,0 +1,205 @@
+//! How one `apply` call of openraft becomes plugin calls: [`plan`] groups the entries (consecutive
+//! commands into one batch for a single wasm call; blank and membership entries alone), and
+//! [`apply_entries`] runs the plan and commits once, atomically with the new [`AppliedState`].
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use openraft::EntryPayload;
+use openraft::StoredMembership;
+use openraft::type_config::alias::EntryOf;
+
+use super::applied_state::AppliedState;
+use super::{ApplyResponse, LogPayload, RaftStorageError, TypeConfig};
+use crate::plugin::StateMachineApplier;
+
+type C = TypeConfig;
+
+/// One step of an apply call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Commands at consecutive log indexes, applied by one plugin call.
+    Commands(Range<usize>),
+    /// A blank or membership entry: recorded, nothing for the plugin.
+    Record(usize),
+}
+
+/// Groups `entries` into steps, in order.
+pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut run: Option<Range<usize>> = None;
+    for (position, entry) in entries.iter().enumerate() {
+        let is_command = matches!(entry.payload, EntryPayload::Normal(_));
+        let continues = run.as_ref().is_some_and(|run| {
+            // Indexes are consecutive in any apply call; split anyway if not, since the plugin
+            // numbers a batch's entries from its first index.
+            entries[run.end - 1].log_id.index.checked_add(1) == Some(entry.log_id.index)
+        });
+        match (is_command, continues) {
+            (true, true) => {
+                if let Some(run) = &mut run {
+                    run.end = position + 1;
+                }
+            }
+            (true, false) => {
+                if let Some(done) = run.replace(position..position + 1) {
+                    steps.push(Step::Commands(done));
+                }
+            }
+            (false, _) => {
+                if let Some(done) = run.take() {
+                    steps.push(Step::Commands(done));
+                }
+                steps.push(Step::Record(position));
+            }
+        }
+    }
+    if let Some(done) = run {
+        steps.push(Step::Commands(done));
+    }
+    steps
+}
+
+/// Applies `entries` (in log order, continuing from `state`) through `applier`, then commits the
+/// writes and the new applied state in one batch. Returns the new state and one response per
+/// entry. On error nothing is committed.
+pub(crate) fn apply_entries(
+    applier: &mut StateMachineApplier,
+    state: &AppliedState,
+    entries: &[EntryOf<C>],
+    plugin_sha256: [u8; 32],
+) -> Result<(AppliedState, Vec<ApplyResponse>), RaftStorageError> {
+    let result = run(applier, state, entries, plugin_sha256);
+    if result.is_err() {
+        applier.abort();
+    }
+    result
+}
+
+fn run(
+    applier: &mut StateMachineApplier,
+    state: &AppliedState,
+    entries: &[EntryOf<C>],
+    plugin_sha256: [u8; 32],
+) -> Result<(AppliedState, Vec<ApplyResponse>), RaftStorageError> {
+    let mut next = state.clone();
+    let mut responses = Vec::with_capacity(entries.len());
+    for step in plan(entries) {
+        match step {
+            Step::Commands(range) => {
+                let batch = &entries[range];
+                let payloads: Vec<Bytes> = batch
+                    .iter()
+                    .filter_map(|entry| match &entry.payload {
+                        EntryPayload::Normal(LogPayload::Command(bytes)) => Some(bytes.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let first_index = batch.first().map_or(0, |entry| entry.log_id.index);
+                let outcomes = applier.apply(first_index, &payloads)?;
+                if outcomes.len() != batch.len() {
+                    return Err(RaftStorageError::Task(format!(
+                        "the plugin runtime returned {} outcomes for {} entries",
+                        outcomes.len(),
+                        batch.len()
+                    )));
+                }
+                responses.extend(outcomes.into_iter().map(|outcome| match outcome {
+                    Ok(bytes) => ApplyResponse::Ok(bytes),
+                    Err(error) => ApplyResponse::Failed(error.to_string()),
+                }));
+            }
+            Step::Record(position) => {
+                let entry = &entries[position];
+                if let EntryPayload::Membership(membership) = &entry.payload {
+                    next.last_membership =
+                        StoredMembership::new(Some(entry.log_id), membership.clone());
+                }
+                responses.push(ApplyResponse::None);
+            }
+        }
+    }
+    if let Some(last) = entries.last() {
+        next.last_applied = Some(last.log_id);
+        next.plugin_sha256 = plugin_sha256;
+        applier.commit(&next.to_mark()?)?;
+    }
+    Ok((next, responses))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::Membership;
+    use openraft::type_config::alias::LogIdOf;
+    use openraft::vote::RaftLeaderIdExt;
+    use std::collections::BTreeSet;
+
+    type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
+
+    fn entry(index: u64, kind: char) -> EntryOf<C> {
+        let payload = match kind {
+            'c' => EntryPayload::Normal(LogPayload::Command(Bytes::from_static(b"x"))),
+            'b' => EntryPayload::Blank,
+            _ => EntryPayload::Membership(Membership::new_with_defaults(
+                vec![BTreeSet::from([1])],
+                BTreeSet::new(),
+            )),
+        };
+        EntryOf::<C> {
+            log_id: LogIdOf::<C>::new(LeaderId::new_committed(1, 1), index),
+            payload,
+        }
+    }
+
+    fn entries(kinds: &str) -> Vec<EntryOf<C>> {
+        kinds
+            .chars()
+            .enumerate()
+            .map(|(i, kind)| entry(10 + i as u64, kind))
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_commands_form_one_step() {
+        assert_eq!(plan(&entries("ccc")), vec![Step::Commands(0..3)]);
+        assert_eq!(
+            plan(&entries("bccmcb")),
+            vec![
+                Step::Record(0),
+                Step::Commands(1..3),
+                Step::Record(3),
+                Step::Commands(4..5),
+                Step::Record(5),
+            ]
+        );
+        assert_eq!(plan(&entries("")), vec![]);
+        assert_eq!(plan(&entries("bm")), vec![Step::Record(0), Step::Record(1)]);
+    }
+
+    #[test]
+    fn a_gap_in_indexes_splits_a_run() {
+        let mut list = entries("cccc");
+        list[2].log_id.index += 5;
+        list[3].log_id.index += 5;
+        assert_eq!(
+            plan(&list),
+            vec![Step::Commands(0..2), Step::Commands(2..4)]
+        );
+    }
+
+    #[test]
+    fn every_entry_is_in_exactly_one_step_in_order() {
+        for kinds in ["", "c", "b", "cbcbc", "ccbbcc", "mcmcmcc", "bbbb"] {
+            let list = entries(kinds);
+            let covered: Vec<usize> = plan(&list)
+                .into_iter()
+                .flat_map(|step| match step {
+                    Step::Commands(range) => range.collect::<Vec<_>>(),
+                    Step::Record(position) => vec![position],
+                })
+                .collect();
+            assert_eq!(covered, (0..list.len()).collect::<Vec<_>>(), "{kinds}");
+        }
+    }
+}

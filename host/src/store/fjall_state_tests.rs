@@ -1,0 +1,289 @@
+//! Tests of the fjall state store: atomic commits, read views, content hashes, and the data
+//! generations behind snapshot export and import.
+
+use super::*;
+
+fn open() -> (tempfile::TempDir, FjallStateStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path()).open().unwrap();
+    let store = FjallStateStore::open(&db, "test", None).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn commit_writes_data_and_marker_together() {
+    let (_dir, store) = open();
+    assert_eq!(store.applied().unwrap(), None);
+    let mut writes = WriteSet::default();
+    writes.put(b"a".to_vec(), b"1".to_vec());
+    writes.put(b"b".to_vec(), b"2".to_vec());
+    store
+        .commit(
+            writes,
+            &AppliedMark {
+                index: 7,
+                extra: b"x".to_vec(),
+            },
+        )
+        .unwrap();
+    let mut writes = WriteSet::default();
+    writes.delete(b"a".to_vec());
+    store
+        .commit(
+            writes,
+            &AppliedMark {
+                index: 8,
+                extra: Vec::new(),
+            },
+        )
+        .unwrap();
+    assert_eq!(store.get(b"a").unwrap(), None);
+    assert_eq!(
+        store.scan(b"", None, 10).unwrap(),
+        vec![(b"b".to_vec(), b"2".to_vec())]
+    );
+    assert_eq!(store.applied().unwrap().map(|m| m.index), Some(8));
+}
+
+#[test]
+fn an_inverted_scan_is_empty() {
+    let (_dir, store) = open();
+    let mut writes = WriteSet::default();
+    writes.put(b"b".to_vec(), b"1".to_vec());
+    store.commit(writes, &AppliedMark::default()).unwrap();
+    assert!(store.scan(b"c", Some(b"a"), 10).unwrap().is_empty());
+    assert!(
+        store
+            .read_view()
+            .scan(b"c", Some(b"a"), 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn read_view_ignores_later_commits() {
+    let (_dir, store) = open();
+    let mut writes = WriteSet::default();
+    writes.put(b"k".to_vec(), b"old".to_vec());
+    store.commit(writes, &AppliedMark::default()).unwrap();
+    let view = store.read_view();
+    let mut writes = WriteSet::default();
+    writes.put(b"k".to_vec(), b"new".to_vec());
+    store.commit(writes, &AppliedMark::default()).unwrap();
+    assert_eq!(view.get(b"k").unwrap(), Some(b"old".to_vec()));
+    assert_eq!(store.get(b"k").unwrap(), Some(b"new".to_vec()));
+}
+
+#[test]
+fn content_hash_depends_on_content_only() {
+    let (_d1, one) = open();
+    let (_d2, two) = open();
+    let mut a = WriteSet::default();
+    a.put(b"k".to_vec(), b"v".to_vec());
+    one.commit(
+        a.clone(),
+        &AppliedMark {
+            index: 1,
+            extra: Vec::new(),
+        },
+    )
+    .unwrap();
+    two.commit(
+        a,
+        &AppliedMark {
+            index: 9,
+            extra: Vec::new(),
+        },
+    )
+    .unwrap();
+    assert_eq!(one.content_hash().unwrap(), two.content_hash().unwrap());
+    let mut b = WriteSet::default();
+    b.put(b"k".to_vec(), b"w".to_vec());
+    two.commit(b, &AppliedMark::default()).unwrap();
+    assert_ne!(one.content_hash().unwrap(), two.content_hash().unwrap());
+}
+
+fn put(store: &FjallStateStore, pairs: &[(&[u8], &[u8])], index: u64) {
+    let mut writes = WriteSet::default();
+    for (key, value) in pairs {
+        writes.put(key.to_vec(), value.to_vec());
+    }
+    store
+        .commit(
+            writes,
+            &AppliedMark {
+                index,
+                extra: Vec::new(),
+            },
+        )
+        .unwrap();
+}
+
+fn all(store: &FjallStateStore) -> Pairs {
+    store.scan(b"", None, usize::MAX).unwrap()
+}
+
+fn data_keyspaces(db: &Database) -> Vec<String> {
+    let mut names: Vec<String> = db
+        .list_keyspace_names()
+        .iter()
+        .filter(|name| name.starts_with("sm.test.data"))
+        .map(|name| name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn generation_names_parse_only_our_own() {
+    assert_eq!(generation_of("kv", "sm.kv.data"), Some(0));
+    assert_eq!(generation_of("kv", "sm.kv.data.7"), Some(7));
+    assert_eq!(generation_of("kv", "sm.kv.meta"), None);
+    assert_eq!(generation_of("kv", "sm.kv.data."), None);
+    assert_eq!(generation_of("kv", "sm.kv.data.x"), None);
+    assert_eq!(generation_of("kv", "sm.kv.data.+1"), None);
+    assert_eq!(generation_of("kv", "sm.kv.data.data"), None);
+    assert_eq!(generation_of("kv", "sm.kv.database"), None);
+    assert_eq!(generation_of("kv.data", "sm.kv.data.data"), Some(0));
+    for number in [0, 1, 42, u64::MAX] {
+        assert_eq!(
+            generation_of("kv", &data_keyspace_name("kv", number)),
+            Some(number)
+        );
+    }
+}
+
+#[test]
+fn export_is_one_instant_while_commits_go_on() {
+    let (_dir, store) = open();
+    put(&store, &[(b"a", b"1"), (b"b", b"2")], 2);
+    let export = store.export().unwrap();
+    put(&store, &[(b"a", b"changed"), (b"c", b"3")], 3);
+    assert_eq!(export.applied().map(|m| m.index), Some(2));
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = export
+        .pairs()
+        .map(|pair| pair.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        pairs,
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (b"b".to_vec(), b"2".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn an_import_replaces_everything_at_once_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::builder(dir.path()).open().unwrap();
+        let store = FjallStateStore::open(&db, "test", None).unwrap();
+        put(&store, &[(b"old", b"1"), (b"shared", b"old")], 5);
+        let before = store.read_view();
+        let mut import = store.begin_import().unwrap();
+        import.put(b"new".to_vec(), b"2".to_vec()).unwrap();
+        import.put(b"shared".to_vec(), b"new".to_vec()).unwrap();
+        // Nothing is visible before the flip.
+        assert_eq!(store.get(b"new").unwrap(), None);
+        assert_eq!(import.pairs(), 2);
+        let mark = AppliedMark {
+            index: 9,
+            extra: b"snap".to_vec(),
+        };
+        import.finish(&mark).unwrap();
+        assert_eq!(store.generation(), 1);
+        assert_eq!(
+            all(&store),
+            vec![
+                (b"new".to_vec(), b"2".to_vec()),
+                (b"shared".to_vec(), b"new".to_vec())
+            ]
+        );
+        assert_eq!(store.applied().unwrap(), Some(mark));
+        // A view taken before the flip still reads the old generation, though it was dropped.
+        assert_eq!(before.get(b"old").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(data_keyspaces(&db), vec!["sm.test.data.1".to_string()]);
+        // Commits after the flip land in the new generation.
+        put(&store, &[(b"after", b"3")], 10);
+    }
+    let db = Database::builder(dir.path()).open().unwrap();
+    let store = FjallStateStore::open(&db, "test", None).unwrap();
+    assert_eq!(store.generation(), 1);
+    assert_eq!(store.get(b"after").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(store.get(b"old").unwrap(), None);
+    assert_eq!(store.applied().unwrap().map(|m| m.index), Some(10));
+}
+
+#[test]
+fn an_abandoned_import_changes_nothing() {
+    let (_dir, store) = open();
+    put(&store, &[(b"k", b"v")], 1);
+    let hash = store.content_hash().unwrap();
+    let mut import = store.begin_import().unwrap();
+    import.put(b"other".to_vec(), b"x".to_vec()).unwrap();
+    drop(import);
+    assert_eq!(store.generation(), 0);
+    assert_eq!(store.content_hash().unwrap(), hash);
+    assert_eq!(store.applied().unwrap().map(|m| m.index), Some(1));
+    assert_eq!(
+        data_keyspaces(store.database()),
+        vec!["sm.test.data".to_string()]
+    );
+    // The abandoned generation's name can be used again.
+    let mut import = store.begin_import().unwrap();
+    import.put(b"again".to_vec(), b"y".to_vec()).unwrap();
+    import.finish(&AppliedMark::default()).unwrap();
+    assert_eq!(all(&store), vec![(b"again".to_vec(), b"y".to_vec())]);
+}
+
+#[test]
+fn leftover_generations_are_dropped_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::builder(dir.path()).open().unwrap();
+        let store = FjallStateStore::open(&db, "test", None).unwrap();
+        put(&store, &[(b"k", b"v")], 1);
+        // What a crash in the middle of an install leaves behind.
+        let partial = db
+            .keyspace("sm.test.data.4", KeyspaceCreateOptions::default)
+            .unwrap();
+        partial.insert(b"half", b"done").unwrap();
+        db.persist(PersistMode::SyncAll).unwrap();
+    }
+    let db = Database::builder(dir.path()).open().unwrap();
+    let store = FjallStateStore::open(&db, "test", None).unwrap();
+    assert_eq!(data_keyspaces(&db), vec!["sm.test.data".to_string()]);
+    assert_eq!(all(&store), vec![(b"k".to_vec(), b"v".to_vec())]);
+    // The next import skips past every generation ever seen.
+    let import = store.begin_import().unwrap();
+    drop(import);
+}
+
+#[test]
+fn a_missing_live_generation_is_corruption_not_an_empty_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::builder(dir.path()).open().unwrap();
+        let meta = db
+            .keyspace("sm.test.meta", KeyspaceCreateOptions::default)
+            .unwrap();
+        meta.insert(GENERATION_KEY, 3u64.to_be_bytes()).unwrap();
+        db.persist(PersistMode::SyncAll).unwrap();
+    }
+    let db = Database::builder(dir.path()).open().unwrap();
+    assert!(matches!(
+        FjallStateStore::open(&db, "test", None),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let meta = db
+        .keyspace("sm.test.meta", KeyspaceCreateOptions::default)
+        .unwrap();
+    meta.insert(GENERATION_KEY, b"short").unwrap();
+    assert!(matches!(
+        FjallStateStore::open(&db, "test", None),
+        Err(StoreError::Corrupt { .. })
+    ));
+}

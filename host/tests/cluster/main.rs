@@ -1,0 +1,6 @@
+//! Cluster tests over real iroh endpoints on loopback: formation through a join ticket, the data
+//! path through every node, admission on the raft protocol, bad frames, restart from disk.
+
+mod formation;
+mod support;
+mod wire_faults;

@@ -1,0 +1,96 @@
+//! Starting nodes in temporary directories and waiting for the cluster to settle.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use iroh_raft::{Client, Node, NodeConfig, Start};
+use iroh_raft_kv_types::{Command, Query, QueryResponse};
+
+pub(crate) struct TestNode {
+    pub(crate) node: Node,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+pub(crate) fn config(dir: &std::path::Path) -> NodeConfig {
+    let mut config = NodeConfig::new(dir, "127.0.0.1:0".parse().expect("addr"));
+    // Quick elections for tests on a loaded two-core machine.
+    config.heartbeat = Duration::from_millis(50);
+    config.election_timeout = (Duration::from_millis(300), Duration::from_millis(600));
+    config
+}
+
+/// Logs go to the test output, filtered by `RUST_LOG`.
+pub(crate) fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+pub(crate) async fn start(start: Start) -> TestNode {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = Node::start(config(dir.path()), start)
+        .await
+        .expect("node starts");
+    TestNode { node, dir }
+}
+
+/// Forms a cluster of `size` voters: one `--init`, the rest join with its ticket.
+pub(crate) async fn cluster(size: usize) -> Vec<TestNode> {
+    tracing::info!(size, "forming a cluster");
+    let first = start(Start::Init).await;
+    let ticket = first.node.ticket();
+    let mut nodes = vec![first];
+    for _ in 1..size {
+        nodes.push(start(Start::Join(ticket.clone())).await);
+    }
+    wait_for(Duration::from_secs(60), "every node to be a voter", || {
+        nodes.iter().all(|n| n.node.status().voters.len() == size)
+    })
+    .await;
+    nodes
+}
+
+pub(crate) async fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub(crate) fn put(key: &str, value: &str) -> Bytes {
+    Bytes::from(
+        postcard::to_allocvec(&Command::Put {
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+        })
+        .expect("encode"),
+    )
+}
+
+pub(crate) fn get(key: &str) -> Bytes {
+    Bytes::from(
+        postcard::to_allocvec(&Query::Get {
+            key: key.as_bytes(),
+        })
+        .expect("encode"),
+    )
+}
+
+pub(crate) fn value(answer: &Bytes) -> Option<Vec<u8>> {
+    match postcard::from_bytes::<QueryResponse>(answer).expect("decode") {
+        QueryResponse::Value(value) => value,
+        other => panic!("expected a value, got {other:?}"),
+    }
+}
+
+pub(crate) async fn client(node: &TestNode) -> Client {
+    Client::connect(node.node.addr())
+        .await
+        .expect("client connects")
+}

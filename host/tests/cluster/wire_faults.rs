@@ -1,0 +1,96 @@
+//! The raft protocol refuses non-members; garbage and oversized frames close only their stream.
+
+use bytes::Bytes;
+use iroh::SecretKey;
+use iroh_raft::{
+    Consistency, NOT_A_MEMBER, ServerFrame, Start, alpn, bind_endpoint, decode_body, read_frame,
+};
+
+use crate::support::{client, get, put, start, value};
+
+async fn stranger() -> iroh::Endpoint {
+    bind_endpoint(
+        SecretKey::generate(),
+        "127.0.0.1:0".parse().expect("addr"),
+        Vec::new(),
+    )
+    .await
+    .expect("bind")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_member_is_refused_on_the_raft_protocol() {
+    let node = start(Start::Init).await;
+    let endpoint = stranger().await;
+    let connection = endpoint
+        .connect(node.node.addr(), alpn::RAFT)
+        .await
+        .expect("handshake");
+    let reason = connection.closed().await;
+    assert!(
+        reason.to_string().contains(&NOT_A_MEMBER.to_string())
+            || reason.to_string().contains("not a member"),
+        "{reason}"
+    );
+    node.node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversized_management_frames_close_only_their_stream() {
+    let node = start(Start::Init).await;
+    client(&node)
+        .await
+        .write(put("k", "v"))
+        .await
+        .expect("write")
+        .1
+        .expect("ok");
+    let endpoint = stranger().await;
+    let connection = endpoint
+        .connect(node.node.addr(), alpn::MANAGEMENT)
+        .await
+        .expect("connect");
+
+    // A frame that decodes to nothing.
+    let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+    send.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .expect("send");
+    let body = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("reply")
+        .expect("frame");
+    assert!(matches!(
+        decode_body::<ServerFrame>(&body).expect("decodes"),
+        ServerFrame::Error(_)
+    ));
+
+    // A frame announcing more than the limit.
+    let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+    send.write_all(&(u32::MAX).to_be_bytes())
+        .await
+        .expect("send");
+    let body = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("reply")
+        .expect("frame");
+    let frame = decode_body::<ServerFrame>(&body).expect("decodes");
+    assert!(format!("{frame:?}").contains("TooLarge"), "{frame:?}");
+
+    // The node still serves everyone, this connection included.
+    let answer = client(&node)
+        .await
+        .read(get("k"), Consistency::Linearizable)
+        .await
+        .expect("read")
+        .expect("ok");
+    assert_eq!(value(&answer), Some(b"v".to_vec()));
+    let (mut send, _recv) = connection
+        .open_bi()
+        .await
+        .expect("the connection is still open");
+    send.write_all(&Bytes::from_static(b"\0"))
+        .await
+        .expect("still writable");
+    node.node.shutdown().await.expect("shutdown");
+}

@@ -1,0 +1,5 @@
+//! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
+//! restarted from their data directories.
+
+mod kill;
+mod support;

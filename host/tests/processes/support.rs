@@ -1,0 +1,196 @@
+//! Spawning `iroh-raft node` processes and talking to them.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use iroh::EndpointAddr;
+use iroh_raft::{Client, Consistency, parse_node_address};
+use iroh_raft_kv_types::{Command as KvCommand, Query, QueryResponse};
+
+/// A node process. Killed with SIGKILL when dropped, so a failing test leaves nothing behind.
+pub(crate) struct NodeProcess {
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
+    pub(crate) bind: SocketAddr,
+    pub(crate) addr: EndpointAddr,
+    pub(crate) ticket: Option<String>,
+    pub(crate) extra: Vec<String>,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A UDP port that was free a moment ago (QUIC runs over UDP).
+pub(crate) fn free_port() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind probe socket");
+    socket.local_addr().expect("local addr")
+}
+
+/// Starts `iroh-raft node` in `dir` on `bind` with `args`, and waits for it to print its address.
+pub(crate) fn spawn(dir: &Path, bind: SocketAddr, args: &[String]) -> NodeProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .arg("node")
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--bind")
+        .arg(bind.to_string())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn iroh-raft node");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut addr, mut ticket) = (None, None);
+    while addr.is_none() || (args.iter().any(|a| a == "--init") && ticket.is_none()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("the node printed its address in time");
+        if let Some(text) = line.strip_prefix("address: ") {
+            addr = Some(parse_node_address(text).expect("a node address"));
+        } else if line.starts_with("irohraft1") {
+            ticket = Some(line);
+        }
+    }
+    NodeProcess {
+        child,
+        dir: dir.to_path_buf(),
+        bind,
+        addr: addr.expect("address"),
+        ticket,
+        extra: args
+            .iter()
+            .filter(|a| !a.starts_with("--init") && !a.starts_with("irohraft1") && *a != "--join")
+            .cloned()
+            .collect(),
+    }
+}
+
+impl NodeProcess {
+    /// SIGKILL: no shutdown code runs.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// Starts the node again from its data directory, on the same port, with no init/join flag.
+    pub(crate) fn restart(&self) -> NodeProcess {
+        spawn(&self.dir, self.bind, &self.extra)
+    }
+}
+
+pub(crate) fn put(key: &str, value: &str) -> Bytes {
+    Bytes::from(
+        postcard::to_allocvec(&KvCommand::Put {
+            key: key.as_bytes(),
+            value: value.as_bytes(),
+        })
+        .expect("encode"),
+    )
+}
+
+pub(crate) async fn get(client: &Client, key: &str) -> Option<Vec<u8>> {
+    let query = Bytes::from(
+        postcard::to_allocvec(&Query::Get {
+            key: key.as_bytes(),
+        })
+        .expect("encode"),
+    );
+    let answer = client
+        .read(query, Consistency::Linearizable)
+        .await
+        .expect("read")
+        .expect("query ok");
+    match postcard::from_bytes::<QueryResponse>(&answer).expect("decode") {
+        QueryResponse::Value(value) => value,
+        other => panic!("expected a value, got {other:?}"),
+    }
+}
+
+/// Polls until `check` passes or `timeout` runs out.
+pub(crate) async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Three node processes forming a cluster through the first one's ticket.
+pub(crate) async fn cluster(root: &Path, extra: &[&str]) -> Vec<NodeProcess> {
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let mut first_args = vec!["--init".to_string()];
+    first_args.extend(extra.clone());
+    let first = spawn(&root.join("n1"), free_port(), &first_args);
+    let ticket = first.ticket.clone().expect("ticket");
+    let mut nodes = vec![first];
+    for n in 2..=3 {
+        let mut args = vec!["--join".to_string(), ticket.clone()];
+        args.extend(extra.clone());
+        nodes.push(spawn(&root.join(format!("n{n}")), free_port(), &args));
+    }
+    let probe = Client::connect(nodes[0].addr.clone())
+        .await
+        .expect("connect");
+    eventually(Duration::from_secs(90), "three voters", || async {
+        probe
+            .status()
+            .await
+            .map(|s| s.voters.len() == 3)
+            .unwrap_or(false)
+    })
+    .await;
+    nodes
+}
+
+/// The index of the node that leads, as seen by `nodes[seen_from]`.
+pub(crate) async fn leader_of(nodes: &[NodeProcess], seen_from: usize) -> usize {
+    let client = Client::connect(nodes[seen_from].addr.clone())
+        .await
+        .expect("connect");
+    eventually(Duration::from_secs(30), "a leader", || async {
+        client.status().await.ok().and_then(|s| s.leader).is_some()
+    })
+    .await;
+    let leader_key = {
+        let status = client.status().await.expect("status");
+        let id = status.leader.expect("leader");
+        status
+            .voters
+            .iter()
+            .find(|(v, _)| *v == id)
+            .expect("leader is a voter")
+            .1
+            .endpoint_key
+    };
+    nodes
+        .iter()
+        .position(|n| *n.addr.id.as_bytes() == leader_key)
+        .expect("the leader is one of ours")
+}
