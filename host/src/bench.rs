@@ -176,7 +176,9 @@ pub async fn run(target: EndpointAddr, config: BenchConfig) -> Result<BenchRepor
         latencies.append(&mut l);
         errors += e;
     }
-    Ok(summarize(&mut latencies, errors, start.elapsed()))
+    let elapsed = start.elapsed();
+    client.close().await;
+    Ok(summarize(&mut latencies, errors, elapsed))
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct Client {
     endpoint: Endpoint,
     connection: Connection,
     next_id: AtomicU64,
+    /// Whether the endpoint is the client's own (closed with it) or borrowed from a node.
+    owns_endpoint: bool,
 }
 
 impl Client {
@@ -52,7 +54,9 @@ impl Client {
             Vec::new(),
         )
         .await?;
-        Self::connect_from(endpoint, node).await
+        let mut client = Self::connect_from(endpoint, node).await?;
+        client.owns_endpoint = true;
+        Ok(client)
     }
 
     /// Connects to `node` from an existing endpoint (whose key is the client's identity).
@@ -65,7 +69,16 @@ impl Client {
             endpoint,
             connection,
             next_id: AtomicU64::new(1),
+            owns_endpoint: false,
         })
+    }
+
+    /// Closes the connection, and the client's own endpoint if it has one.
+    pub async fn close(&self) {
+        self.connection.close(0u32.into(), b"client done");
+        if self.owns_endpoint {
+            self.endpoint.close().await;
+        }
     }
 
     /// This client's endpoint.

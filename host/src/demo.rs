@@ -137,6 +137,9 @@ pub async fn run(
         reads: writes,
         reads_per_sec,
     };
+    for client in clients {
+        client.close().await;
+    }
     for node in nodes {
         node.shutdown().await?;
     }

@@ -38,10 +38,10 @@ enum Output {
 struct Target {
     /// The node to talk to: `<endpoint-id>@<ip:port>` (printed by `iroh-raft node`) or a join
     /// ticket.
-    #[arg(long, env = "IROH_RAFT_NODE", value_parser = parse_node_address)]
-    node: EndpointAddr,
+    #[arg(long, global = true, env = "IROH_RAFT_NODE", value_parser = parse_node_address)]
+    node: Option<EndpointAddr>,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
+    #[arg(short, long, global = true, value_enum, default_value_t)]
     output: Output,
 }
 
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,iroh_raft=info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -205,6 +205,14 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+impl Target {
+    fn node(&self) -> anyhow::Result<EndpointAddr> {
+        self.node
+            .clone()
+            .context("no node given: pass --node ADDRESS (printed by `iroh-raft node`) or set IROH_RAFT_NODE")
     }
 }
 
@@ -229,7 +237,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             run_node(config, init, join).await
         }
         Command::Status(target) => {
-            let status = Client::connect(target.node).await?.status().await?;
+            let client = Client::connect(target.node()?).await?;
+            let status = client.status().await;
+            client.close().await;
+            let status = status?;
             if target.output == Output::Json {
                 return print_json(&serde_json::json!({
                     "node_id": status.node_id,
@@ -264,10 +275,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Write { target, command } => {
             let command = hex::decode(command.trim()).context("the command must be hex")?;
-            let (index, outcome) = Client::connect(target.node)
-                .await?
-                .write(Bytes::from(command))
-                .await?;
+            let client = Client::connect(target.node()?).await?;
+            let written = client.write(Bytes::from(command)).await;
+            client.close().await;
+            let (index, outcome) = written?;
             let response = outcome.map_err(|e| {
                 anyhow::anyhow!("committed at index {index}, but the plugin refused it: {e}")
             })?;
@@ -285,11 +296,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             query,
         } => {
             let query = hex::decode(query.trim()).context("the query must be hex")?;
-            let answer = Client::connect(target.node)
-                .await?
-                .read(Bytes::from(query), consistency)
-                .await?
-                .map_err(|e| anyhow::anyhow!("the plugin refused the query: {e}"))?;
+            let client = Client::connect(target.node()?).await?;
+            let answer = client.read(Bytes::from(query), consistency).await;
+            client.close().await;
+            let answer =
+                answer?.map_err(|e| anyhow::anyhow!("the plugin refused the query: {e}"))?;
             if target.output == Output::Json {
                 return print_json(&serde_json::json!({ "response": hex::encode(&answer) }));
             }
@@ -354,7 +365,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 keys,
                 mode,
             };
-            let report = iroh_raft::bench::run(target.node, config).await?;
+            let report = iroh_raft::bench::run(target.node()?, config).await?;
             if target.output == Output::Json {
                 return print_json(&report);
             }
@@ -429,8 +440,13 @@ fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {
 }
 
 async fn run_kv(target: Target, command: KvCli) -> anyhow::Result<()> {
-    let client = Client::connect(target.node).await?;
-    let json = target.output == Output::Json;
+    let client = Client::connect(target.node()?).await?;
+    let result = kv_command(&client, target.output == Output::Json, command).await;
+    client.close().await;
+    result
+}
+
+async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Result<()> {
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     match command {
         KvCli::Get { key } => {
@@ -487,7 +503,7 @@ async fn run_kv(target: Target, command: KvCli) -> anyhow::Result<()> {
         }
         KvCli::Put { key, value } => {
             kv_write(
-                &client,
+                client,
                 json,
                 KvCommand::Put {
                     key: key.as_bytes(),
@@ -498,7 +514,7 @@ async fn run_kv(target: Target, command: KvCli) -> anyhow::Result<()> {
         }
         KvCli::Delete { key } => {
             kv_write(
-                &client,
+                client,
                 json,
                 KvCommand::Delete {
                     key: key.as_bytes(),
@@ -522,7 +538,7 @@ async fn run_kv(target: Target, command: KvCli) -> anyhow::Result<()> {
                 expected,
                 new: Some(new.as_bytes()),
             };
-            kv_write(&client, json, command).await?
+            kv_write(client, json, command).await?
         }
     }
     Ok(())

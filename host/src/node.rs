@@ -144,18 +144,26 @@ impl Node {
         let (identity, initialize) = match (start, existing) {
             (Start::Init | Start::Join(_), Some(_)) => return Err(NodeError::AlreadyMember(dir)),
             (Start::Restart, None) => return Err(NodeError::NotMember(dir)),
-            (Start::Restart, Some(identity)) => (identity, false),
+            (Start::Restart, Some(identity)) => {
+                for key in &identity.join_peers {
+                    admission.admit(*key);
+                }
+                (identity, false)
+            }
             (Start::Init, None) => (ClusterIdentity::new_cluster(), true),
             (Start::Join(ticket), None) => {
                 let (node_id, members) =
                     join::request_join(&endpoint, &ticket, me.addrs.clone()).await?;
-                for (_, member) in &members {
-                    admission.admit(member.endpoint_key);
+                let join_peers: Vec<[u8; 32]> =
+                    members.iter().map(|(_, m)| m.endpoint_key).collect();
+                for key in &join_peers {
+                    admission.admit(*key);
                 }
                 let identity = ClusterIdentity {
                     cluster_id: ticket.cluster_id,
                     node_id,
                     secret: ticket.secret,
+                    join_peers,
                 };
                 (identity, false)
             }
@@ -255,11 +263,15 @@ impl Node {
         &self.raft
     }
 
-    /// Stops serving and shuts raft down; everything acknowledged is already on disk.
+    /// Shuts raft down, then stops serving and closes the endpoint; everything acknowledged is
+    /// already on disk. Raft goes first so that it stops replicating before the endpoint closes.
     pub async fn shutdown(self) -> Result<(), NodeError> {
-        let closed = self.router.shutdown().await;
         let stopped = self.raft.shutdown().await;
-        closed.map_err(|e| NodeError::Raft(format!("stopping the protocols: {e}")))?;
-        stopped.map_err(|e| NodeError::Raft(format!("stopping raft: {e}")))
+        if let Some((_, leader)) = self.service.leader.lock().await.take() {
+            leader.close().await;
+        }
+        let closed = self.router.shutdown().await;
+        stopped.map_err(|e| NodeError::Raft(format!("stopping raft: {e}")))?;
+        closed.map_err(|e| NodeError::Raft(format!("stopping the protocols: {e}")))
     }
 }

@@ -19,6 +19,10 @@ pub struct ClusterIdentity {
     pub node_id: u64,
     /// The join secret (tickets carry it; joins must present it).
     pub secret: [u8; 32],
+    /// Endpoint keys of the members this node was told about when it joined. They may speak raft
+    /// to it even before any log entry reaches its disk: a node killed that early restarts with
+    /// an empty membership and would otherwise refuse the whole cluster.
+    pub join_peers: Vec<[u8; 32]>,
 }
 
 impl ClusterIdentity {
@@ -33,6 +37,7 @@ impl ClusterIdentity {
             cluster_id,
             node_id: 1,
             secret: iroh::SecretKey::generate().to_bytes(),
+            join_peers: Vec::new(),
         }
     }
 

@@ -94,3 +94,86 @@ async fn garbage_and_oversized_management_frames_close_only_their_stream() {
         .expect("still writable");
     node.node.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
+    let mut nodes = crate::support::cluster(2).await;
+    let node = nodes.pop().expect("second node");
+    let other = nodes.pop().expect("first node");
+    // Raft admits members only, so speak it to node 2 with node 1's key (a member's identity).
+    let key: [u8; 32] = std::fs::read(other.dir.path().join("secret.key"))
+        .expect("key file")
+        .try_into()
+        .expect("32 bytes");
+    let member = bind_endpoint(
+        SecretKey::from_bytes(&key),
+        "127.0.0.1:0".parse().expect("addr"),
+        Vec::new(),
+    )
+    .await
+    .expect("bind");
+    let raft = member
+        .connect(node.node.addr(), alpn::RAFT)
+        .await
+        .expect("connect raft");
+    let (mut send, mut recv) = raft.open_bi().await.expect("stream");
+    send.write_all(&[0, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef])
+        .await
+        .expect("send");
+    send.finish().expect("finish");
+    let reply = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("a reply")
+        .expect("a frame");
+    assert!(
+        !reply.is_empty(),
+        "the raft server answers garbage with a refusal"
+    );
+    // An oversized raft frame: the stream ends without the body being read.
+    let (mut send, mut recv) = raft.open_bi().await.expect("stream");
+    send.write_all(&u32::MAX.to_be_bytes()).await.expect("send");
+    assert!(
+        read_frame(&mut recv, 1 << 20)
+            .await
+            .map(|f| f.is_none())
+            .unwrap_or(true)
+    );
+
+    // Discovery: garbage gets a refusal frame.
+    let stranger = stranger().await;
+    let discovery = stranger
+        .connect(node.node.addr(), alpn::DISCOVERY)
+        .await
+        .expect("connect discovery");
+    let (mut send, mut recv) = discovery.open_bi().await.expect("stream");
+    send.write_all(&[0, 0, 0, 2, 0xff, 0xff])
+        .await
+        .expect("send");
+    send.finish().expect("finish");
+    let body = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("reply")
+        .expect("frame");
+    match decode_body::<iroh_raft::JoinReply>(&body).expect("a join reply") {
+        iroh_raft::JoinReply::Refused(reason) => assert!(reason.contains("malformed"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // The node keeps serving.
+    client(&node)
+        .await
+        .write(put("after", "garbage"))
+        .await
+        .expect("write")
+        .1
+        .expect("ok");
+    let answer = client(&node)
+        .await
+        .read(get("after"), Consistency::Linearizable)
+        .await
+        .expect("read")
+        .expect("ok");
+    assert_eq!(value(&answer), Some(b"garbage".to_vec()));
+    node.node.shutdown().await.expect("shutdown");
+    other.node.shutdown().await.expect("shutdown");
+}

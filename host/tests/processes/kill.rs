@@ -102,6 +102,8 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     }
 }
 
+/// Also guards the bug where a follower killed before any log entry reached its disk restarted
+/// with an empty membership and refused every member forever (join peers are now persisted).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_purged_logs_recovers_through_a_snapshot() {
     let root = tempfile::tempdir().expect("temp dir");

@@ -1,5 +1,6 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
 //! restarted from their data directories.
 
+mod cli;
 mod kill;
 mod support;

@@ -44,7 +44,10 @@ pub(crate) fn spawn(dir: &Path, bind: SocketAddr, args: &[String]) -> NodeProces
         .arg("--bind")
         .arg(bind.to_string())
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

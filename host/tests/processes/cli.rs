@@ -1,0 +1,87 @@
+//! The command line against a real node process: kv commands, exit codes, JSON output, and a
+//! clean stop on SIGTERM.
+
+use std::process::{Command, Output};
+
+use iroh_raft::format_node_address;
+
+use crate::support::{free_port, spawn};
+
+fn cli(node: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(args)
+        .env("IROH_RAFT_NODE", node)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run iroh-raft")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_commands_exit_codes_json_and_sigterm() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+
+    let put = cli(&address, &["kv", "put", "greeting", "hello"]);
+    assert!(put.status.success(), "{put:?}");
+    assert!(stdout(&put).starts_with("OK (index "), "{put:?}");
+    let get = cli(&address, &["kv", "get", "greeting"]);
+    assert_eq!(stdout(&get), "hello\n");
+
+    // A missing key prints nothing and still succeeds, as etcdctl does.
+    let missing = cli(&address, &["kv", "get", "nothing-here"]);
+    assert!(missing.status.success());
+    assert_eq!(stdout(&missing), "");
+
+    // A failed compare-and-swap exits 1 and says what the key holds.
+    let cas = cli(
+        &address,
+        &["kv", "cas", "greeting", "--expected", "bye", "hi"],
+    );
+    assert_eq!(cas.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&cas.stderr).contains("the key holds hello"),
+        "{cas:?}"
+    );
+    assert!(
+        cli(
+            &address,
+            &["kv", "cas", "greeting", "--expected", "hello", "hi"]
+        )
+        .status
+        .success()
+    );
+
+    let scan = cli(&address, &["kv", "scan", "--prefix", "gr", "-o", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&scan)).expect("scan prints JSON");
+    assert_eq!(json["pairs"][0]["value"], "hi");
+    let status = cli(&address, &["status", "-o", "json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&status)).expect("status prints JSON");
+    assert_eq!(json["leader"], 1);
+
+    // A bad address is a usage error with a hint, not a hang.
+    let bad = cli("not-an-address", &["status"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a node address"),
+        "{bad:?}"
+    );
+
+    // SIGTERM stops the node cleanly.
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(node.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let exit = node.child.wait().expect("wait");
+    assert!(exit.success(), "the node exits 0 on SIGTERM: {exit:?}");
+}
