@@ -13,8 +13,11 @@ mod state_import;
 mod state_store;
 mod txn;
 
+mod memory;
+
 pub use error::StoreError;
 pub use fjall_state::FjallStateStore;
+pub(crate) use memory::{database_options, keyspace_options};
 pub(crate) use state_export::StateExport;
 pub(crate) use state_import::StateImport;
 pub use state_store::{AppliedMark, Pairs, StateRead, StateStore};

@@ -11,7 +11,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, PersistMode};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
@@ -48,7 +48,7 @@ impl FjallLogStore {
     /// Opens (or creates) the raft log keyspaces in `db` and starts the fsync thread.
     pub fn open(db: &Database) -> Result<Self, RaftStorageError> {
         let open = |name: &str| {
-            db.keyspace(name, KeyspaceCreateOptions::default)
+            db.keyspace(name, crate::store::keyspace_options)
                 .map_err(RaftStorageError::fjall("open", "raft log keyspace"))
         };
         let log = open(LOG_KEYSPACE)?;

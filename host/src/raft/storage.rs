@@ -32,7 +32,7 @@ impl RaftStorage {
     ) -> Result<Self, RaftStorageError> {
         let db_dir = Self::database_dir(dir);
         std::fs::create_dir_all(&db_dir).map_err(RaftStorageError::io("create", &db_dir))?;
-        let db = Database::builder(&db_dir)
+        let db = crate::store::database_options(Database::builder(&db_dir))
             .open()
             .map_err(RaftStorageError::fjall("open", "database"))?;
         let log_store = FjallLogStore::open(&db)?;

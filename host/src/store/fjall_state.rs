@@ -10,7 +10,7 @@
 use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Snapshot};
+use fjall::{Database, Keyspace, PersistMode, Readable, Snapshot};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -62,7 +62,7 @@ fn generation_of(name: &str, keyspace: &str) -> Option<u64> {
 }
 
 fn open_keyspace(db: &Database, name: &str) -> Result<Keyspace, StoreError> {
-    db.keyspace(name, KeyspaceCreateOptions::default)
+    db.keyspace(name, crate::store::keyspace_options)
         .map_err(StoreError::fjall("open", "state machine keyspace"))
 }
 
