@@ -2,6 +2,7 @@
 //! generations behind snapshot export and import.
 
 use super::*;
+use fjall::KeyspaceCreateOptions;
 
 fn open() -> (tempfile::TempDir, FjallStateStore) {
     let dir = tempfile::tempdir().unwrap();
