@@ -67,10 +67,10 @@ enum Command {
         #[arg(long, value_name = "TICKET")]
         join: Option<String>,
         /// Take a snapshot (and purge the log behind it) every this many applied entries.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
         /// Log entries kept behind the last snapshot, for slow followers.
-        #[arg(long, default_value_t = 1_000)]
+        #[arg(long, default_value_t = 5_000)]
         keep_after_snapshot: u64,
     },
     /// Show the node's view of the cluster: leader, term, members, applied index.

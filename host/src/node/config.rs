@@ -33,8 +33,8 @@ impl NodeConfig {
             bind,
             heartbeat: Duration::from_millis(100),
             election_timeout: (Duration::from_millis(500), Duration::from_millis(1000)),
-            snapshot_every: 10_000,
-            keep_after_snapshot: 1_000,
+            snapshot_every: 100_000,
+            keep_after_snapshot: 5_000,
             limits: PluginLimits::default(),
         }
     }
