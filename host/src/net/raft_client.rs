@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use iroh::Endpoint;
 use iroh::endpoint::Connection;
-use iroh::{Endpoint, EndpointAddr, EndpointId};
 use openraft::base::{BoxFuture, BoxStream};
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
@@ -94,16 +94,12 @@ impl PeerClient {
         if let Some(connection) = self.cached() {
             return Ok(connection);
         }
-        let id = EndpointId::from_bytes(&self.member.endpoint_key).map_err(|e| {
+        let addr = self.member.endpoint_addr().map_err(|e| {
             Unreachable::from_string(format!(
                 "node {} has an invalid endpoint key: {e}",
                 self.target
             ))
         })?;
-        let mut addr = EndpointAddr::new(id);
-        for socket in &self.member.addrs {
-            addr = addr.with_ip_addr(*socket);
-        }
         let connection =
             tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect(addr, alpn::RAFT))
                 .await

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use iroh::{Endpoint, EndpointAddr, EndpointId};
+use iroh::Endpoint;
 
 use super::NodeError;
 use crate::net::{
@@ -57,12 +57,9 @@ async fn ask(
     target: &Member,
     request: &JoinRequest,
 ) -> Result<JoinReply, String> {
-    let key = EndpointId::from_bytes(&target.endpoint_key)
+    let addr = target
+        .endpoint_addr()
         .map_err(|e| format!("invalid member key: {e}"))?;
-    let mut addr = EndpointAddr::new(key);
-    for socket in &target.addrs {
-        addr = addr.with_ip_addr(*socket);
-    }
     let exchange = async {
         let connection = endpoint
             .connect(addr, alpn::DISCOVERY)

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use iroh::{Endpoint, EndpointAddr, EndpointId};
+use iroh::{Endpoint, EndpointId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::ForwardToLeader;
 use openraft::storage::RaftStateMachine;
@@ -162,13 +162,9 @@ impl<SM: RaftStateMachine<C>> NodeService<SM> {
         {
             return Ok(client.clone());
         }
-        let key = EndpointId::from_bytes(&node.endpoint_key).map_err(|e| {
+        let addr = node.endpoint_addr().map_err(|e| {
             RequestError::Unavailable(format!("leader {leader} has an invalid key: {e}"))
         })?;
-        let mut addr = EndpointAddr::new(key);
-        for socket in &node.addrs {
-            addr = addr.with_ip_addr(*socket);
-        }
         let client = Arc::new(
             Client::connect_from(self.endpoint.clone(), addr)
                 .await

@@ -44,6 +44,19 @@ pub struct Member {
     pub addrs: Vec<SocketAddr>,
 }
 
+impl Member {
+    /// Where to dial this member: its key and its direct addresses.
+    pub fn endpoint_addr(&self) -> Result<iroh::EndpointAddr, iroh::KeyParsingError> {
+        let id = iroh::EndpointId::from_bytes(&self.endpoint_key)?;
+        Ok(self
+            .addrs
+            .iter()
+            .fold(iroh::EndpointAddr::new(id), |addr, socket| {
+                addr.with_ip_addr(*socket)
+            }))
+    }
+}
+
 impl fmt::Display for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", hex::encode(&self.endpoint_key[..8]))?;
