@@ -97,3 +97,47 @@ async fn a_node_restarts_from_its_data_dir_with_no_flags() {
     );
     again.node.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_transfers_over_the_raft_protocol() {
+    let nodes = crate::support::cluster(3).await;
+    let leader = nodes[0].node.status().leader.expect("a leader");
+    let target = nodes
+        .iter()
+        .map(|n| n.node.node_id())
+        .find(|id| *id != leader)
+        .expect("a follower");
+    tracing::info!(leader, target, "transferring leadership");
+    let current = nodes
+        .iter()
+        .find(|n| n.node.node_id() == leader)
+        .expect("leader node");
+    current
+        .node
+        .raft()
+        .trigger()
+        .transfer_leader(target)
+        .await
+        .expect("transfer");
+    crate::support::wait_for(
+        std::time::Duration::from_secs(30),
+        "the target to lead",
+        || nodes.iter().all(|n| n.node.status().leader == Some(target)),
+    )
+    .await;
+    // The new leader serves writes.
+    let on_target = nodes
+        .iter()
+        .find(|n| n.node.node_id() == target)
+        .expect("target node");
+    client(on_target)
+        .await
+        .write(put("after-transfer", "yes"))
+        .await
+        .expect("write")
+        .1
+        .expect("ok");
+    for node in nodes {
+        node.node.shutdown().await.expect("shutdown");
+    }
+}

@@ -159,6 +159,24 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 
+    // Discovery (one request per connection): an oversized frame is refused without being read.
+    let discovery = stranger
+        .connect(node.node.addr(), alpn::DISCOVERY)
+        .await
+        .expect("connect discovery");
+    let (mut send, mut recv) = discovery.open_bi().await.expect("stream");
+    send.write_all(&u32::MAX.to_be_bytes()).await.expect("send");
+    let body = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("reply")
+        .expect("frame");
+    match decode_body::<iroh_raft::JoinReply>(&body).expect("a join reply") {
+        iroh_raft::JoinReply::Refused(reason) => {
+            assert!(reason.contains("exceeds the limit"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
     // The node keeps serving.
     client(&node)
         .await
