@@ -76,6 +76,76 @@ async fn kv_commands_exit_codes_json_and_sigterm() {
         "{bad:?}"
     );
 
+    // Raw commands and queries, hex in and out.
+    let command = postcard::to_allocvec(&iroh_raft_kv_types::Command::Put {
+        key: b"raw",
+        value: b"bytes",
+    })
+    .expect("encode");
+    let written = cli(&address, &["write", &hex::encode(command)]);
+    assert!(written.status.success(), "{written:?}");
+    let response = hex::decode(stdout(&written).trim()).expect("hex response");
+    assert_eq!(
+        postcard::from_bytes::<iroh_raft_kv_types::Response>(&response).expect("decode"),
+        iroh_raft_kv_types::Response::Written
+    );
+    let query =
+        postcard::to_allocvec(&iroh_raft_kv_types::Query::Get { key: b"raw" }).expect("encode");
+    let read = cli(
+        &address,
+        &["read", "--consistency", "lease", &hex::encode(query)],
+    );
+    let answer = hex::decode(stdout(&read).trim()).expect("hex answer");
+    assert_eq!(
+        postcard::from_bytes::<iroh_raft_kv_types::QueryResponse>(&answer).expect("decode"),
+        iroh_raft_kv_types::QueryResponse::Value(Some(b"bytes".to_vec()))
+    );
+    assert!(!cli(&address, &["write", "not-hex"]).status.success());
+
+    // A short closed-loop bench reports real operations as JSON.
+    let bench = cli(
+        &address,
+        &[
+            "bench",
+            "--clients",
+            "2",
+            "--duration",
+            "1",
+            "--keys",
+            "10",
+            "-o",
+            "json",
+        ],
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&bench)).expect("bench prints JSON");
+    assert!(report["ops"].as_u64().expect("ops") > 0, "{report}");
+    assert_eq!(report["errors"], 0);
+
+    // Plugins: the bundled list, and validation of a file by kind.
+    let bundled = cli(&address, &["plugin", "bundled"]);
+    assert_eq!(
+        stdout(&bundled).lines().count(),
+        iroh_raft::bundled::ALL.len()
+    );
+    let wasm = root.path().join("policy.wasm");
+    std::fs::write(&wasm, iroh_raft::bundled::ALLOW_ALL).expect("write wasm");
+    let path = wasm.to_str().expect("utf-8 path");
+    assert!(
+        cli(&address, &["plugin", "validate", "--kind", "policy", path])
+            .status
+            .success()
+    );
+    let wrong = cli(
+        &address,
+        &["plugin", "validate", "--kind", "state-machine", path],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("--kind policy"),
+        "{wrong:?}"
+    );
+
     // SIGTERM stops the node cleanly.
     // SAFETY: kill(2) on our own child.
     assert_eq!(
