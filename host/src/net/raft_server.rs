@@ -41,14 +41,6 @@ impl Admission {
             .insert(key);
     }
 
-    /// Withdraws an admission made with [`Self::admit`].
-    pub fn revoke(&self, key: &[u8; 32]) {
-        self.extra
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-
     fn admits<SM: RaftStateMachine<C>>(&self, raft: &Raft<C, SM>, key: &[u8; 32]) -> bool {
         if self
             .extra
