@@ -119,18 +119,9 @@ impl PeerClient {
         Ok(connection)
     }
 
-    /// Drops (and closes) the cached connection after a failure, so the next RPC dials again. A
-    /// peer that was SIGKILLed leaves a connection that looks open until QUIC's idle timeout;
-    /// without this every RPC would wait out its deadline on it until then.
+    /// Drops (and closes) the cached connection after a failure, so the next RPC dials again.
     fn forget(&self) {
-        let stale = self
-            .connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.member.endpoint_key);
-        if let Some(connection) = stale {
-            connection.close(0u32.into(), b"rpc failed");
-        }
+        drop_cached(&self.connections, &self.member.endpoint_key, b"rpc failed");
     }
 
     /// One request, one reply, within `deadline`.
@@ -231,14 +222,8 @@ impl RaftNetworkV2<C> for PeerClient {
                         },
                         Err(e) => RPCError::Network(network(e)),
                     };
-                    // The stream broke: dial afresh next time (see `PeerClient::forget`).
-                    let stale = connections
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&key);
-                    if let Some(connection) = stale {
-                        connection.close(0u32.into(), b"stream failed");
-                    }
+                    // The stream broke: dial afresh next time.
+                    drop_cached(&connections, &key, b"stream failed");
                     Some((Err(failure), None))
                 }
             });
@@ -343,6 +328,19 @@ impl RaftNetworkV2<C> for PeerClient {
             self.forget();
         }
         result
+    }
+}
+
+/// Removes and closes the cached connection to `key`. A peer that was SIGKILLed leaves a
+/// connection that looks open until QUIC's idle timeout; without this every RPC would wait out its
+/// deadline on it until then.
+fn drop_cached(connections: &Mutex<HashMap<[u8; 32], Connection>>, key: &[u8; 32], reason: &[u8]) {
+    let stale = connections
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(key);
+    if let Some(connection) = stale {
+        connection.close(0u32.into(), reason);
     }
 }
 
