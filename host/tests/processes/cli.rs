@@ -76,6 +76,16 @@ async fn kv_commands_exit_codes_json_and_sigterm() {
         "{bad:?}"
     );
 
+    // Delete reports whether the key existed.
+    let deleted = cli(&address, &["kv", "delete", "greeting"]);
+    assert!(
+        stdout(&deleted).starts_with("deleted (index "),
+        "{deleted:?}"
+    );
+    let again = cli(&address, &["kv", "delete", "greeting"]);
+    assert!(stdout(&again).starts_with("absent (index "), "{again:?}");
+    assert_eq!(stdout(&cli(&address, &["kv", "get", "greeting"])), "");
+
     // Raw commands and queries, hex in and out.
     let command = postcard::to_allocvec(&iroh_raft_kv_types::Command::Put {
         key: b"raw",
