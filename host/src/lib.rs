@@ -28,6 +28,7 @@ pub mod bench;
 pub mod bundled;
 mod client;
 pub mod demo;
+pub mod events;
 mod net;
 mod node;
 mod plugin;

@@ -22,6 +22,7 @@ use super::snapshot_builder::PluginSnapshotBuilder;
 use super::snapshot_install::install;
 use super::snapshot_store::SnapshotStore;
 use super::{RaftStorageError, TypeConfig};
+use crate::events::EventBus;
 use crate::plugin::{
     CompiledStateMachine, PluginLimits, StateMachineApplier, StateMachineReader, sha256_hex,
 };
@@ -38,6 +39,7 @@ pub struct StateMachineStore {
     store: FjallStateStore,
     live: Arc<Mutex<Live>>,
     snapshots: Arc<SnapshotStore>,
+    events: EventBus,
 }
 
 /// What applying needs, behind one lock: the plugin instance and where it stands.
@@ -80,7 +82,14 @@ impl StateMachineStore {
             store,
             live: Arc::new(Mutex::new(Live { applier, applied })),
             snapshots,
+            events: EventBus::default(),
         })
+    }
+
+    /// The bus this state machine publishes what it applies on (configuration changes, plugin
+    /// deploys, snapshots); the node streams it to subscribers.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// The plugin this state machine runs.
