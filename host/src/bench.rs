@@ -19,6 +19,10 @@ pub enum BenchMode {
     Write,
     /// kv gets at a consistency.
     Read(Consistency),
+    /// `GetClusterStatus` requests (answered by the leader).
+    ClusterStatus,
+    /// `GetHealthStatus` requests.
+    Health,
 }
 
 /// A benchmark run.
@@ -144,6 +148,14 @@ pub async fn run(target: EndpointAddr, config: BenchConfig) -> Result<BenchRepor
                             Err(_) => false,
                         }
                     }
+                    BenchMode::ClusterStatus => client
+                        .request(crate::net::Operation::GetClusterStatus)
+                        .await
+                        .is_ok(),
+                    BenchMode::Health => client
+                        .request(crate::net::Operation::GetHealthStatus)
+                        .await
+                        .is_ok(),
                     BenchMode::Read(consistency) => {
                         let n = n % config.keys.clamp(1, 1_000);
                         let name = key(n);

@@ -4,13 +4,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use iroh::endpoint::Connection;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 
+use crate::events::ClusterEvent;
 use crate::net::{
-    ClientFrame, Consistency, FrameError, NetError, NodeStatus, Operation, Reply, RequestError,
-    RequestId, ServerFrame, alpn, bind_endpoint, decode_body, encode_frame, read_frame,
-    write_frame,
+    ClientFrame, Consistency, FrameError, HealthStatus, NetError, NodeStatus, Operation, Reply,
+    RequestError, RequestId, ServerFrame, alpn, bind_endpoint, decode_body, encode_frame,
+    read_frame, write_frame,
 };
 
 /// A client request that did not get a reply.
@@ -34,11 +37,25 @@ pub enum ClientError {
     Unexpected(String),
 }
 
+/// A per-client tag for request ids, from the process's hasher seed and the clock (not a secret).
+fn rand_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
 /// A connection to one node of a cluster.
 pub struct Client {
     endpoint: Endpoint,
     connection: Connection,
     next_id: AtomicU64,
+    /// The first half of every request id: tells this client's requests from others' in logs.
+    client_tag: u64,
     /// Whether the endpoint is the client's own (closed with it) or borrowed from a node.
     owns_endpoint: bool,
 }
@@ -69,6 +86,7 @@ impl Client {
             endpoint,
             connection,
             next_id: AtomicU64::new(1),
+            client_tag: rand_tag(),
             owns_endpoint: false,
         })
     }
@@ -115,33 +133,128 @@ impl Client {
         }
     }
 
-    /// One request on its own stream, so concurrent requests never wait on each other.
-    async fn request(&self, operation: Operation) -> Result<Reply, ClientError> {
-        let mut id: RequestId = [0; 16];
-        id[8..].copy_from_slice(&self.next_id.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        let (mut send, mut recv) = self
-            .connection
-            .open_bi()
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        write_frame(
+    /// The node's health, from a health-check frame (answered by the node itself).
+    pub async fn health_check(&self) -> Result<HealthStatus, ClientError> {
+        let id = self.next_request_id();
+        let (mut send, mut recv) = self.open().await?;
+        write_frame(&mut send, encode_frame(&ClientFrame::HealthCheck { id })?).await?;
+        send.finish()
+            .map_err(|e| FrameError::Stream(e.to_string()))?;
+        match read_reply(&mut recv).await? {
+            ServerFrame::HealthCheck { id: echoed, health } if echoed == id => Ok(health),
+            ServerFrame::Error(error) => Err(error.into()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends `operation` and waits for its reply, on a stream of its own so concurrent requests
+    /// never wait on each other.
+    pub async fn request(&self, operation: Operation) -> Result<Reply, ClientError> {
+        let id = self.next_request_id();
+        let (mut send, mut recv) = self.open().await?;
+        let sent = write_frame(
             &mut send,
             encode_frame(&ClientFrame::Request { id, operation })?,
         )
-        .await?;
-        send.finish()
-            .map_err(|e| FrameError::Stream(e.to_string()))?;
-        let body = read_frame(&mut recv, alpn::MAX_MANAGEMENT_FRAME)
-            .await?
-            .ok_or_else(|| {
-                ClientError::Unexpected("the node closed the stream without replying".into())
-            })?;
-        match decode_body::<ServerFrame>(&body)? {
-            ServerFrame::Response { id: echoed, result } if echoed == id => Ok(result?),
-            ServerFrame::Response { .. } => {
-                Err(ClientError::Unexpected("a reply to another request".into()))
-            }
-            ServerFrame::Error(error) => Err(error.into()),
+        .await
+        .and_then(|()| send.finish().map_err(|e| FrameError::Stream(e.to_string())));
+        match sent {
+            Ok(()) => expect_response(id, read_reply(&mut recv).await?),
+            // The node may have stopped reading because it refused the frame: it says why.
+            Err(error) => match read_reply(&mut recv).await {
+                Ok(frame) => expect_response(id, frame),
+                Err(_) => Err(error.into()),
+            },
         }
+    }
+
+    /// Opens an event subscription on this node: the events it observes from now on, in order.
+    pub async fn subscribe(&self) -> Result<EventStream, ClientError> {
+        let id = self.next_request_id();
+        let (mut send, mut recv) = self.open().await?;
+        write_frame(
+            &mut send,
+            encode_frame(&ClientFrame::Request {
+                id,
+                operation: Operation::Subscribe,
+            })?,
+        )
+        .await?;
+        match expect_response(id, read_reply(&mut recv).await?)? {
+            Reply::Subscribed => Ok(EventStream {
+                id,
+                _send: send,
+                recv,
+            }),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    fn next_request_id(&self) -> RequestId {
+        let mut id: RequestId = [0; 16];
+        id[..8].copy_from_slice(&self.client_tag.to_be_bytes());
+        id[8..].copy_from_slice(&self.next_id.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        id
+    }
+
+    async fn open(&self) -> Result<(SendStream, RecvStream), ClientError> {
+        self.connection
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))
+    }
+}
+
+async fn read_reply(recv: &mut RecvStream) -> Result<ServerFrame, ClientError> {
+    let body = read_frame(recv, alpn::MAX_MANAGEMENT_FRAME)
+        .await?
+        .ok_or_else(|| {
+            ClientError::Unexpected("the node closed the stream without replying".into())
+        })?;
+    Ok(decode_body::<ServerFrame>(&body)?)
+}
+
+fn expect_response(id: RequestId, frame: ServerFrame) -> Result<Reply, ClientError> {
+    match frame {
+        ServerFrame::Response { id: echoed, result } if echoed == id => Ok(result?),
+        ServerFrame::Error(error) => Err(error.into()),
+        other => Err(ClientError::Unexpected(format!(
+            "expected the reply to request {}, got {other:?}",
+            hex::encode(id)
+        ))),
+    }
+}
+
+/// The events of one subscription. Dropping it closes the subscription.
+pub struct EventStream {
+    id: RequestId,
+    _send: SendStream,
+    recv: RecvStream,
+}
+
+impl EventStream {
+    /// The next event; `Ok(None)` when the node ended the subscription (it shut down).
+    pub async fn next(&mut self) -> Result<Option<ClusterEvent>, ClientError> {
+        let Some(body) = read_frame(&mut self.recv, alpn::MAX_MANAGEMENT_FRAME).await? else {
+            return Ok(None);
+        };
+        match decode_body::<ServerFrame>(&body)? {
+            ServerFrame::Event { id, event } if id == self.id => Ok(Some(event)),
+            ServerFrame::Error(error) => Err(error.into()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The events as a [`Stream`]; it ends when the subscription does, or after an error.
+    pub fn into_stream(self) -> BoxStream<'static, Result<ClusterEvent, ClientError>> {
+        futures_util::stream::unfold(Some(self), |state| async move {
+            let mut events = state?;
+            match events.next().await {
+                Ok(Some(event)) => Some((Ok(event), Some(events))),
+                Ok(None) => None,
+                Err(error) => Some((Err(error), None)),
+            }
+        })
+        .boxed()
     }
 }

@@ -29,19 +29,24 @@ pub mod bundled;
 mod client;
 pub mod demo;
 pub mod events;
+pub mod metrics;
+mod mgmt_client;
 mod net;
 mod node;
 mod plugin;
 mod raft;
 mod store;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, EventStream};
+pub use mgmt_client::IrohRaftManagementClient;
 pub use net::{
-    Admission, ClientFrame, Consistency, FrameError, JoinReply, JoinRequest, JoinTicket,
-    ManagementServer, ManagementService, NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient,
-    RaftNetwork, RaftServer, Reply, RequestError, RequestId, ServerFrame, TicketError, alpn,
-    bind_endpoint, decode_body, encode_frame, format_node_address, load_or_create_secret_key,
-    parse_node_address, read_frame, write_frame,
+    Admission, ClientFrame, ClusterStatus, Consistency, FrameError, HealthStatus, JoinReply,
+    JoinRequest, JoinTicket, LeadershipResponse, LogEntryInfo, LogEntryKind, LogInfo,
+    ManagementServer, ManagementService, MemberHealth, MemberOperationResponse, MemberStatus,
+    NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient, RaftNetwork, RaftRole, RaftServer,
+    Reply, RequestError, RequestId, ServerFrame, SnapshotInfo, TicketError, alpn, bind_endpoint,
+    decode_body, encode_frame, format_node_address, load_or_create_secret_key, parse_node_address,
+    read_frame, write_frame,
 };
 pub use node::{ClusterIdentity, Node, NodeConfig, NodeError, Start};
 pub use plugin::{
@@ -50,8 +55,9 @@ pub use plugin::{
     sha256_hex,
 };
 pub use raft::{
-    ApplyResponse, FjallLogStore, LogPayload, Member, PluginSnapshotBuilder, RaftStorage,
-    RaftStorageError, SnapshotFormatError, StateMachineStore, TypeConfig, verify_snapshot,
+    ApplyResponse, CONFIG_FIELDS, ClusterConfig, ConfigError, FjallLogStore, LogPayload, Member,
+    PluginSnapshotBuilder, RaftStorage, RaftStorageError, SnapshotFormatError, StateMachineStore,
+    TypeConfig, verify_snapshot,
 };
 pub use store::{
     AppliedMark, FjallStateStore, Pairs, StateRead, StateStore, StoreError, Txn, WriteSet,

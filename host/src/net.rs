@@ -8,6 +8,7 @@ mod endpoint;
 mod error;
 mod frame;
 mod mgmt_server;
+mod mgmt_types;
 mod mgmt_wire;
 mod raft_client;
 mod raft_server;
@@ -20,6 +21,10 @@ pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::{FrameError, NetError};
 pub use frame::{RequestId, decode_body, encode_frame, read_frame, write_frame};
 pub use mgmt_server::{ManagementServer, ManagementService};
+pub use mgmt_types::{
+    ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo, LogEntryKind, LogInfo,
+    MemberHealth, MemberOperationResponse, MemberStatus, RaftRole, SnapshotInfo,
+};
 pub use mgmt_wire::{
     ClientFrame, Consistency, NodeStatus, Operation, Reply, RequestError, ServerFrame,
 };

@@ -6,12 +6,18 @@
 
 mod config;
 mod discovery;
+mod event_source;
 mod identity;
+mod inspect;
 mod join;
+mod leadership;
+mod maintenance;
+mod members;
 mod service;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use iroh::protocol::Router;
@@ -27,7 +33,7 @@ use crate::net::{
     Admission, JoinTicket, ManagementServer, NetError, NodeStatus, RaftNetwork, RaftServer, alpn,
     bind_endpoint, load_or_create_secret_key,
 };
-use crate::raft::{Member, RaftStorage, StateMachineStore, TypeConfig};
+use crate::raft::{ClusterConfig, LogPayload, Member, RaftStorage, StateMachineStore, TypeConfig};
 use crate::{PluginEngine, PluginError, bundled};
 
 /// How a node starts.
@@ -37,6 +43,14 @@ pub enum Start {
     Init,
     /// Join the cluster a ticket names.
     Join(JoinTicket),
+    /// Wait to be added to the ticket's cluster by an operator (`iroh-raft member add`) as
+    /// `node_id`.
+    Standby {
+        /// The cluster to be added to.
+        ticket: JoinTicket,
+        /// The id the operator will add this node as.
+        node_id: u64,
+    },
     /// Come back as the member the data directory records.
     Restart,
 }
@@ -117,7 +131,9 @@ pub struct Node {
     raft: Raft<C, StateMachineStore>,
     router: Router,
     identity: ClusterIdentity,
-    service: Arc<NodeService<StateMachineStore>>,
+    service: Arc<NodeService>,
+    /// The node's own background work (events, maintenance, promotions).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -130,7 +146,9 @@ impl Node {
         })?;
         let existing = ClusterIdentity::load(&dir)?;
         match (&start, &existing) {
-            (Start::Init | Start::Join(_), Some(_)) => return Err(NodeError::AlreadyMember(dir)),
+            (Start::Init | Start::Join(_) | Start::Standby { .. }, Some(_)) => {
+                return Err(NodeError::AlreadyMember(dir));
+            }
             (Start::Restart, None) => return Err(NodeError::NotMember(dir)),
             _ => {}
         }
@@ -139,10 +157,13 @@ impl Node {
         let me = Member {
             endpoint_key: *endpoint.id().as_bytes(),
             addrs: endpoint.bound_sockets(),
+            observer: false,
         };
         let admission = Admission::default();
         let (identity, initialize) = match (start, existing) {
-            (Start::Init | Start::Join(_), Some(_)) => return Err(NodeError::AlreadyMember(dir)),
+            (Start::Init | Start::Join(_) | Start::Standby { .. }, Some(_)) => {
+                return Err(NodeError::AlreadyMember(dir));
+            }
             (Start::Restart, None) => return Err(NodeError::NotMember(dir)),
             (Start::Restart, Some(identity)) => {
                 for key in &identity.join_peers {
@@ -151,47 +172,67 @@ impl Node {
                 (identity, false)
             }
             (Start::Init, None) => (ClusterIdentity::new_cluster(), true),
-            (Start::Join(ticket), None) => {
-                let (node_id, members) =
-                    join::request_join(&endpoint, &ticket, me.addrs.clone()).await?;
-                let join_peers: Vec<[u8; 32]> =
-                    members.iter().map(|(_, m)| m.endpoint_key).collect();
-                for key in &join_peers {
-                    admission.admit(*key);
-                }
-                let identity = ClusterIdentity {
-                    cluster_id: ticket.cluster_id,
-                    node_id,
-                    secret: ticket.secret,
-                    join_peers,
-                };
-                (identity, false)
-            }
+            (Start::Join(ticket), None) => (
+                join::join(&endpoint, &ticket, me.addrs.clone(), None, &admission).await?,
+                false,
+            ),
+            (Start::Standby { ticket, node_id }, None) => (
+                join::join(
+                    &endpoint,
+                    &ticket,
+                    me.addrs.clone(),
+                    Some(node_id),
+                    &admission,
+                )
+                .await?,
+                false,
+            ),
         };
         identity.store(&dir)?;
 
         let engine = PluginEngine::new(Some(&dir.join("compiled")))?;
         let plugin = engine.load_state_machine("kv", bundled::KV)?;
-        let storage = RaftStorage::open(&dir.join("storage"), plugin.clone(), config.limits)
+        let storage_dir = dir.join("storage");
+        let storage = RaftStorage::open(&storage_dir, plugin.clone(), config.limits)
             .map_err(|e| NodeError::Storage(e.to_string()))?;
-        let reader = plugin.reader(storage.state(), config.limits);
+        let state_machine = storage.state_machine();
+        // The replicated configuration, once there is one, decides; the flags seed a new cluster.
+        let applied_config = state_machine.config().borrow().clone();
+        let cluster_config = if applied_config.version > 0 {
+            applied_config
+        } else {
+            config.cluster_config()
+        };
+        let reader = plugin.reader(storage.state(), cluster_config.limits);
         let raft = Raft::new(
             identity.node_id,
-            Arc::new(config.raft_config()?),
+            Arc::new(cluster_config.raft_config().map_err(NodeError::Config)?),
             RaftNetwork::new(endpoint.clone()),
             storage.log_store(),
-            storage.state_machine(),
+            state_machine.clone(),
         )
         .await
         .map_err(|e| NodeError::Raft(e.to_string()))?;
 
+        let membership = Arc::new(tokio::sync::Mutex::new(()));
+        let management_frame = Arc::new(AtomicUsize::new(
+            cluster_config.max_management_frame as usize,
+        ));
+        let raft_frame = Arc::new(AtomicUsize::new(cluster_config.max_raft_frame as usize));
         let service = Arc::new(NodeService {
             raft: raft.clone(),
+            state_machine: state_machine.clone(),
+            log: storage.log_store(),
             cluster_id: identity.cluster_id,
             node_id: identity.node_id,
             reader: Arc::new(Mutex::new(reader)),
             endpoint: endpoint.clone(),
             leader: tokio::sync::Mutex::new(None),
+            membership: membership.clone(),
+            counters: Arc::default(),
+            started: std::time::Instant::now(),
+            storage_dir,
+            max_frame: management_frame.clone(),
         });
         let discovery = DiscoveryServer {
             raft: raft.clone(),
@@ -199,20 +240,49 @@ impl Node {
             cluster_id: identity.cluster_id,
             secret: identity.secret,
             handed_out: Arc::default(),
-            membership_changes: Arc::default(),
+            membership_changes: membership.clone(),
         };
         let router = Router::builder(endpoint.clone())
             .accept(
                 alpn::RAFT,
-                RaftServer::new(raft.clone(), admission, dir.join("incoming")),
+                RaftServer::new(raft.clone(), admission, dir.join("incoming"))
+                    .with_max_frame(raft_frame.clone()),
             )
             .accept(alpn::MANAGEMENT, ManagementServer::new(service.clone()))
             .accept(alpn::DISCOVERY, discovery)
             .spawn();
+        let tasks = vec![
+            tokio::spawn(event_source::run(
+                raft.clone(),
+                state_machine.clone(),
+                state_machine.events().clone(),
+            )),
+            tokio::spawn(maintenance::run(
+                raft.clone(),
+                state_machine.clone(),
+                management_frame,
+                raft_frame,
+            )),
+            tokio::spawn(members::promote_learners(raft.clone(), membership)),
+        ];
         if initialize {
             raft.initialize(BTreeMap::from([(identity.node_id, me)]))
                 .await
                 .map_err(|e| NodeError::Raft(e.to_string()))?;
+            if config.cluster_config() != ClusterConfig::default() {
+                // Seed the new cluster's replicated configuration with this node's flags.
+                raft.wait(Some(std::time::Duration::from_secs(10)))
+                    .current_leader(identity.node_id, "leading the new cluster")
+                    .await
+                    .map_err(|e| NodeError::Raft(e.to_string()))?;
+                let seed = ClusterConfig {
+                    version: 1,
+                    ..config.cluster_config()
+                };
+                raft.client_write(LogPayload::Config(seed))
+                    .await
+                    .map_err(|e| NodeError::Raft(format!("seeding the configuration: {e}")))?;
+            }
         }
         tracing::info!(node_id = identity.node_id, addr = ?endpoint.bound_sockets(), "node started");
         Ok(Self {
@@ -220,7 +290,13 @@ impl Node {
             router,
             identity,
             service,
+            tasks,
         })
+    }
+
+    /// Subscribes to this node's events.
+    pub fn subscribe(&self) -> crate::events::Subscription {
+        self.service.state_machine.events().subscribe()
     }
 
     /// This node's raft id.
@@ -266,6 +342,9 @@ impl Node {
     /// Shuts raft down, then stops serving and closes the endpoint; everything acknowledged is
     /// already on disk. Raft goes first so that it stops replicating before the endpoint closes.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        for task in &self.tasks {
+            task.abort();
+        }
         let stopped = self.raft.shutdown().await;
         if let Some((_, leader)) = self.service.leader.lock().await.take() {
             leader.close().await;

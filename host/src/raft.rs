@@ -13,6 +13,7 @@
 
 mod applied_state;
 mod apply_batch;
+mod cluster_config;
 mod codec;
 mod error;
 mod group_commit;
@@ -26,6 +27,7 @@ mod state_machine;
 mod storage;
 mod types;
 
+pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError};
 pub use error::{RaftStorageError, SnapshotFormatError};
 pub use log_store::FjallLogStore;
 pub use snapshot_builder::PluginSnapshotBuilder;

@@ -11,7 +11,8 @@ pub struct JoinRequest {
     pub cluster_id: [u8; 16],
     /// The ticket's secret.
     pub secret: [u8; 32],
-    /// The raft id the joining node asks for (`None`: let the leader pick).
+    /// `None`: join, the leader picks the id. `Some(id)`: a standby node an operator will add as
+    /// `id` (`iroh-raft member add`); the member only answers with the membership.
     pub node_id: Option<u64>,
     /// The addresses it listens on (its key is the connection's authenticated identity).
     pub addrs: Vec<std::net::SocketAddr>,

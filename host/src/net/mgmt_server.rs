@@ -10,9 +10,10 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
 use super::{
-    ClientFrame, FrameError, Operation, Reply, RequestError, ServerFrame, alpn, decode_body,
-    encode_frame, read_frame, write_frame,
+    ClientFrame, FrameError, HealthStatus, Operation, Reply, RequestError, RequestId, ServerFrame,
+    decode_body, encode_frame, read_frame, write_frame,
 };
+use crate::events::Subscription;
 
 /// What a node does with a management operation. Implemented by the node; kept apart from the
 /// protocol so the handler only decodes, delegates and encodes.
@@ -23,6 +24,18 @@ pub trait ManagementService: Send + Sync + 'static {
         peer: EndpointId,
         operation: Operation,
     ) -> impl Future<Output = Result<Reply, RequestError>> + Send;
+
+    /// The node's health, for a health-check frame.
+    fn health(&self) -> HealthStatus;
+
+    /// A new event subscription for `peer`, or why it is refused.
+    fn subscribe(&self, peer: EndpointId) -> Result<Subscription, RequestError>;
+
+    /// A subscription ended.
+    fn unsubscribed(&self);
+
+    /// The largest request frame accepted now.
+    fn max_frame(&self) -> usize;
 }
 
 /// Serves `iroh-raft-mgmt/0`.
@@ -59,7 +72,7 @@ impl<S: ManagementService> ManagementServer<S> {
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
         loop {
-            let body = match read_frame(&mut recv, alpn::MAX_MANAGEMENT_FRAME).await {
+            let body = match read_frame(&mut recv, self.service.max_frame()).await {
                 Ok(Some(body)) => body,
                 Ok(None) => break,
                 Err(FrameError::TooLarge { len, max }) => {
@@ -69,20 +82,72 @@ impl<S: ManagementService> ManagementServer<S> {
                 }
                 Err(error) => return Err(error),
             };
-            let ClientFrame::Request { id, operation } = match decode_body::<ClientFrame>(&body) {
-                Ok(frame) => frame,
+            let frame = match decode_body::<ClientFrame>(&body) {
+                Ok(ClientFrame::Request {
+                    id,
+                    operation: Operation::Subscribe,
+                }) => {
+                    return match self.service.subscribe(peer) {
+                        Ok(subscription) => {
+                            let streamed = self.stream_events(id, subscription, send, recv).await;
+                            self.service.unsubscribed();
+                            streamed
+                        }
+                        Err(error) => {
+                            let frame = ServerFrame::Response {
+                                id,
+                                result: Err(error),
+                            };
+                            write_frame(&mut send, encode_frame(&frame)?).await?;
+                            send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+                        }
+                    };
+                }
+                Ok(ClientFrame::Request { id, operation }) => ServerFrame::Response {
+                    id,
+                    result: self.service.handle(peer, operation).await,
+                },
+                Ok(ClientFrame::HealthCheck { id }) => ServerFrame::HealthCheck {
+                    id,
+                    health: self.service.health(),
+                },
                 Err(error) => {
                     let frame = ServerFrame::Error(RequestError::Malformed(error.to_string()));
                     write_frame(&mut send, encode_frame(&frame)?).await?;
                     break;
                 }
             };
-            let result = self.service.handle(peer, operation).await;
-            write_frame(
-                &mut send,
-                encode_frame(&ServerFrame::Response { id, result })?,
-            )
-            .await?;
+            write_frame(&mut send, encode_frame(&frame)?).await?;
+        }
+        send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+    }
+
+    /// Sends every event of `subscription` on the stream until the client closes it (finishes,
+    /// resets or sends anything more). A client that stops reading only fills its own queue: the
+    /// bus drops its oldest events and tells it how many with a `Lagged` event.
+    async fn stream_events(
+        &self,
+        id: RequestId,
+        mut subscription: Subscription,
+        mut send: SendStream,
+        mut recv: RecvStream,
+    ) -> Result<(), FrameError> {
+        let subscribed = ServerFrame::Response {
+            id,
+            result: Ok(Reply::Subscribed),
+        };
+        write_frame(&mut send, encode_frame(&subscribed)?).await?;
+        let closed = read_frame(&mut recv, 1024);
+        tokio::pin!(closed);
+        loop {
+            tokio::select! {
+                _ = &mut closed => break,
+                event = subscription.next() => {
+                    let Some(event) = event else { break };
+                    tracing::debug!(?event, "sending an event to a subscriber");
+                    write_frame(&mut send, encode_frame(&ServerFrame::Event { id, event })?).await?;
+                }
+            }
         }
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
     }

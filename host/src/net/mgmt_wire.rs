@@ -8,7 +8,13 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::RequestId;
-use crate::raft::Member;
+use super::mgmt_types::{
+    ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo, LogInfo,
+    MemberOperationResponse, SnapshotInfo,
+};
+use crate::events::{ClusterEvent, MemberRole};
+use crate::metrics::{MetricsCategory, MetricsSnapshot};
+use crate::raft::{ClusterConfig, Member};
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +70,83 @@ pub enum Operation {
     },
     /// Who leads, who is a member, how far this node has applied.
     Status,
+    /// The cluster as the leader sees it: members with role, health and replication lag.
+    GetClusterStatus,
+    /// Adds a member (the node at `member` must be running, waiting to be added).
+    AddMember {
+        /// The raft id it gets.
+        node_id: u64,
+        /// Its endpoint key and addresses.
+        member: Member,
+        /// Voter (added as a learner, promoted once caught up), learner or observer.
+        role: MemberRole,
+    },
+    /// Removes a member; removing the leader hands leadership to another voter first.
+    RemoveMember {
+        /// The member.
+        node_id: u64,
+    },
+    /// Promotes or demotes a member.
+    UpdateMemberRole {
+        /// The member.
+        node_id: u64,
+        /// Its new role.
+        role: MemberRole,
+    },
+    /// Hands leadership to `target_node`, or to the most caught-up voter.
+    TransferLeadership {
+        /// A caught-up voter, or `None` to let the leader pick.
+        target_node: Option<u64>,
+    },
+    /// The leader hands leadership to the most caught-up voter.
+    StepDown,
+    /// The cluster configuration in effect on the answering node.
+    GetConfiguration,
+    /// Replaces the cluster configuration; `config.version` must be the version in effect.
+    UpdateConfiguration {
+        /// The new settings.
+        config: ClusterConfig,
+    },
+    /// The answering node's health.
+    GetHealthStatus,
+    /// The answering node's figures (every category when the list is empty).
+    GetMetrics {
+        /// Which categories.
+        categories: Vec<MetricsCategory>,
+    },
+    /// Where the answering node's log stands.
+    GetLogInfo,
+    /// Purges the answering node's log up to `index`, which its snapshot must cover.
+    CompactLog {
+        /// The last index to purge.
+        index: u64,
+    },
+    /// Entries `start..end` of the answering node's log.
+    GetLogEntries {
+        /// The first index.
+        start: u64,
+        /// One past the last index.
+        end: u64,
+    },
+    /// Makes the answering node take a snapshot now; answered once it is done.
+    TriggerSnapshot,
+    /// The answering node's current snapshot.
+    GetSnapshotInfo,
+    /// Creates a backup through the backup plugin.
+    CreateBackup {
+        /// Operator metadata stored with it.
+        metadata: Bytes,
+    },
+    /// Restores a backup through the backup plugin.
+    RestoreBackup {
+        /// The backup.
+        backup_id: String,
+    },
+    /// Lists backups through the backup plugin.
+    ListBackups,
+    /// Turns this stream into an event subscription: after the `Subscribed` reply, the node sends
+    /// an `Event` frame per event until the client closes the stream.
+    Subscribe,
 }
 
 /// A frame from a client.
@@ -75,6 +158,11 @@ pub enum ClientFrame {
         id: RequestId,
         /// What is asked.
         operation: Operation,
+    },
+    /// A liveness and health probe, answered by the node itself without touching raft.
+    HealthCheck {
+        /// Echoed in the answer.
+        id: RequestId,
     },
 }
 
@@ -96,6 +184,31 @@ pub enum Reply {
     },
     /// The node's view of the cluster.
     Status(NodeStatus),
+    /// The cluster as the leader sees it.
+    ClusterStatus(ClusterStatus),
+    /// What a membership operation did.
+    Member(MemberOperationResponse),
+    /// What a leadership change did.
+    Leadership(LeadershipResponse),
+    /// The cluster configuration (after an update: the new one).
+    Configuration(ClusterConfig),
+    /// A node's health.
+    Health(HealthStatus),
+    /// A node's figures.
+    Metrics(Box<MetricsSnapshot>),
+    /// Where a node's log stands.
+    LogInfo(LogInfo),
+    /// The log was purged up to `purged`.
+    LogCompacted {
+        /// The last purged index.
+        purged: u64,
+    },
+    /// Log entries, in order.
+    LogEntries(Vec<LogEntryInfo>),
+    /// A node's current snapshot.
+    Snapshot(SnapshotInfo),
+    /// The subscription is open; events follow.
+    Subscribed,
 }
 
 /// One node's view of the cluster.
@@ -138,6 +251,67 @@ pub enum RequestError {
     /// The node could not serve it; the text says why and what to do.
     #[error("{0}")]
     Unavailable(String),
+    /// No member has this id.
+    #[error(
+        "node {node_id} is not a member of this cluster (`iroh-raft member list` shows the members)"
+    )]
+    UnknownMember {
+        /// The id asked for.
+        node_id: u64,
+    },
+    /// The id or key is taken.
+    #[error("{0}")]
+    MemberExists(String),
+    /// The request is well formed but cannot be done; the text says why and what to do instead.
+    #[error("{0}")]
+    Refused(String),
+    /// A leadership transfer was refused.
+    #[error("leadership transfer refused: {0}")]
+    TransferRefused(String),
+    /// The configuration is invalid.
+    #[error("invalid configuration: `{field}` {reason}")]
+    InvalidConfig {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The configuration changed since the client read it.
+    #[error("the configuration is at version {current}, not {expected}: read it again and retry")]
+    ConfigConflict {
+        /// The version the update was based on.
+        expected: u64,
+        /// The version in effect.
+        current: u64,
+    },
+    /// A log range that cannot be served.
+    #[error("log range {start}..{end}: {reason}")]
+    LogRange {
+        /// The first index asked for.
+        start: u64,
+        /// One past the last index asked for.
+        end: u64,
+        /// Why it cannot be served.
+        reason: String,
+    },
+    /// Log compaction beyond what the snapshot covers.
+    #[error(
+        "cannot compact the log up to {index}: the snapshot covers up to {snapshot:?}; entries after it are still needed (take a snapshot first: `iroh-raft snapshot trigger`)"
+    )]
+    CompactBeyondSnapshot {
+        /// The index asked for.
+        index: u64,
+        /// What the snapshot covers.
+        snapshot: Option<u64>,
+    },
+    /// No snapshot exists yet.
+    #[error("this node has no snapshot yet (`iroh-raft snapshot trigger` takes one)")]
+    NoSnapshot,
+    /// Backups need a backup plugin.
+    #[error(
+        "no backup handler is deployed: deploy one with `iroh-raft plugin deploy --kind backup FILE.wasm`"
+    )]
+    NoBackupHandler,
 }
 
 /// A frame from the node.
@@ -149,6 +323,20 @@ pub enum ServerFrame {
         id: RequestId,
         /// The reply, or why there is none.
         result: Result<Reply, RequestError>,
+    },
+    /// An event of the subscription opened by request `id`.
+    Event {
+        /// The `Subscribe` request's id.
+        id: RequestId,
+        /// What happened.
+        event: ClusterEvent,
+    },
+    /// The answer to a health check.
+    HealthCheck {
+        /// The check's id.
+        id: RequestId,
+        /// The node's health.
+        health: HealthStatus,
     },
     /// A frame that could not be tied to a request (it did not decode); the stream closes after it.
     Error(RequestError),

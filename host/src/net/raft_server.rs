@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -65,6 +66,7 @@ pub struct RaftServer<SM: RaftStateMachine<C>> {
     raft: Raft<C, SM>,
     admission: Admission,
     incoming_snapshots: PathBuf,
+    max_frame: Arc<AtomicUsize>,
 }
 
 impl<SM: RaftStateMachine<C>> std::fmt::Debug for RaftServer<SM> {
@@ -81,6 +83,7 @@ impl<SM: RaftStateMachine<C>> Clone for RaftServer<SM> {
             raft: self.raft.clone(),
             admission: self.admission.clone(),
             incoming_snapshots: self.incoming_snapshots.clone(),
+            max_frame: self.max_frame.clone(),
         }
     }
 }
@@ -95,7 +98,15 @@ where
             raft,
             admission,
             incoming_snapshots,
+            max_frame: Arc::new(AtomicUsize::new(alpn::MAX_RAFT_FRAME)),
         }
+    }
+
+    /// Reads the largest accepted frame from `max_frame` (the node keeps it at the replicated
+    /// configuration's value).
+    pub fn with_max_frame(mut self, max_frame: Arc<AtomicUsize>) -> Self {
+        self.max_frame = max_frame;
+        self
     }
 
     async fn serve_stream(
@@ -103,7 +114,8 @@ where
         mut send: SendStream,
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
-        let Some(first) = read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await? else {
+        let Some(first) = read_frame(&mut recv, self.max_frame.load(Ordering::Relaxed)).await?
+        else {
             return Ok(());
         };
         let request = match decode_body::<RaftRequest>(&first) {
@@ -171,8 +183,9 @@ where
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<AppendEntriesRequest<C>>(64);
+        let max_frame = self.max_frame.clone();
         let reader = tokio::spawn(async move {
-            while let Some(body) = read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await? {
+            while let Some(body) = read_frame(&mut recv, max_frame.load(Ordering::Relaxed)).await? {
                 let request = decode_body::<AppendEntriesRequest<C>>(&body)?;
                 if tx.send(request).await.is_err() {
                     break;
@@ -218,7 +231,7 @@ where
         // Unlinked at once: the handle keeps it readable, and a crash leaves nothing behind.
         tokio::fs::remove_file(&path).await?;
         loop {
-            let body = read_frame(recv, alpn::MAX_RAFT_FRAME)
+            let body = read_frame(recv, self.max_frame.load(Ordering::Relaxed))
                 .await
                 .map_err(std::io::Error::other)?
                 .ok_or_else(|| {

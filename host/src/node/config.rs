@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::PluginLimits;
+use crate::raft::ClusterConfig;
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -39,20 +40,18 @@ impl NodeConfig {
         }
     }
 
-    /// The openraft configuration these settings make.
-    pub(crate) fn raft_config(&self) -> Result<openraft::Config, super::NodeError> {
-        let config = openraft::Config {
-            cluster_name: "iroh-raft".into(),
-            heartbeat_interval: self.heartbeat.as_millis() as u64,
-            election_timeout_min: self.election_timeout.0.as_millis() as u64,
-            election_timeout_max: self.election_timeout.1.as_millis() as u64,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
-            max_in_snapshot_log_to_keep: self.keep_after_snapshot,
-            enable_pre_vote: Some(true),
-            ..Default::default()
-        };
-        config
-            .validate()
-            .map_err(|e| super::NodeError::Config(e.to_string()))
+    /// The cluster configuration these settings make: what a new cluster starts with (`--init`
+    /// replicates it as version 1), and what a node uses until its first configuration applies.
+    pub fn cluster_config(&self) -> ClusterConfig {
+        ClusterConfig {
+            version: 0,
+            heartbeat_interval_ms: self.heartbeat.as_millis() as u64,
+            election_timeout_min_ms: self.election_timeout.0.as_millis() as u64,
+            election_timeout_max_ms: self.election_timeout.1.as_millis() as u64,
+            snapshot_every: self.snapshot_every,
+            keep_after_snapshot: self.keep_after_snapshot,
+            limits: self.limits,
+            ..ClusterConfig::default()
+        }
     }
 }

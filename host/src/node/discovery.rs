@@ -1,6 +1,6 @@
 //! `iroh-raft-discovery/0`, the join part: a node holding a ticket asks to join; the leader checks
 //! the cluster id and secret, picks a node id, answers at once and then, in the background, adds
-//! the node as a learner and promotes it to voter once it has caught up.
+//! the node as a learner; the leader's promoter makes it a voter once it has caught up.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
-use openraft::ChangeMembers;
 use openraft::Raft;
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftStateMachine;
@@ -101,6 +100,10 @@ impl<SM: RaftStateMachine<C>> DiscoveryServer<SM> {
             }
             Some(_) => {}
         }
+        // A standby node learns the members and waits for an operator to add it.
+        if let Some(node_id) = request.node_id {
+            return JoinReply::Accepted { node_id, members };
+        }
         // A node that joined before (same key) gets its old id back.
         if let Some((id, _)) = members.iter().find(|(_, m)| m.endpoint_key == key) {
             return JoinReply::Accepted {
@@ -117,8 +120,9 @@ impl<SM: RaftStateMachine<C>> DiscoveryServer<SM> {
         let member = Member {
             endpoint_key: key,
             addrs: request.addrs.clone(),
+            observer: false,
         };
-        tokio::spawn(add_and_promote(
+        tokio::spawn(add_learner(
             self.raft.clone(),
             self.membership_changes.clone(),
             node_id,
@@ -129,20 +133,20 @@ impl<SM: RaftStateMachine<C>> DiscoveryServer<SM> {
 }
 
 /// How long a join may wait for its turn and for the learner to catch up.
-const PROMOTION_TIMEOUT: Duration = Duration::from_secs(120);
+const ADD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Adds the node as a learner, waits until it has caught up, then makes it a voter. Joins take
 /// turns, and a change refused because another is still in flight is retried.
-async fn add_and_promote<SM: RaftStateMachine<C>>(
+async fn add_learner<SM: RaftStateMachine<C>>(
     raft: Raft<C, SM>,
     turn: Arc<tokio::sync::Mutex<()>>,
     node_id: u64,
     member: Member,
 ) {
     let _turn = turn.lock().await;
-    let deadline = Instant::now() + PROMOTION_TIMEOUT;
+    let deadline = Instant::now() + ADD_TIMEOUT;
     tracing::info!(node_id, %member, "adding a joining node as a learner");
-    while let Err(error) = raft.add_learner(node_id, member.clone(), true).await {
+    while let Err(error) = raft.add_learner(node_id, member.clone(), false).await {
         if error.forward_to_leader().is_some() || Instant::now() > deadline {
             tracing::warn!(
                 node_id,
@@ -153,19 +157,8 @@ async fn add_and_promote<SM: RaftStateMachine<C>>(
         tracing::debug!(node_id, "membership change in flight, retrying: {error}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tracing::info!(node_id, "learner caught up; promoting it to voter");
-    while let Err(error) = raft
-        .change_membership(ChangeMembers::AddVoterIds([node_id].into()), true)
-        .await
-    {
-        if error.forward_to_leader().is_some() || Instant::now() > deadline {
-            tracing::warn!(node_id, "could not promote the learner: {error}");
-            return;
-        }
-        tracing::debug!(node_id, "membership change in flight, retrying: {error}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tracing::info!(node_id, "joined as a voter");
+    // The leader's promoter makes it a voter once it has caught up.
+    tracing::info!(node_id, "joined as a learner");
 }
 
 impl<SM: RaftStateMachine<C>> ProtocolHandler for DiscoveryServer<SM> {

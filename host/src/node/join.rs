@@ -6,30 +6,55 @@ use std::time::{Duration, Instant};
 
 use iroh::Endpoint;
 
-use super::NodeError;
+use super::{ClusterIdentity, NodeError};
 use crate::net::{
-    JoinReply, JoinRequest, JoinTicket, alpn, decode_body, encode_frame, read_frame, write_frame,
+    Admission, JoinReply, JoinRequest, JoinTicket, alpn, decode_body, encode_frame, read_frame,
+    write_frame,
 };
 use crate::raft::Member;
 
 /// How long a join keeps trying through elections and unreachable members.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Asks to join the ticket's cluster; returns the node id and the membership it was given.
-pub(crate) async fn request_join(
+/// Joins the ticket's cluster (or, with `standby_as`, gets ready to be added by an operator as
+/// that id): admits the members' keys and returns this node's identity.
+pub(crate) async fn join(
     endpoint: &Endpoint,
     ticket: &JoinTicket,
     addrs: Vec<SocketAddr>,
+    standby_as: Option<u64>,
+    admission: &Admission,
+) -> Result<ClusterIdentity, NodeError> {
+    let (node_id, members) = request_join(endpoint, ticket, addrs, standby_as).await?;
+    let join_peers: Vec<[u8; 32]> = members.iter().map(|(_, m)| m.endpoint_key).collect();
+    for key in &join_peers {
+        admission.admit(*key);
+    }
+    Ok(ClusterIdentity {
+        cluster_id: ticket.cluster_id,
+        node_id,
+        secret: ticket.secret,
+        join_peers,
+    })
+}
+
+/// Asks to join the ticket's cluster; returns the node id and the membership it was given.
+async fn request_join(
+    endpoint: &Endpoint,
+    ticket: &JoinTicket,
+    addrs: Vec<SocketAddr>,
+    standby_as: Option<u64>,
 ) -> Result<(u64, Vec<(u64, Member)>), NodeError> {
     let request = JoinRequest {
         cluster_id: ticket.cluster_id,
         secret: ticket.secret,
-        node_id: None,
+        node_id: standby_as,
         addrs,
     };
     let mut target = Member {
         endpoint_key: ticket.endpoint_key,
         addrs: ticket.addrs.clone(),
+        observer: false,
     };
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let mut last_problem = String::new();

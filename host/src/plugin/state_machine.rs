@@ -87,6 +87,21 @@ impl StateMachineApplier {
         Ok(())
     }
 
+    /// Switches to new budgets. The instance is re-created (keeping the transaction's writes), so
+    /// every replica changing budgets at the same entry has identical instances from there on.
+    pub fn set_limits(&mut self, limits: PluginLimits) -> Result<(), RuntimeError> {
+        if limits == self.limits {
+            return Ok(());
+        }
+        self.limits = limits;
+        self.reinstantiate()
+    }
+
+    /// The budgets calls run under.
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+
     /// The plugin this applier runs.
     pub fn plugin(&self) -> &CompiledStateMachine {
         &self.plugin

@@ -5,7 +5,7 @@
 use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 
-use super::{RaftStorageError, TypeConfig, codec};
+use super::{ClusterConfig, RaftStorageError, TypeConfig, codec};
 use crate::store::AppliedMark;
 
 /// The raft position of a state machine's data.
@@ -17,6 +17,8 @@ pub(crate) struct AppliedState {
     pub(crate) last_membership: StoredMembershipOf<TypeConfig>,
     /// sha256 of the state-machine plugin that produced the data.
     pub(crate) plugin_sha256: [u8; 32],
+    /// The cluster configuration in effect after the last applied entry.
+    pub(crate) config: ClusterConfig,
 }
 
 impl AppliedState {
@@ -69,8 +71,9 @@ mod tests {
             proptest::option::of((any::<u64>(), 0u64..16)),
             proptest::collection::btree_set(0u64..16, 1..5),
             any::<[u8; 32]>(),
+            any::<u64>(),
         )
-            .prop_map(|(applied, membership_at, voters, sha)| {
+            .prop_map(|(applied, membership_at, voters, sha, version)| {
                 let id = |(term, node, index)| {
                     LogIdOf::<TypeConfig>::new(LeaderId::new_committed(term, node), index)
                 };
@@ -81,6 +84,10 @@ mod tests {
                         Membership::new_with_defaults(vec![voters], BTreeSet::new()),
                     ),
                     plugin_sha256: sha,
+                    config: ClusterConfig {
+                        version,
+                        ..ClusterConfig::default()
+                    },
                 }
             })
     }

@@ -10,7 +10,7 @@ use openraft::StoredMembership;
 use openraft::type_config::alias::EntryOf;
 
 use super::applied_state::AppliedState;
-use super::{ApplyResponse, LogPayload, RaftStorageError, TypeConfig};
+use super::{ApplyResponse, ClusterConfig, LogPayload, RaftStorageError, TypeConfig};
 use crate::plugin::StateMachineApplier;
 
 type C = TypeConfig;
@@ -20,7 +20,7 @@ type C = TypeConfig;
 pub(crate) enum Step {
     /// Commands at consecutive log indexes, applied by one plugin call.
     Commands(Range<usize>),
-    /// A blank or membership entry: recorded, nothing for the plugin.
+    /// A blank, membership or configuration entry: recorded, nothing for the plugin.
     Record(usize),
 }
 
@@ -29,7 +29,7 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut run: Option<Range<usize>> = None;
     for (position, entry) in entries.iter().enumerate() {
-        let is_command = matches!(entry.payload, EntryPayload::Normal(_));
+        let is_command = matches!(entry.payload, EntryPayload::Normal(LogPayload::Command(_)));
         let continues = run.as_ref().is_some_and(|run| {
             // Indexes are consecutive in any apply call; split anyway if not, since the plugin
             // numbers a batch's entries from its first index.
@@ -111,11 +111,17 @@ fn run(
             }
             Step::Record(position) => {
                 let entry = &entries[position];
-                if let EntryPayload::Membership(membership) = &entry.payload {
-                    next.last_membership =
-                        StoredMembership::new(Some(entry.log_id), membership.clone());
-                }
-                responses.push(ApplyResponse::None);
+                responses.push(match &entry.payload {
+                    EntryPayload::Membership(membership) => {
+                        next.last_membership =
+                            StoredMembership::new(Some(entry.log_id), membership.clone());
+                        ApplyResponse::None
+                    }
+                    EntryPayload::Normal(LogPayload::Config(config)) => {
+                        apply_config(applier, &mut next, config)?
+                    }
+                    _ => ApplyResponse::None,
+                });
             }
         }
     }
@@ -125,6 +131,29 @@ fn run(
         applier.commit(&next.to_mark()?)?;
     }
     Ok((next, responses))
+}
+
+/// A configuration entry: accepted only as the next version (two updates proposed against the same
+/// version cannot both win), then in effect from this entry on, plugin budgets included.
+fn apply_config(
+    applier: &mut StateMachineApplier,
+    next: &mut AppliedState,
+    config: &ClusterConfig,
+) -> Result<ApplyResponse, RaftStorageError> {
+    let expected = next.config.version + 1;
+    if config.version != expected {
+        return Ok(ApplyResponse::Failed(format!(
+            "configuration version {} was proposed, but version {} is next: another update won; \
+             read the configuration again and retry",
+            config.version, expected
+        )));
+    }
+    if let Err(error) = config.validate() {
+        return Ok(ApplyResponse::Failed(error.to_string()));
+    }
+    applier.set_limits(config.limits)?;
+    next.config = config.clone();
+    Ok(ApplyResponse::None)
 }
 
 #[cfg(test)]

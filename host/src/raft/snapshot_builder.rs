@@ -51,6 +51,7 @@ impl PluginSnapshotBuilder {
             last_membership: applied.last_membership,
             plugin: self.plugin.clone(),
             plugin_sha256: applied.plugin_sha256,
+            config: applied.config,
         };
         let temp = self.snapshots.create_temp("build")?;
         let mut writer = SnapshotWriter::new(BufWriter::new(&temp.file), &header)?;

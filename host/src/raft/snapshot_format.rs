@@ -45,6 +45,8 @@ pub(crate) struct SnapshotHeader {
     pub(crate) plugin: String,
     /// sha256 of the plugin that produced the data.
     pub(crate) plugin_sha256: [u8; 32],
+    /// The cluster configuration in effect at `last_log_id`.
+    pub(crate) config: super::ClusterConfig,
 }
 
 impl SnapshotHeader {

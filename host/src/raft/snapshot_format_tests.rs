@@ -29,6 +29,7 @@ fn header() -> impl Strategy<Value = SnapshotHeader> {
                 last_log_id,
                 plugin,
                 plugin_sha256,
+                config: Default::default(),
             }
         })
 }
@@ -124,6 +125,7 @@ fn the_writer_refuses_keys_out_of_order() {
         last_membership: StoredMembership::default(),
         plugin: "kv".into(),
         plugin_sha256: [0; 32],
+        config: Default::default(),
     };
     let mut writer = SnapshotWriter::new(Vec::new(), &header).unwrap();
     writer.pair(b"b", b"1").unwrap();
@@ -149,6 +151,7 @@ fn damaged_lengths_and_versions_are_named() {
         last_membership: StoredMembership::default(),
         plugin: "kv".into(),
         plugin_sha256: [7; 32],
+        config: Default::default(),
     };
     let mut pairs = BTreeMap::new();
     pairs.insert(b"k".to_vec(), b"v".to_vec());

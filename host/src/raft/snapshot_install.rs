@@ -76,6 +76,7 @@ pub(crate) fn install(
         last_applied: header.last_log_id,
         last_membership: header.last_membership,
         plugin_sha256: header.plugin_sha256,
+        config: header.config,
     };
     let pairs = import.pairs();
     import.finish(&state.to_mark()?)?;

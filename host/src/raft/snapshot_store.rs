@@ -164,6 +164,7 @@ mod tests {
             last_membership: StoredMembership::default(),
             plugin: "kv".into(),
             plugin_sha256: [0; 32],
+            config: Default::default(),
         }
     }
 

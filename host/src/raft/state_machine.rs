@@ -15,14 +15,16 @@ use futures_util::{Stream, TryStreamExt};
 use openraft::OptionalSend;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use tokio::sync::watch;
 
+use super::ApplyResponse;
 use super::applied_state::AppliedState;
 use super::apply_batch::apply_entries;
 use super::snapshot_builder::PluginSnapshotBuilder;
 use super::snapshot_install::install;
 use super::snapshot_store::SnapshotStore;
-use super::{RaftStorageError, TypeConfig};
-use crate::events::EventBus;
+use super::{ClusterConfig, LogPayload, RaftStorageError, TypeConfig};
+use crate::events::{ClusterEvent, EventBus};
 use crate::plugin::{
     CompiledStateMachine, PluginLimits, StateMachineApplier, StateMachineReader, sha256_hex,
 };
@@ -40,6 +42,7 @@ pub struct StateMachineStore {
     live: Arc<Mutex<Live>>,
     snapshots: Arc<SnapshotStore>,
     events: EventBus,
+    config: Arc<watch::Sender<ClusterConfig>>,
 }
 
 /// What applying needs, behind one lock: the plugin instance and where it stands.
@@ -75,6 +78,13 @@ impl StateMachineStore {
                  every replica must run the same plugin"
             );
         }
+        // The replicated budgets win over the node's own once a configuration was applied.
+        let limits = if applied.config.version > 0 {
+            applied.config.limits
+        } else {
+            limits
+        };
+        let config = Arc::new(watch::Sender::new(applied.config.clone()));
         let applier = plugin.applier(Arc::new(store.clone()), limits)?;
         Ok(Self {
             plugin,
@@ -83,6 +93,7 @@ impl StateMachineStore {
             live: Arc::new(Mutex::new(Live { applier, applied })),
             snapshots,
             events: EventBus::default(),
+            config,
         })
     }
 
@@ -90,6 +101,33 @@ impl StateMachineStore {
     /// deploys, snapshots); the node streams it to subscribers.
     pub fn events(&self) -> &EventBus {
         &self.events
+    }
+
+    /// The cluster configuration as of the last applied entry, updated as entries apply.
+    pub fn config(&self) -> watch::Receiver<ClusterConfig> {
+        self.config.subscribe()
+    }
+
+    /// The current snapshot: the log id it ends at and its size in bytes.
+    pub fn current_snapshot(&self) -> Result<Option<(LogIdOf<C>, u64)>, RaftStorageError> {
+        let Some((header, file)) = self.snapshots.open_current()? else {
+            return Ok(None);
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| RaftStorageError::Task(format!("reading the snapshot's size: {e}")))?
+            .len();
+        Ok(header.last_log_id.map(|id| (id, size)))
+    }
+
+    /// Fuel burned by apply calls since start, and instances created.
+    pub fn plugin_usage(&self) -> (u64, u64) {
+        // A poisoned lock still holds the counters as they were.
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            live.applier.fuel_consumed(),
+            live.applier.instances_created(),
+        )
     }
 
     /// The plugin this state machine runs.
@@ -145,16 +183,34 @@ impl RaftStateMachine<C> for StateMachineStore {
         }
         let live = self.live.clone();
         let sha256 = self.plugin.info().sha256;
-        let responses = tokio::task::spawn_blocking(move || {
+        let (responses, batch, config) = tokio::task::spawn_blocking(move || {
             let mut live = lock(&live)?;
             let live = &mut *live;
             let (applied, responses) =
                 apply_entries(&mut live.applier, &live.applied, &batch, sha256)?;
             live.applied = applied;
-            Ok::<_, RaftStorageError>(responses)
+            Ok::<_, RaftStorageError>((responses, batch, live.applied.config.clone()))
         })
         .await
         .map_err(RaftStorageError::from)??;
+        // Committed: announce the configurations that took effect.
+        for (entry, response) in batch.iter().zip(&responses) {
+            if let (
+                openraft::EntryPayload::Normal(LogPayload::Config(accepted)),
+                ApplyResponse::None,
+            ) = (&entry.payload, response)
+            {
+                self.events.publish(ClusterEvent::ConfigurationChanged {
+                    version: accepted.version,
+                    index: entry.log_id.index,
+                });
+            }
+        }
+        self.config.send_if_modified(|current| {
+            let changed = *current != config;
+            *current = config;
+            changed
+        });
         // Committed: now the clients may hear about it.
         for (responder, response) in responders.into_iter().zip(responses) {
             if let Some(responder) = responder {
@@ -190,12 +246,18 @@ impl RaftStateMachine<C> for StateMachineStore {
             let applied = install(&store, &snapshots, &meta, file, plugin.info().sha256)?;
             // A fresh instance: nothing the old one kept in guest memory may outlive the data it
             // was computed from.
+            let limits = if applied.config.version > 0 {
+                applied.config.limits
+            } else {
+                limits
+            };
             live.applier = plugin.applier(Arc::new(store.clone()), limits)?;
             live.applied = applied;
-            Ok::<_, RaftStorageError>(())
+            Ok::<_, RaftStorageError>(live.applied.config.clone())
         })
         .await
-        .map_err(RaftStorageError::from)??;
+        .map_err(RaftStorageError::from)?
+        .map(|config| self.config.send_replace(config))?;
         Ok(())
     }
 

@@ -7,17 +7,22 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::ClusterConfig;
+
 /// The payload of a normal log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogPayload {
     /// A state-machine command, handed to the plugin's `apply` unchanged.
     Command(Bytes),
+    /// A new cluster configuration, effective from this entry on every member.
+    Config(ClusterConfig),
 }
 
 impl fmt::Display for LogPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Command(bytes) => write!(f, "command({} bytes)", bytes.len()),
+            Self::Config(config) => write!(f, "config(version {})", config.version),
         }
     }
 }
@@ -42,6 +47,9 @@ pub struct Member {
     pub endpoint_key: [u8; 32],
     /// Socket addresses it accepts connections on.
     pub addrs: Vec<SocketAddr>,
+    /// A non-voter that is never promoted (an observer), as opposed to a learner that becomes a
+    /// voter once it has caught up.
+    pub observer: bool,
 }
 
 impl Member {
@@ -62,6 +70,9 @@ impl fmt::Display for Member {
         write!(f, "{}", hex::encode(&self.endpoint_key[..8]))?;
         for addr in &self.addrs {
             write!(f, " {addr}")?;
+        }
+        if self.observer {
+            f.write_str(" (observer)")?;
         }
         Ok(())
     }

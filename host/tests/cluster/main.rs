@@ -2,5 +2,6 @@
 //! path through every node, admission on the raft protocol, bad frames, restart from disk.
 
 mod formation;
+mod management;
 mod support;
 mod wire_faults;

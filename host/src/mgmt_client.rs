@@ -1,0 +1,395 @@
+//! [`IrohRaftManagementClient`]: an operator's handle on a whole cluster. It keeps connections to
+//! the members it knows, sends leader-only operations straight to the leader (learning who that is
+//! from the cluster status and following leadership as it moves), and fails over to another member
+//! when one cannot be reached.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use iroh::{Endpoint, EndpointAddr, SecretKey};
+use tokio::sync::Mutex;
+
+use crate::client::{Client, ClientError};
+use crate::events::{ClusterEvent, MemberRole};
+use crate::metrics::{MetricsCategory, MetricsSnapshot};
+use crate::net::{
+    ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse, LogEntryInfo, LogInfo,
+    MemberOperationResponse, Operation, Reply, SnapshotInfo, bind_endpoint,
+};
+use crate::raft::{ClusterConfig, Member};
+
+/// A management client over a pool of member connections.
+pub struct IrohRaftManagementClient {
+    endpoint: Endpoint,
+    pool: Mutex<Pool>,
+}
+
+#[derive(Default)]
+struct Pool {
+    /// Addresses to try, the seeds first; refreshed from the membership.
+    addresses: Vec<EndpointAddr>,
+    /// Open connections by endpoint id.
+    open: BTreeMap<iroh::EndpointId, Arc<Client>>,
+    /// The leader's address, once known.
+    leader: Option<EndpointAddr>,
+}
+
+impl IrohRaftManagementClient {
+    /// Connects to the cluster a join ticket names (only its address is used: the ticket's
+    /// secret is not sent anywhere).
+    pub async fn from_ticket(ticket: &JoinTicket) -> Result<Self, ClientError> {
+        let member = Member {
+            endpoint_key: ticket.endpoint_key,
+            addrs: ticket.addrs.clone(),
+            observer: false,
+        };
+        let addr = member
+            .endpoint_addr()
+            .map_err(|e| ClientError::Connect(format!("the ticket's key is invalid: {e}")))?;
+        Self::connect(vec![addr]).await
+    }
+
+    /// Connects to the first reachable of `members`, with a fresh client identity.
+    pub async fn connect(members: Vec<EndpointAddr>) -> Result<Self, ClientError> {
+        let endpoint = bind_endpoint(
+            SecretKey::generate(),
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|e| ClientError::Connect(format!("{e}")))?,
+            Vec::new(),
+        )
+        .await?;
+        Self::connect_from(endpoint, members).await
+    }
+
+    /// Like [`Self::connect`], from an existing endpoint (whose key is the client's identity).
+    pub async fn connect_from(
+        endpoint: Endpoint,
+        members: Vec<EndpointAddr>,
+    ) -> Result<Self, ClientError> {
+        if members.is_empty() {
+            return Err(ClientError::Connect("no member address was given".into()));
+        }
+        let client = Self {
+            endpoint,
+            pool: Mutex::new(Pool {
+                addresses: members,
+                ..Pool::default()
+            }),
+        };
+        // Learn the membership and the leader now, so the first real call goes to the right node.
+        client.get_cluster_status().await?;
+        Ok(client)
+    }
+
+    /// Closes every connection and the client's endpoint.
+    pub async fn close(&self) {
+        let pool = self.pool.lock().await;
+        for client in pool.open.values() {
+            client.close().await;
+        }
+        self.endpoint.close().await;
+    }
+
+    /// A connection to `addr`, reusing an open one.
+    async fn connection(&self, addr: &EndpointAddr) -> Result<Arc<Client>, ClientError> {
+        if let Some(client) = self.pool.lock().await.open.get(&addr.id) {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(Client::connect_from(self.endpoint.clone(), addr.clone()).await?);
+        self.pool.lock().await.open.insert(addr.id, client.clone());
+        Ok(client)
+    }
+
+    /// Sends `operation`: to the leader when it is known and `to_leader`, else to the first
+    /// reachable member. A member that cannot be reached is dropped from the pool and the next
+    /// one is tried; errors the cluster answers with are returned as they are.
+    async fn send(&self, operation: Operation, to_leader: bool) -> Result<Reply, ClientError> {
+        let candidates: Vec<EndpointAddr> = {
+            let pool = self.pool.lock().await;
+            let leader = pool.leader.clone().filter(|_| to_leader);
+            leader
+                .into_iter()
+                .chain(pool.addresses.iter().cloned())
+                .collect()
+        };
+        let mut last = None;
+        for addr in candidates {
+            let client = match self.connection(&addr).await {
+                Ok(client) => client,
+                Err(error) => {
+                    last = Some(error);
+                    continue;
+                }
+            };
+            match client.request(operation.clone()).await {
+                Err(ClientError::Request(error)) => return Err(ClientError::Request(error)),
+                Err(error) => {
+                    // Unreachable or broken: forget the connection, try the next member.
+                    let mut pool = self.pool.lock().await;
+                    pool.open.remove(&addr.id);
+                    if pool.leader.as_ref().is_some_and(|l| l.id == addr.id) {
+                        pool.leader = None;
+                    }
+                    last = Some(error);
+                }
+                Ok(reply) => return Ok(reply),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Connect("no member is reachable".into())))
+    }
+
+    /// Records the membership and leader a status names.
+    async fn learn(&self, status: &ClusterStatus) {
+        let addresses: Vec<(u64, EndpointAddr)> = status
+            .members
+            .iter()
+            .filter_map(|m| Some((m.node_id, m.member.endpoint_addr().ok()?)))
+            .collect();
+        let mut pool = self.pool.lock().await;
+        pool.leader = status.leader.and_then(|leader| {
+            addresses
+                .iter()
+                .find(|(id, _)| *id == leader)
+                .map(|(_, a)| a.clone())
+        });
+        for (_, addr) in addresses {
+            if !pool.addresses.iter().any(|known| known.id == addr.id) {
+                pool.addresses.push(addr);
+            }
+        }
+    }
+
+    /// The cluster as the leader sees it: members with role, health and lag.
+    pub async fn get_cluster_status(&self) -> Result<ClusterStatus, ClientError> {
+        match self.send(Operation::GetClusterStatus, true).await? {
+            Reply::ClusterStatus(status) => {
+                self.learn(&status).await;
+                Ok(status)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Adds the node at `member` as `node_id` with `role`.
+    pub async fn add_member(
+        &self,
+        node_id: u64,
+        member: Member,
+        role: MemberRole,
+    ) -> Result<MemberOperationResponse, ClientError> {
+        let reply = self
+            .send(
+                Operation::AddMember {
+                    node_id,
+                    member,
+                    role,
+                },
+                true,
+            )
+            .await;
+        self.member_reply(reply).await
+    }
+
+    /// Removes member `node_id` (the leader too: it hands over first).
+    pub async fn remove_member(
+        &self,
+        node_id: u64,
+    ) -> Result<MemberOperationResponse, ClientError> {
+        let reply = self.send(Operation::RemoveMember { node_id }, true).await;
+        self.member_reply(reply).await
+    }
+
+    /// Promotes or demotes member `node_id`.
+    pub async fn update_member_role(
+        &self,
+        node_id: u64,
+        role: MemberRole,
+    ) -> Result<MemberOperationResponse, ClientError> {
+        let reply = self
+            .send(Operation::UpdateMemberRole { node_id, role }, true)
+            .await;
+        self.member_reply(reply).await
+    }
+
+    async fn member_reply(
+        &self,
+        reply: Result<Reply, ClientError>,
+    ) -> Result<MemberOperationResponse, ClientError> {
+        match reply? {
+            Reply::Member(response) => {
+                // The membership (and perhaps the leader) changed: refresh what the pool knows.
+                if let Err(error) = self.get_cluster_status().await {
+                    tracing::debug!("refreshing the membership failed: {error}");
+                }
+                Ok(response)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Hands leadership to `target_node`, or to the most caught-up voter.
+    pub async fn transfer_leadership(
+        &self,
+        target_node: Option<u64>,
+    ) -> Result<LeadershipResponse, ClientError> {
+        let reply = self
+            .send(Operation::TransferLeadership { target_node }, true)
+            .await;
+        self.leadership_reply(reply).await
+    }
+
+    /// The leader hands leadership to the most caught-up voter.
+    pub async fn step_down(&self) -> Result<LeadershipResponse, ClientError> {
+        let reply = self.send(Operation::StepDown, true).await;
+        self.leadership_reply(reply).await
+    }
+
+    async fn leadership_reply(
+        &self,
+        reply: Result<Reply, ClientError>,
+    ) -> Result<LeadershipResponse, ClientError> {
+        match reply? {
+            Reply::Leadership(response) => {
+                if let Err(error) = self.get_cluster_status().await {
+                    tracing::debug!("refreshing the leader failed: {error}");
+                }
+                Ok(response)
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The cluster configuration in effect.
+    pub async fn get_configuration(&self) -> Result<ClusterConfig, ClientError> {
+        match self.send(Operation::GetConfiguration, true).await? {
+            Reply::Configuration(config) => Ok(config),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Replaces the configuration; `config.version` must be the version in effect. Returns the
+    /// configuration as accepted (with its new version).
+    pub async fn update_configuration(
+        &self,
+        config: ClusterConfig,
+    ) -> Result<ClusterConfig, ClientError> {
+        match self
+            .send(Operation::UpdateConfiguration { config }, true)
+            .await?
+        {
+            Reply::Configuration(config) => Ok(config),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The health of the member this client talks to first.
+    pub async fn get_health_status(&self) -> Result<HealthStatus, ClientError> {
+        match self.send(Operation::GetHealthStatus, false).await? {
+            Reply::Health(health) => Ok(health),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The figures of the member this client talks to first (every category when empty).
+    pub async fn get_metrics(
+        &self,
+        categories: Vec<MetricsCategory>,
+    ) -> Result<MetricsSnapshot, ClientError> {
+        match self
+            .send(Operation::GetMetrics { categories }, false)
+            .await?
+        {
+            Reply::Metrics(metrics) => Ok(*metrics),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Where the leader's log stands.
+    pub async fn get_log_info(&self) -> Result<LogInfo, ClientError> {
+        match self.send(Operation::GetLogInfo, true).await? {
+            Reply::LogInfo(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Purges the leader's log up to `index` (its snapshot must cover it); the purged index.
+    pub async fn compact_log(&self, index: u64) -> Result<u64, ClientError> {
+        match self.send(Operation::CompactLog { index }, true).await? {
+            Reply::LogCompacted { purged } => Ok(purged),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Entries `start..end` of the leader's log.
+    pub async fn get_log_entries(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<LogEntryInfo>, ClientError> {
+        match self
+            .send(Operation::GetLogEntries { start, end }, true)
+            .await?
+        {
+            Reply::LogEntries(entries) => Ok(entries),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Makes the leader take a snapshot now.
+    pub async fn trigger_snapshot(&self) -> Result<SnapshotInfo, ClientError> {
+        match self.send(Operation::TriggerSnapshot, true).await? {
+            Reply::Snapshot(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The leader's current snapshot.
+    pub async fn get_snapshot_info(&self) -> Result<SnapshotInfo, ClientError> {
+        match self.send(Operation::GetSnapshotInfo, true).await? {
+            Reply::Snapshot(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Creates a backup through the backup plugin.
+    pub async fn create_backup(&self, metadata: Bytes) -> Result<Reply, ClientError> {
+        self.send(Operation::CreateBackup { metadata }, true).await
+    }
+
+    /// Restores a backup through the backup plugin.
+    pub async fn restore_backup(&self, backup_id: String) -> Result<Reply, ClientError> {
+        self.send(Operation::RestoreBackup { backup_id }, true)
+            .await
+    }
+
+    /// Lists backups through the backup plugin.
+    pub async fn list_backups(&self) -> Result<Reply, ClientError> {
+        self.send(Operation::ListBackups, true).await
+    }
+
+    /// The events the first reachable member observes from now on, in order. A subscriber that
+    /// falls behind gets a `Lagged` event saying how many it missed.
+    pub async fn subscribe_to_events(
+        &self,
+    ) -> Result<BoxStream<'static, Result<ClusterEvent, ClientError>>, ClientError> {
+        let addresses = self.pool.lock().await.addresses.clone();
+        let mut last = None;
+        for addr in addresses {
+            match self.connection(&addr).await {
+                Ok(client) => match client.subscribe().await {
+                    Ok(events) => return Ok(events.into_stream()),
+                    Err(error) => last = Some(error),
+                },
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Connect("no member is reachable".into())))
+    }
+}
+
+fn unexpected(reply: Reply) -> ClientError {
+    ClientError::Unexpected(format!("{reply:?}"))
+}

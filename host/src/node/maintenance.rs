@@ -1,0 +1,153 @@
+//! What a node does on its own, following the replicated configuration as it applies: leader
+//! heartbeats at the configured interval, a snapshot every `snapshot_every` entries, purging the
+//! log behind a snapshot down to `keep_after_snapshot` entries, and the frame limits.
+
+use openraft::async_runtime::WatchReceiver;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use openraft::Raft;
+
+use super::inspect::View;
+use crate::raft::{ClusterConfig, StateMachineStore, TypeConfig};
+
+/// What to ask of raft now, decided from a view and the configuration.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Chores {
+    pub(crate) snapshot: bool,
+    pub(crate) purge_upto: Option<u64>,
+}
+
+/// Decides the chores; `snapshot_pending` says a requested snapshot has not finished yet.
+pub(crate) fn chores(view: &View, config: &ClusterConfig, snapshot_pending: bool) -> Chores {
+    let applied = view.applied.unwrap_or(0);
+    let snapshot_at = view.snapshot.unwrap_or(0);
+    let snapshot = config.snapshot_every > 0
+        && !snapshot_pending
+        && applied.saturating_sub(snapshot_at) >= config.snapshot_every;
+    let purge_upto = view
+        .snapshot
+        .and_then(|at| at.checked_sub(config.keep_after_snapshot))
+        .filter(|upto| view.purged.is_none_or(|purged| *upto > purged) && *upto > 0);
+    Chores {
+        snapshot,
+        purge_upto,
+    }
+}
+
+/// How long a requested snapshot may take before another is requested.
+const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs the chores until raft stops.
+pub(crate) async fn run(
+    raft: Raft<TypeConfig, StateMachineStore>,
+    state_machine: StateMachineStore,
+    management_frame: Arc<AtomicUsize>,
+    raft_frame: Arc<AtomicUsize>,
+) {
+    let mut config = state_machine.config();
+    let mut metrics = raft.metrics();
+    // Heartbeats follow the replicated interval, so openraft's fixed-interval ones are off.
+    raft.runtime_config().heartbeat(false);
+    let mut next_heartbeat = Instant::now();
+    let mut snapshot_requested: Option<(Instant, Option<u64>)> = None;
+    let mut purge_requested: Option<u64> = None;
+    loop {
+        let settings = config.borrow_and_update().clone();
+        management_frame.store(settings.max_management_frame as usize, Ordering::Relaxed);
+        raft_frame.store(settings.max_raft_frame as usize, Ordering::Relaxed);
+        let view = View::of(&raft);
+        if !view.running {
+            return;
+        }
+        if view.is_leader() && Instant::now() >= next_heartbeat {
+            if raft.trigger().heartbeat().await.is_err() {
+                return;
+            }
+            next_heartbeat = Instant::now() + settings.heartbeat();
+        }
+        let pending = snapshot_requested
+            .is_some_and(|(at, from)| view.snapshot == from && at.elapsed() < SNAPSHOT_PATIENCE);
+        let chores = chores(&view, &settings, pending);
+        if chores.snapshot {
+            if raft.trigger().snapshot().await.is_err() {
+                return;
+            }
+            snapshot_requested = Some((Instant::now(), view.snapshot));
+        }
+        if let Some(upto) = chores.purge_upto
+            && purge_requested != Some(upto)
+        {
+            if raft.trigger().purge_log(upto).await.is_err() {
+                return;
+            }
+            purge_requested = Some(upto);
+        }
+        let wait = if view.is_leader() {
+            next_heartbeat.saturating_duration_since(Instant::now())
+        } else {
+            settings.heartbeat()
+        };
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = config.changed() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(applied: u64, snapshot: Option<u64>, purged: Option<u64>) -> View {
+        View {
+            applied: Some(applied),
+            snapshot,
+            purged,
+            ..View::default()
+        }
+    }
+
+    fn config(every: u64, keep: u64) -> ClusterConfig {
+        ClusterConfig {
+            snapshot_every: every,
+            keep_after_snapshot: keep,
+            ..ClusterConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_snapshot_is_due_every_n_entries_and_not_while_one_is_pending() {
+        assert!(chores(&view(100, None, None), &config(100, 10), false).snapshot);
+        assert!(!chores(&view(99, None, None), &config(100, 10), false).snapshot);
+        assert!(!chores(&view(250, Some(200), None), &config(100, 10), false).snapshot);
+        assert!(chores(&view(300, Some(200), None), &config(100, 10), false).snapshot);
+        assert!(!chores(&view(300, Some(200), None), &config(100, 10), true).snapshot);
+        assert!(
+            !chores(&view(10_000, None, None), &config(0, 10), false).snapshot,
+            "0 is never"
+        );
+    }
+
+    #[test]
+    fn the_log_is_purged_behind_the_snapshot_keeping_some() {
+        assert_eq!(
+            chores(&view(300, Some(200), None), &config(100, 10), false).purge_upto,
+            Some(190)
+        );
+        assert_eq!(
+            chores(&view(300, Some(200), Some(190)), &config(100, 10), false).purge_upto,
+            None
+        );
+        assert_eq!(
+            chores(&view(300, Some(5), None), &config(100, 10), false).purge_upto,
+            None
+        );
+        assert_eq!(
+            chores(&view(300, None, None), &config(100, 10), false).purge_upto,
+            None
+        );
+    }
+}
