@@ -1,5 +1,7 @@
 //! The `iroh-raft` command line: parses arguments, sets up logging and calls the library.
 
+mod cli_manage;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +68,10 @@ enum Command {
         /// Join the cluster this ticket names.
         #[arg(long, value_name = "TICKET")]
         join: Option<String>,
+        /// With --join: do not ask to be added; wait until an operator runs
+        /// `iroh-raft member add ID ADDRESS` with this id and the address this node prints.
+        #[arg(long, value_name = "ID", requires = "join")]
+        standby_as: Option<u64>,
         /// Take a snapshot (and purge the log behind it) every this many applied entries.
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
@@ -73,8 +79,55 @@ enum Command {
         #[arg(long, default_value_t = 5_000)]
         keep_after_snapshot: u64,
     },
-    /// Show the node's view of the cluster: leader, term, members, applied index.
+    /// Show the cluster as its leader sees it: leader, term, members with role, health and lag.
     Status(Target),
+    /// Show a node's health; exits 1 if it reports problems.
+    Health(Target),
+    /// Show a node's figures: raft, storage, network, plugin, management.
+    Metrics {
+        #[command(flatten)]
+        target: Target,
+        /// Only these categories (repeatable): raft, storage, network, plugin, management.
+        #[arg(long = "category")]
+        categories: Vec<iroh_raft::metrics::MetricsCategory>,
+    },
+    /// List, add, remove members or change their role.
+    Member {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: cli_manage::MemberCli,
+    },
+    /// Hand leadership to another voter.
+    Leader {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: cli_manage::LeaderCli,
+    },
+    /// Read or change the replicated cluster configuration.
+    Config {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: cli_manage::ConfigCli,
+    },
+    /// Inspect or compact the raft log.
+    Log {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: cli_manage::LogCli,
+    },
+    /// Take or inspect a snapshot.
+    Snapshot {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        command: cli_manage::SnapshotCli,
+    },
+    /// Follow a node's cluster events until Ctrl-C (one JSON object per line with -o json).
+    Events(Target),
     /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
     Write {
         #[command(flatten)]
@@ -124,7 +177,7 @@ enum Command {
         /// Distinct keys.
         #[arg(long, default_value_t = 100_000)]
         keys: u64,
-        /// write or read.
+        /// write, read, status (GetClusterStatus) or health (GetHealthStatus).
         #[arg(long, default_value = "write")]
         mode: String,
         /// Consistency of reads.
@@ -228,51 +281,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bind,
             init,
             join,
+            standby_as,
             snapshot_every,
             keep_after_snapshot,
         } => {
             let mut config = NodeConfig::new(&data_dir, bind);
             config.snapshot_every = snapshot_every;
             config.keep_after_snapshot = keep_after_snapshot;
-            run_node(config, init, join).await
+            run_node(config, init, join, standby_as).await
         }
-        Command::Status(target) => {
-            let client = Client::connect(target.node()?).await?;
-            let status = client.status().await;
-            client.close().await;
-            let status = status?;
-            if target.output == Output::Json {
-                return print_json(&serde_json::json!({
-                    "node_id": status.node_id,
-                    "cluster_id": hex::encode(status.cluster_id),
-                    "leader": status.leader,
-                    "term": status.term,
-                    "applied": status.applied,
-                    "voters": status.voters.iter().map(|(id, m)| (id.to_string(), m.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
-                    "learners": status.learners.iter().map(|(id, m)| (id.to_string(), m.to_string())).collect::<std::collections::BTreeMap<_, _>>(),
-                }));
-            }
-            println!("cluster  {}", hex::encode(status.cluster_id));
-            println!("node     {}", status.node_id);
-            println!(
-                "leader   {}",
-                status
-                    .leader
-                    .map_or("none (election under way)".into(), |l| l.to_string())
-            );
-            println!("term     {}", status.term);
-            println!(
-                "applied  {}",
-                status.applied.map_or("nothing".into(), |a| a.to_string())
-            );
-            for (id, member) in &status.voters {
-                println!("voter    {id}  {member}");
-            }
-            for (id, member) in &status.learners {
-                println!("learner  {id}  {member}");
-            }
-            Ok(())
-        }
+        Command::Status(target) => cli_manage::status(target).await,
+        Command::Health(target) => cli_manage::health(target).await,
+        Command::Metrics { target, categories } => cli_manage::metrics(target, categories).await,
+        Command::Member { target, command } => cli_manage::member(target, command).await,
+        Command::Leader { target, command } => cli_manage::leader(target, command).await,
+        Command::Config { target, command } => cli_manage::config(target, command).await,
+        Command::Log { target, command } => cli_manage::log(target, command).await,
+        Command::Snapshot { target, command } => cli_manage::snapshot(target, command).await,
+        Command::Events(target) => cli_manage::events(target).await,
         Command::Write { target, command } => {
             let command = hex::decode(command.trim()).context("the command must be hex")?;
             let client = Client::connect(target.node()?).await?;
@@ -356,7 +382,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mode = match mode.as_str() {
                 "write" => BenchMode::Write,
                 "read" => BenchMode::Read(consistency),
-                other => bail!("unknown mode `{other}`: expected write or read"),
+                "status" => BenchMode::ClusterStatus,
+                "health" => BenchMode::Health,
+                other => bail!("unknown mode `{other}`: expected write, read, status or health"),
             };
             let config = BenchConfig {
                 clients,
@@ -412,15 +440,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn run_node(config: NodeConfig, init: bool, join: Option<String>) -> anyhow::Result<()> {
-    let start = match (init, join) {
-        (true, _) => Start::Init,
-        (false, Some(ticket)) => Start::Join(ticket.parse()?),
-        (false, None) => Start::Restart,
+async fn run_node(
+    config: NodeConfig,
+    init: bool,
+    join: Option<String>,
+    standby_as: Option<u64>,
+) -> anyhow::Result<()> {
+    let start = match (init, join, standby_as) {
+        (true, _, _) => Start::Init,
+        (false, Some(ticket), Some(node_id)) => Start::Standby {
+            ticket: ticket.parse()?,
+            node_id,
+        },
+        (false, Some(ticket), None) => Start::Join(ticket.parse()?),
+        (false, None, _) => Start::Restart,
     };
     let node = Node::start(config, start).await?;
     println!("node {} running", node.node_id());
     println!("address: {}", format_node_address(&node.addr()));
+    if let Some(node_id) = standby_as {
+        println!(
+            "waiting to be added: run `iroh-raft member add {node_id} {}` against the cluster",
+            format_node_address(&node.addr())
+        );
+    }
     if init {
         println!("join ticket (give it to `iroh-raft node --join`):");
         println!("{}", node.ticket());

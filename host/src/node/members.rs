@@ -106,7 +106,8 @@ impl NodeService {
         loop {
             let view = View::of(&self.raft);
             match view.role(node_id) {
-                Some(MemberRole::Voter) => {
+                // Both steps of the change are done, not just the joint one.
+                Some(MemberRole::Voter) if !view.joint => {
                     let index = metrics
                         .borrow_watched()
                         .membership_config

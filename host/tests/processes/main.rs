@@ -3,4 +3,5 @@
 
 mod cli;
 mod kill;
+mod manage_cli;
 mod support;

@@ -1,0 +1,160 @@
+//! The management commands of the CLI against real node processes: status, health, metrics,
+//! config, log, snapshot, member add (of a standby node) / role / remove, leader transfer and
+//! step-down, events, and the exit code and message of a refused request.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use iroh_raft::format_node_address;
+
+use crate::support::{free_port, spawn};
+
+fn cli(node: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(args)
+        .env("IROH_RAFT_NODE", node)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run iroh-raft")
+}
+
+fn json(node: &str, args: &[&str]) -> serde_json::Value {
+    let mut with_json = args.to_vec();
+    with_json.extend(["-o", "json"]);
+    let output = cli(node, &with_json);
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {output:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_commands_against_real_processes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut first = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&first.addr);
+    let ticket = first.ticket.clone().expect("ticket");
+
+    let status = json(&address, &["status"]);
+    assert_eq!(status["leader"], 1);
+    assert_eq!(status["members"][0]["role"], "voter");
+    assert_eq!(status["healthy"], true);
+    assert!(cli(&address, &["health"]).status.success());
+    let metrics = json(&address, &["metrics", "--category", "raft"]);
+    assert!(metrics["raft"]["term"].as_u64().expect("term") >= 1);
+    assert!(metrics["storage"].is_null());
+
+    // The configuration: set, then read back with the new version.
+    let before = json(&address, &["config", "get"]);
+    let after = json(&address, &["config", "set", "snapshot_every=5000"]);
+    assert_eq!(after["snapshot_every"], 5000);
+    assert_eq!(
+        after["version"].as_u64().expect("version"),
+        before["version"].as_u64().expect("version") + 1
+    );
+    let refused = cli(&address, &["config", "set", "heartbeat_interval_ms=1"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("heartbeat_interval_ms"),
+        "{refused:?}"
+    );
+
+    // Events: a follower process prints one JSON line per event.
+    let mut events = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(["events", "-o", "json"])
+        .env("IROH_RAFT_NODE", &address)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn events");
+    let lines = BufReader::new(events.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The subscription may open a moment after the process starts: change the config until the
+    // event shows up.
+    let mut seen = None;
+    for attempt in 0..50 {
+        json(
+            &address,
+            &[
+                "config",
+                "set",
+                &format!("keep_after_snapshot={}", 1000 + attempt),
+            ],
+        );
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen = Some(line);
+            break;
+        }
+    }
+    let event: serde_json::Value =
+        serde_json::from_str(&seen.expect("an event line")).expect("JSON event");
+    assert!(
+        event["ConfigurationChanged"]["version"].as_u64().is_some(),
+        "{event}"
+    );
+    events.kill().expect("stop events");
+    events.wait().expect("reap");
+
+    // Log and snapshot.
+    let snapshot = json(&address, &["snapshot", "trigger"]);
+    let index = snapshot["index"].as_u64().expect("index");
+    assert!(snapshot["size"].as_u64().expect("size") > 0);
+    assert_eq!(json(&address, &["snapshot", "info"])["index"], index);
+    let entries = json(&address, &["log", "entries", "1", "3"]);
+    assert_eq!(entries.as_array().expect("entries").len(), 2);
+    let compacted = json(&address, &["log", "compact", &index.to_string()]);
+    assert!(compacted["purged"].as_u64().expect("purged") >= index);
+    let info = json(&address, &["log", "info"]);
+    assert_eq!(info["purged"].as_u64(), compacted["purged"].as_u64());
+    let range = cli(&address, &["log", "entries", "1", "3"]);
+    assert_eq!(range.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&range.stderr).contains("compacted"),
+        "{range:?}"
+    );
+
+    // A standby node is added by the operator, becomes a voter, takes and gives back leadership.
+    let mut second = spawn(
+        &root.path().join("n2"),
+        free_port(),
+        &[
+            "--join".to_string(),
+            ticket,
+            "--standby-as".to_string(),
+            "2".to_string(),
+        ],
+    );
+    let second_address = format_node_address(&second.addr);
+    let added = json(&address, &["member", "add", "2", &second_address]);
+    assert_eq!(added["role"], "voter");
+    let members = json(&address, &["member", "list"]);
+    assert_eq!(members["members"].as_array().expect("members").len(), 2);
+    let moved = json(&address, &["leader", "transfer", "--to", "2"]);
+    assert_eq!(moved["new_leader"], 2);
+    assert!(moved["transfer_duration_ms"].as_f64().expect("duration") > 0.0);
+    let back = json(&address, &["leader", "step-down"]);
+    assert_eq!(back["new_leader"], 1);
+    let observer = json(&address, &["member", "role", "2", "observer"]);
+    assert_eq!(observer["role"], "observer");
+    let removed = json(&address, &["member", "remove", "2"]);
+    assert!(removed["role"].is_null());
+
+    let unknown = cli(&address, &["member", "remove", "99"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("node 99 is not a member"),
+        "{unknown:?}"
+    );
+    second.kill();
+    first.kill();
+}
