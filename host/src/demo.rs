@@ -24,6 +24,10 @@ pub struct DemoReport {
     pub reads: u64,
     /// Read throughput.
     pub reads_per_sec: f64,
+    /// Every node's address for `--node` (`<endpoint-id>@<ip:port>`), in node order.
+    pub addresses: Vec<String>,
+    /// A ticket naming the cluster (to join it, or to connect a client).
+    pub ticket: String,
 }
 
 /// Why the demo failed.
@@ -51,6 +55,8 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes, DemoError> {
 pub async fn run(
     writes: u64,
     mut progress: impl FnMut(&str, u64, u64),
+    announce: impl FnOnce(&DemoReport),
+    hold: impl std::future::Future<Output = ()>,
 ) -> Result<DemoReport, DemoError> {
     let root = tempfile::tempdir()
         .map_err(|e| DemoError::Other(format!("cannot create a temp dir: {e}")))?;
@@ -136,10 +142,18 @@ pub async fn run(
         writes_per_sec,
         reads: writes,
         reads_per_sec,
+        addresses: nodes
+            .iter()
+            .map(|node| crate::format_node_address(&node.addr()))
+            .collect(),
+        ticket: ticket.to_string(),
     };
     for client in clients {
         client.close().await;
     }
+    // Serving: the cluster stays up for other programs until `hold` resolves.
+    announce(&report);
+    hold.await;
     for node in nodes {
         node.shutdown().await?;
     }

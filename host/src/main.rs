@@ -157,6 +157,10 @@ enum Command {
         /// How many writes (and reads) to run.
         #[arg(long, default_value_t = 300)]
         writes: u64,
+        /// Keep the cluster running after the workload, printing its addresses, until Ctrl-C
+        /// (for the examples and the CLI tour).
+        #[arg(long)]
+        serve: bool,
         /// Output format.
         #[arg(short, long, value_enum, default_value_t)]
         output: Output,
@@ -334,17 +338,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Kv { target, command } => run_kv(target, command).await,
-        Command::Demo { writes, output } => {
+        Command::Demo {
+            writes,
+            serve,
+            output,
+        } => {
             let bar = indicatif::ProgressBar::new(writes);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             );
-            let report = iroh_raft::demo::run(writes, |phase, done, total| {
-                bar.set_message(phase.to_string());
-                bar.set_length(total);
-                bar.set_position(done);
-            })
+            let report = iroh_raft::demo::run(
+                writes,
+                |phase, done, total| {
+                    bar.set_message(phase.to_string());
+                    bar.set_length(total);
+                    bar.set_position(done);
+                },
+                |report| {
+                    if serve {
+                        bar.finish_and_clear();
+                        println!("The demo cluster is serving; Ctrl-C stops it.");
+                        for (n, address) in report.addresses.iter().enumerate() {
+                            println!("  node {}: {address}", n + 1);
+                        }
+                        println!("  ticket: {}", report.ticket);
+                        println!(
+                            "Try: IROH_RAFT_NODE={} iroh-raft status",
+                            report.addresses[0]
+                        );
+                    }
+                },
+                async {
+                    if serve {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                },
+            )
             .await?;
             bar.finish_and_clear();
             if output == Output::Json {

@@ -158,3 +158,34 @@ async fn management_commands_against_real_processes() {
     second.kill();
     first.kill();
 }
+
+/// The management tour in `examples/` runs against a three-process cluster. `cargo test` builds the
+/// examples next to the test binaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_tour_example_runs_against_a_cluster() {
+    let tour = std::env::current_exe()
+        .expect("test binary path")
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples/management_tour");
+    assert!(
+        tour.exists(),
+        "{} is missing: `cargo test --workspace` builds it (or `cargo build -p iroh-raft --examples`)",
+        tour.display()
+    );
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes = crate::support::cluster(root.path(), &[]).await;
+    let output = Command::new(&tour)
+        .arg(format_node_address(&nodes[1].addr))
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run the tour");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(text.contains("leadership moved from node"), "{text}");
+    assert!(text.contains("ConfigurationChanged"), "{text}");
+    for node in &mut nodes {
+        node.kill();
+    }
+}
