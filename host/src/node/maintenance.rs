@@ -36,6 +36,12 @@ pub(crate) fn chores(view: &View, config: &ClusterConfig, snapshot_pending: bool
     }
 }
 
+/// The heartbeat interval to use: the replicated one, but at most a third of the election timeout
+/// the running raft core's followers use.
+pub(crate) fn heartbeat_interval(config: &ClusterConfig, running_election_min: Duration) -> Duration {
+    config.heartbeat().min(running_election_min / 3)
+}
+
 /// How long a requested snapshot may take before another is requested.
 const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -51,6 +57,9 @@ pub(crate) async fn run(
     // Heartbeats follow the replicated interval, so openraft's fixed-interval ones are off.
     raft.runtime_config().heartbeat(false);
     let mut next_heartbeat = Instant::now();
+    // Election timeouts change only when the raft core restarts: never heartbeat slower than the
+    // running core's followers wait.
+    let running_election_min = Duration::from_millis(raft.config().election_timeout_min);
     let mut snapshot_requested: Option<(Instant, Option<u64>)> = None;
     let mut purge_requested: Option<u64> = None;
     loop {
@@ -65,7 +74,7 @@ pub(crate) async fn run(
             if raft.trigger().heartbeat().await.is_err() {
                 return;
             }
-            next_heartbeat = Instant::now() + settings.heartbeat();
+            next_heartbeat = Instant::now() + heartbeat_interval(&settings, running_election_min);
         }
         let pending = snapshot_requested
             .is_some_and(|(at, from)| view.snapshot == from && at.elapsed() < SNAPSHOT_PATIENCE);
@@ -87,7 +96,7 @@ pub(crate) async fn run(
         let wait = if view.is_leader() {
             next_heartbeat.saturating_duration_since(Instant::now())
         } else {
-            settings.heartbeat()
+            heartbeat_interval(&settings, running_election_min)
         };
         tokio::select! {
             changed = metrics.changed() => if changed.is_err() { return },
@@ -129,6 +138,15 @@ mod tests {
             !chores(&view(10_000, None, None), &config(0, 10), false).snapshot,
             "0 is never"
         );
+    }
+
+    #[test]
+    fn heartbeats_never_outlast_the_running_election_timeout() {
+        let mut config = config(100, 10);
+        config.heartbeat_interval_ms = 50;
+        assert_eq!(heartbeat_interval(&config, Duration::from_millis(600)), Duration::from_millis(50));
+        config.heartbeat_interval_ms = 400;
+        assert_eq!(heartbeat_interval(&config, Duration::from_millis(600)), Duration::from_millis(200));
     }
 
     #[test]
