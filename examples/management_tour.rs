@@ -19,7 +19,9 @@ async fn main() -> anyhow::Result<()> {
     let address = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("IROH_RAFT_NODE").ok())
-        .context("usage: management_tour <endpoint-id@ip:port or ticket> (or set IROH_RAFT_NODE)")?;
+        .context(
+            "usage: management_tour <endpoint-id@ip:port or ticket> (or set IROH_RAFT_NODE)",
+        )?;
     let node = parse_node_address(&address).map_err(anyhow::Error::msg)?;
 
     // One client for the whole cluster: it learns the members and the leader from the first
@@ -48,7 +50,10 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let health = client.get_health_status().await?;
-    println!("health of node {}: healthy = {}", health.node_id, health.healthy);
+    println!(
+        "health of node {}: healthy = {}",
+        health.node_id, health.healthy
+    );
 
     let metrics = client.get_metrics(Vec::new()).await?;
     if let Some(raft) = &metrics.raft {
@@ -59,13 +64,22 @@ async fn main() -> anyhow::Result<()> {
     println!("configuration version {}", config.version);
     config.snapshot_every += 1;
     let config = client.update_configuration(config).await?;
-    println!("now version {} (snapshot_every = {})", config.version, config.snapshot_every);
+    println!(
+        "now version {} (snapshot_every = {})",
+        config.version, config.snapshot_every
+    );
 
     let snapshot = client.trigger_snapshot().await?;
-    println!("snapshot of node {} up to index {}, {} bytes", snapshot.node_id, snapshot.index, snapshot.size);
+    println!(
+        "snapshot of node {} up to index {}, {} bytes",
+        snapshot.node_id, snapshot.index, snapshot.size
+    );
 
     let log = client.get_log_info().await?;
-    println!("log: last {:?}, committed {:?}, {} entries", log.last, log.committed, log.entries);
+    println!(
+        "log: last {:?}, committed {:?}, {} entries",
+        log.last, log.committed, log.entries
+    );
 
     let moved = client.step_down().await?;
     println!(

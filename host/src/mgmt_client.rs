@@ -20,6 +20,9 @@ use crate::net::{
 };
 use crate::raft::{ClusterConfig, Member};
 
+/// How long dialling one member may take before the next is tried.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A management client over a pool of member connections.
 pub struct IrohRaftManagementClient {
     endpoint: Endpoint,
@@ -98,7 +101,19 @@ impl IrohRaftManagementClient {
         if let Some(client) = self.pool.lock().await.open.get(&addr.id) {
             return Ok(client.clone());
         }
-        let client = Arc::new(Client::connect_from(self.endpoint.clone(), addr.clone()).await?);
+        let client = Arc::new(
+            tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                Client::connect_from(self.endpoint.clone(), addr.clone()),
+            )
+            .await
+            .map_err(|_| {
+                ClientError::Connect(format!(
+                    "no answer from {} within {CONNECT_TIMEOUT:?}",
+                    addr.id.fmt_short()
+                ))
+            })??,
+        );
         self.pool.lock().await.open.insert(addr.id, client.clone());
         Ok(client)
     }
@@ -110,16 +125,20 @@ impl IrohRaftManagementClient {
         let candidates: Vec<EndpointAddr> = {
             let pool = self.pool.lock().await;
             let leader = pool.leader.clone().filter(|_| to_leader);
-            leader
-                .into_iter()
-                .chain(pool.addresses.iter().cloned())
-                .collect()
+            let mut candidates: Vec<EndpointAddr> = leader.into_iter().collect();
+            for addr in &pool.addresses {
+                if !candidates.iter().any(|c| c.id == addr.id) {
+                    candidates.push(addr.clone());
+                }
+            }
+            candidates
         };
         let mut last = None;
         for addr in candidates {
             let client = match self.connection(&addr).await {
                 Ok(client) => client,
                 Err(error) => {
+                    self.demote(&addr).await;
                     last = Some(error);
                     continue;
                 }
@@ -128,17 +147,26 @@ impl IrohRaftManagementClient {
                 Err(ClientError::Request(error)) => return Err(ClientError::Request(error)),
                 Err(error) => {
                     // Unreachable or broken: forget the connection, try the next member.
-                    let mut pool = self.pool.lock().await;
-                    pool.open.remove(&addr.id);
-                    if pool.leader.as_ref().is_some_and(|l| l.id == addr.id) {
-                        pool.leader = None;
-                    }
+                    self.demote(&addr).await;
                     last = Some(error);
                 }
                 Ok(reply) => return Ok(reply),
             }
         }
         Err(last.unwrap_or_else(|| ClientError::Connect("no member is reachable".into())))
+    }
+
+    /// Forgets the connection to `addr` and tries it last from now on.
+    async fn demote(&self, addr: &EndpointAddr) {
+        let mut pool = self.pool.lock().await;
+        pool.open.remove(&addr.id);
+        if pool.leader.as_ref().is_some_and(|l| l.id == addr.id) {
+            pool.leader = None;
+        }
+        if let Some(position) = pool.addresses.iter().position(|a| a.id == addr.id) {
+            let moved = pool.addresses.remove(position);
+            pool.addresses.push(moved);
+        }
     }
 
     /// Records the membership and leader a status names.

@@ -38,7 +38,10 @@ pub(crate) fn chores(view: &View, config: &ClusterConfig, snapshot_pending: bool
 
 /// The heartbeat interval to use: the replicated one, but at most a third of the election timeout
 /// the running raft core's followers use.
-pub(crate) fn heartbeat_interval(config: &ClusterConfig, running_election_min: Duration) -> Duration {
+pub(crate) fn heartbeat_interval(
+    config: &ClusterConfig,
+    running_election_min: Duration,
+) -> Duration {
     config.heartbeat().min(running_election_min / 3)
 }
 
@@ -144,9 +147,15 @@ mod tests {
     fn heartbeats_never_outlast_the_running_election_timeout() {
         let mut config = config(100, 10);
         config.heartbeat_interval_ms = 50;
-        assert_eq!(heartbeat_interval(&config, Duration::from_millis(600)), Duration::from_millis(50));
+        assert_eq!(
+            heartbeat_interval(&config, Duration::from_millis(600)),
+            Duration::from_millis(50)
+        );
         config.heartbeat_interval_ms = 400;
-        assert_eq!(heartbeat_interval(&config, Duration::from_millis(600)), Duration::from_millis(200));
+        assert_eq!(
+            heartbeat_interval(&config, Duration::from_millis(600)),
+            Duration::from_millis(200)
+        );
     }
 
     #[test]

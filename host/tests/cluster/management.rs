@@ -652,3 +652,47 @@ async fn a_standby_node_refuses_a_second_start_mode() {
     );
     first.node.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_fails_over_when_its_member_goes_down() {
+    let mut nodes = tokio::time::timeout(LONG, cluster(3))
+        .await
+        .expect("cluster");
+    let leader = leader_of(&nodes);
+    // The client knows every member, the leader first.
+    let mut addresses = vec![nodes[leader].node.addr()];
+    addresses.extend(
+        nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != leader)
+            .map(|(_, n)| n.node.addr()),
+    );
+    let manage = IrohRaftManagementClient::connect(addresses)
+        .await
+        .expect("connect");
+    let before = manage.get_cluster_status().await.expect("status");
+    assert_eq!(before.node_id, nodes[leader].node.node_id());
+    tracing::info!("stopping the leader the client talks to");
+    let gone = nodes.remove(leader);
+    let gone_id = gone.node.node_id();
+    gone.node.shutdown().await.expect("shutdown");
+    let after = tokio::time::timeout(LONG, manage.get_cluster_status())
+        .await
+        .expect("an answer in time")
+        .expect("status from another member");
+    assert_ne!(after.node_id, gone_id, "answered by a surviving member");
+    assert!(after.leader.is_some_and(|l| l != gone_id), "{after:?}");
+    let health = manage.get_health_status().await.expect("health");
+    assert_ne!(health.node_id, gone_id);
+    manage.close().await;
+
+    // A ticket is enough to find the cluster.
+    let from_ticket = IrohRaftManagementClient::from_ticket(&nodes[0].node.ticket())
+        .await
+        .expect("connect from a ticket");
+    let status = from_ticket.get_cluster_status().await.expect("status");
+    assert_eq!(status.members.len(), 2);
+    from_ticket.close().await;
+    shutdown(nodes).await;
+}
