@@ -10,6 +10,7 @@ use std::process::Command;
 const GROUPS: &[&[(&str, &str)]] = &[
     &[
         ("iroh-raft-plugin-kv", "kv"),
+        ("iroh-raft-plugin-kv-v2", "kv_v2"),
         ("iroh-raft-plugin-counter", "counter"),
         ("iroh-raft-plugin-noop", "noop"),
         ("iroh-raft-plugin-faulty", "faulty"),

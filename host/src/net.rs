@@ -9,6 +9,7 @@ mod error;
 mod frame;
 mod mgmt_server;
 mod mgmt_wire;
+mod plugin_upload;
 mod raft_client;
 mod raft_server;
 mod raft_wire;
@@ -21,7 +22,8 @@ pub use error::{FrameError, NetError};
 pub use frame::{RequestId, decode_body, encode_frame, read_frame, write_frame};
 pub use mgmt_server::{ManagementServer, ManagementService};
 pub use mgmt_wire::{
-    ClientFrame, Consistency, NodeStatus, Operation, Reply, RequestError, ServerFrame,
+    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_CONFIG, NodeStatus, Operation, Reply,
+    RequestError, ServerFrame, UPLOAD_CHUNK,
 };
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{Admission, NOT_A_MEMBER, RaftServer};

@@ -5,6 +5,7 @@
 //! (`--join`), or come back from its data directory (no flags).
 
 mod config;
+mod deploy;
 mod discovery;
 mod identity;
 mod join;
@@ -12,7 +13,7 @@ mod service;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr};
@@ -118,6 +119,7 @@ pub struct Node {
     router: Router,
     identity: ClusterIdentity,
     service: Arc<NodeService<StateMachineStore>>,
+    state_machine: StateMachineStore,
 }
 
 impl Node {
@@ -174,7 +176,7 @@ impl Node {
         let plugin = engine.load_state_machine("kv", bundled::KV)?;
         let storage = RaftStorage::open(&dir.join("storage"), plugin.clone(), config.limits)
             .map_err(|e| NodeError::Storage(e.to_string()))?;
-        let reader = plugin.reader(storage.state(), config.limits);
+        let state_machine = storage.state_machine();
         let raft = Raft::new(
             identity.node_id,
             Arc::new(config.raft_config()?),
@@ -189,7 +191,8 @@ impl Node {
             raft: raft.clone(),
             cluster_id: identity.cluster_id,
             node_id: identity.node_id,
-            reader: Arc::new(Mutex::new(reader)),
+            reader: state_machine.shared_reader(),
+            plugins: state_machine.clone(),
             endpoint: endpoint.clone(),
             leader: tokio::sync::Mutex::new(None),
         });
@@ -220,6 +223,7 @@ impl Node {
             router,
             identity,
             service,
+            state_machine,
         })
     }
 
@@ -256,6 +260,11 @@ impl Node {
     /// This node's view of the cluster.
     pub fn status(&self) -> NodeStatus {
         self.service.status()
+    }
+
+    /// The state machine: the active plugins, the applied data, the event bus.
+    pub fn state_machine(&self) -> &StateMachineStore {
+        &self.state_machine
     }
 
     /// The raft instance (metrics, membership changes).

@@ -14,6 +14,7 @@
 mod applied_state;
 mod apply_batch;
 mod codec;
+mod deploy;
 mod error;
 mod group_commit;
 mod log_store;
@@ -32,4 +33,4 @@ pub use snapshot_builder::PluginSnapshotBuilder;
 pub use snapshot_verify::verify_snapshot;
 pub use state_machine::StateMachineStore;
 pub use storage::RaftStorage;
-pub use types::{ApplyResponse, LogPayload, Member, TypeConfig};
+pub use types::{ApplyResponse, DeployEntry, LogPayload, Member, PluginOutcome, TypeConfig};

@@ -9,9 +9,12 @@ use iroh::EndpointId;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
+use bytes::Bytes;
+
+use super::plugin_upload::Upload;
 use super::{
-    ClientFrame, FrameError, Operation, Reply, RequestError, ServerFrame, alpn, decode_body,
-    encode_frame, read_frame, write_frame,
+    ClientFrame, FrameError, Operation, Reply, RequestError, RequestId, ServerFrame, alpn,
+    decode_body, encode_frame, read_frame, write_frame,
 };
 
 /// What a node does with a management operation. Implemented by the node; kept apart from the
@@ -69,14 +72,32 @@ impl<S: ManagementService> ManagementServer<S> {
                 }
                 Err(error) => return Err(error),
             };
-            let ClientFrame::Request { id, operation } = match decode_body::<ClientFrame>(&body) {
-                Ok(frame) => frame,
+            let (id, mut operation) = match decode_body::<ClientFrame>(&body) {
+                Ok(ClientFrame::Request { id, operation }) => (id, operation),
+                Ok(ClientFrame::Chunk { .. }) => {
+                    let error = RequestError::Malformed("a chunk with no upload announced".into());
+                    write_frame(&mut send, encode_frame(&ServerFrame::Error(error))?).await?;
+                    break;
+                }
                 Err(error) => {
                     let frame = ServerFrame::Error(RequestError::Malformed(error.to_string()));
                     write_frame(&mut send, encode_frame(&frame)?).await?;
                     break;
                 }
             };
+            if let Operation::PluginDeploy(request) = &mut operation {
+                match receive_upload(&mut recv, id, request.size, request.sha256).await {
+                    Ok(wasm) => request.wasm = wasm,
+                    Err(error) => {
+                        let frame = ServerFrame::Response {
+                            id,
+                            result: Err(error),
+                        };
+                        write_frame(&mut send, encode_frame(&frame)?).await?;
+                        break;
+                    }
+                }
+            }
             let result = self.service.handle(peer, operation).await;
             write_frame(
                 &mut send,
@@ -86,6 +107,33 @@ impl<S: ManagementService> ManagementServer<S> {
         }
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
     }
+}
+
+/// Reads the chunks of an announced upload from `recv`.
+async fn receive_upload(
+    recv: &mut RecvStream,
+    id: RequestId,
+    size: u64,
+    sha256: [u8; 32],
+) -> Result<Bytes, RequestError> {
+    let mut upload = Upload::start(id, size, sha256)?;
+    while !upload.is_complete() {
+        let body = match read_frame(recv, alpn::MAX_MANAGEMENT_FRAME).await {
+            Ok(Some(body)) => body,
+            Ok(None) => break,
+            Err(error) => return Err(RequestError::Malformed(format!("upload: {error}"))),
+        };
+        match decode_body::<ClientFrame>(&body) {
+            Ok(ClientFrame::Chunk { id, data }) => upload.push(id, &data)?,
+            Ok(ClientFrame::Request { .. }) => {
+                return Err(RequestError::Malformed(
+                    "a request arrived in the middle of an upload".into(),
+                ));
+            }
+            Err(error) => return Err(RequestError::Malformed(error.to_string())),
+        }
+    }
+    upload.finish()
 }
 
 impl<S: ManagementService> ProtocolHandler for ManagementServer<S> {

@@ -13,7 +13,7 @@ use openraft::{Raft, ReadPolicy};
 
 use crate::client::{Client, ClientError};
 use crate::net::{Consistency, ManagementService, NodeStatus, Operation, Reply, RequestError};
-use crate::raft::{ApplyResponse, LogPayload, Member, TypeConfig};
+use crate::raft::{ApplyResponse, LogPayload, Member, StateMachineStore, TypeConfig};
 use crate::{EntryError, StateMachineReader};
 
 type C = TypeConfig;
@@ -27,6 +27,8 @@ pub(crate) struct NodeService<SM: RaftStateMachine<C>> {
     pub(crate) cluster_id: [u8; 16],
     pub(crate) node_id: u64,
     pub(crate) reader: Arc<Mutex<StateMachineReader>>,
+    /// The state machine: its plugin registry and engine, for deploys.
+    pub(crate) plugins: StateMachineStore,
     pub(crate) endpoint: Endpoint,
     /// A client connection to the current leader, for forwarding.
     pub(crate) leader: tokio::sync::Mutex<Option<(u64, Arc<Client>)>>,
@@ -44,7 +46,7 @@ impl<SM: RaftStateMachine<C>> NodeService<SM> {
                 outcome: match response.data {
                     ApplyResponse::Ok(bytes) => Ok(bytes),
                     ApplyResponse::Failed(message) => Err(message),
-                    ApplyResponse::None => Ok(Bytes::new()),
+                    ApplyResponse::None | ApplyResponse::Plugin(_) => Ok(Bytes::new()),
                 },
             }),
             Err(error) => match error.forward_to_leader() {
@@ -104,8 +106,34 @@ impl<SM: RaftStateMachine<C>> NodeService<SM> {
         }
     }
 
+    /// The leader, if it is known and is another node.
+    pub(crate) fn other_leader(&self) -> Option<u64> {
+        let metrics = self.raft.metrics();
+        let leader = metrics.borrow_watched().current_leader;
+        leader.filter(|leader| *leader != self.node_id)
+    }
+
+    /// Sends `operation` to the leader `leader`, found in the membership.
+    pub(crate) async fn forward_to(
+        &self,
+        leader: u64,
+        operation: Operation,
+    ) -> Result<Reply, RequestError> {
+        let node = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow_watched();
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&leader)
+                .cloned()
+        };
+        let node = node.ok_or(RequestError::NoLeader)?;
+        self.forward(leader, &node, operation).await
+    }
+
     /// Sends `operation` to the leader a forward-to-leader error names.
-    async fn redirect(
+    pub(crate) async fn redirect(
         &self,
         forward: &ForwardToLeader<C>,
         operation: Operation,
@@ -138,6 +166,16 @@ impl<SM: RaftStateMachine<C>> NodeService<SM> {
                 .await
                 .map(|outcome| Reply::Read { outcome }),
             Operation::Status => client.status().await.map(Reply::Status),
+            Operation::PluginDeploy(request) => {
+                client.forward_deploy(request).await.map(Reply::Plugin)
+            }
+            Operation::PluginList => client
+                .plugins()
+                .await
+                .map(|(registry, bundled)| Reply::Plugins { registry, bundled }),
+            Operation::PluginRollback { kind } => {
+                client.rollback_plugin(kind).await.map(Reply::Plugin)
+            }
         };
         result.map_err(|error| {
             if !matches!(error, ClientError::Request(_)) {
@@ -197,6 +235,9 @@ impl<SM: RaftStateMachine<C>> ManagementService for NodeService<SM> {
                     Operation::Write { command } => self.write(command).await,
                     Operation::Read { query, consistency } => self.read(query, consistency).await,
                     Operation::Status => Ok(Reply::Status(self.status())),
+                    Operation::PluginDeploy(request) => self.deploy(request).await,
+                    Operation::PluginList => self.plugin_list(),
+                    Operation::PluginRollback { kind } => self.rollback(kind).await,
                 };
                 // No leader: wait for the election rather than fail the client.
                 if !matches!(result, Err(RequestError::NoLeader)) {

@@ -6,6 +6,7 @@ use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 
 use super::{RaftStorageError, TypeConfig, codec};
+use crate::plugin::PluginRegistry;
 use crate::store::AppliedMark;
 
 /// The raft position of a state machine's data.
@@ -17,6 +18,8 @@ pub(crate) struct AppliedState {
     pub(crate) last_membership: StoredMembershipOf<TypeConfig>,
     /// sha256 of the state-machine plugin that produced the data.
     pub(crate) plugin_sha256: [u8; 32],
+    /// The active plugin of each kind, rollback targets and history, as of `last_applied`.
+    pub(crate) plugins: PluginRegistry,
 }
 
 impl AppliedState {
@@ -81,6 +84,7 @@ mod tests {
                         Membership::new_with_defaults(vec![voters], BTreeSet::new()),
                     ),
                     plugin_sha256: sha,
+                    plugins: PluginRegistry::default(),
                 }
             })
     }

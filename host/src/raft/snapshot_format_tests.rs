@@ -29,6 +29,7 @@ fn header() -> impl Strategy<Value = SnapshotHeader> {
                 last_log_id,
                 plugin,
                 plugin_sha256,
+                plugins: Default::default(),
             }
         })
 }
@@ -42,7 +43,7 @@ fn pairs() -> impl Strategy<Value = BTreeMap<Vec<u8>, Vec<u8>>> {
 }
 
 fn write(header: &SnapshotHeader, pairs: &BTreeMap<Vec<u8>, Vec<u8>>) -> (Vec<u8>, [u8; 32]) {
-    let mut writer = SnapshotWriter::new(Vec::new(), header).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), header, &[]).unwrap();
     for (key, value) in pairs {
         writer.pair(key, value).unwrap();
     }
@@ -124,8 +125,9 @@ fn the_writer_refuses_keys_out_of_order() {
         last_membership: StoredMembership::default(),
         plugin: "kv".into(),
         plugin_sha256: [0; 32],
+        plugins: Default::default(),
     };
-    let mut writer = SnapshotWriter::new(Vec::new(), &header).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), &header, &[]).unwrap();
     writer.pair(b"b", b"1").unwrap();
     assert!(matches!(
         writer.pair(b"a", b"2"),
@@ -149,6 +151,7 @@ fn damaged_lengths_and_versions_are_named() {
         last_membership: StoredMembership::default(),
         plugin: "kv".into(),
         plugin_sha256: [7; 32],
+        plugins: Default::default(),
     };
     let mut pairs = BTreeMap::new();
     pairs.insert(b"k".to_vec(), b"v".to_vec());
