@@ -19,6 +19,10 @@ pub const NOOP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/noop.wasm"));
 /// panics. Used by the fault tests; never a default.
 pub const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty.wasm"));
 
+/// The walk-through's custom state machine (`examples/custom-state-machine`), built here so that a
+/// test deploys exactly what the walk-through builds. Not a default and not in [`ALL`].
+pub const EXAMPLE_TALLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/example_tally.wasm"));
+
 /// A policy that allows everything (`plugins/allow-all`).
 pub const ALLOW_ALL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow_all.wasm"));
 

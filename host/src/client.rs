@@ -36,6 +36,9 @@ pub enum ClientError {
     Unexpected(String),
 }
 
+/// Told `(bytes sent, total)` as an upload progresses.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
+
 /// A connection to one node of a cluster.
 pub struct Client {
     endpoint: Endpoint,
@@ -129,7 +132,7 @@ impl Client {
         wasm: Bytes,
         version: &str,
         config: Bytes,
-        progress: &mut (dyn FnMut(u64, u64) + Send),
+        progress: Progress<'_>,
     ) -> Result<PluginOutcome, ClientError> {
         let request = DeployRequest {
             kind,
@@ -190,7 +193,7 @@ impl Client {
     async fn exchange(
         &self,
         operation: Operation,
-        upload: Option<(Bytes, &mut (dyn FnMut(u64, u64) + Send))>,
+        upload: Option<(Bytes, Progress<'_>)>,
     ) -> Result<Reply, ClientError> {
         let mut id: RequestId = [0; 16];
         id[8..].copy_from_slice(&self.next_id.fetch_add(1, Ordering::Relaxed).to_be_bytes());

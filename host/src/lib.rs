@@ -35,7 +35,7 @@ mod plugin;
 mod raft;
 mod store;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, Progress};
 pub use net::{
     Admission, ClientFrame, Consistency, DeployRequest, FrameError, JoinReply, JoinRequest,
     JoinTicket, MAX_PLUGIN_CONFIG, ManagementServer, ManagementService, NOT_A_MEMBER, NetError,
