@@ -13,6 +13,7 @@ use iroh_raft::{
     ClientError, Consistency, Node, PluginKind, PluginOutcome, RequestError, Start, StateStore,
     bundled, sha256,
 };
+use openraft::async_runtime::WatchReceiver;
 
 use crate::support::{TestNode, client, cluster, config, get, put, value, wait_for};
 
@@ -371,6 +372,105 @@ async fn a_node_restarted_after_a_deploy_runs_the_deployed_plugin() {
         let reader = client(&nodes[2]).await;
         assert_eq!(stale_value(&reader, "k").await, Some(b"m:v".to_vec()));
         assert_eq!(stale_value(&reader, "k3").await, Some(b"v2:v".to_vec()));
+        for node in nodes {
+            node.node.shutdown().await.expect("shutdown");
+        }
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restored_from_a_snapshot_runs_the_plugins_it_carries() {
+    tokio::time::timeout(LIMIT, async {
+        crate::support::init_tracing();
+        tracing::info!("a one-node cluster that snapshots every 20 entries and keeps 2");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut first_config = config(dir.path());
+        first_config.snapshot_every = 20;
+        first_config.keep_after_snapshot = 2;
+        let first = TestNode {
+            node: Node::start(first_config, Start::Init).await.expect("start"),
+            dir,
+        };
+        let writer = client(&first).await;
+        for n in 0..10 {
+            writer
+                .write(put(&format!("a{n}"), "1"))
+                .await
+                .expect("write")
+                .1
+                .expect("ok");
+        }
+        writer
+            .deploy_plugin(
+                PluginKind::StateMachine,
+                Bytes::from_static(bundled::KV_V2),
+                "2",
+                Bytes::new(),
+                &mut |_, _| {},
+            )
+            .await
+            .expect("deploy");
+        let mut last = 0;
+        for n in 0..60 {
+            last = writer
+                .write(put(&format!("b{n}"), "2"))
+                .await
+                .expect("write")
+                .0;
+        }
+        wait_for(
+            Duration::from_secs(30),
+            "a snapshot past the deploy",
+            || {
+                first
+                    .node
+                    .raft()
+                    .metrics()
+                    .borrow_watched()
+                    .purged
+                    .is_some_and(|purged| purged.index > 20)
+            },
+        )
+        .await;
+
+        tracing::info!("a new node joins: the log it needs is purged, so it gets the snapshot");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let joined = TestNode {
+            node: Node::start(config(dir.path()), Start::Join(first.node.ticket()))
+                .await
+                .expect("join"),
+            dir,
+        };
+        let nodes = vec![first, joined];
+        wait_for(Duration::from_secs(60), "the new node to catch up", || {
+            nodes[1].node.status().applied.unwrap_or(0) >= last
+        })
+        .await;
+        assert_eq!(
+            nodes[1]
+                .node
+                .state_machine()
+                .plugin()
+                .expect("plugin")
+                .info()
+                .sha256,
+            sha256(bundled::KV_V2),
+            "the snapshot carried the deployed plugin"
+        );
+        assert_eq!(active_sm(&nodes[1].node), active_sm(&nodes[0].node));
+        let (index, outcome) = writer.write(put("c", "3")).await.expect("write");
+        outcome.expect("ok");
+        applied_everywhere(&nodes, index).await;
+        let hashes: Vec<_> = nodes
+            .iter()
+            .map(|n| n.node.state_machine().state().content_hash().expect("hash"))
+            .collect();
+        assert_eq!(hashes[0], hashes[1], "the replicas hold the same state");
+        let reader = client(&nodes[1]).await;
+        assert_eq!(stale_value(&reader, "a0").await, Some(b"m:1".to_vec()));
+        assert_eq!(stale_value(&reader, "c").await, Some(b"v2:3".to_vec()));
         for node in nodes {
             node.node.shutdown().await.expect("shutdown");
         }
