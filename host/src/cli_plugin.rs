@@ -94,7 +94,7 @@ fn print_outcome(target: &Target, outcome: &PluginOutcome, seconds: f64) -> anyh
                 }));
             }
             println!(
-                "{kind} {} (version {}) active on every replica from index {index} \
+                "{kind} {} (version {}) activated at index {index}; every replica switches there \
                  (replaced version {}; {:.0} ms)",
                 &sha256_hex(sha256)[..16],
                 shown(version),
@@ -136,12 +136,12 @@ pub(crate) async fn list(target: Target) -> anyhow::Result<()> {
     for kind in PluginKind::ALL {
         let plugins = registry.kind(kind);
         match plugins.and_then(|p| p.active.as_ref()) {
-            Some(active) => println!("{kind:<14} {}", describe(active)),
+            Some(active) => println!("{:<14} {}", kind.as_str(), describe(active)),
             None if kind == PluginKind::StateMachine => match &bundled {
-                Some(bundled) => println!("{kind:<14} {} (bundled)", describe(bundled)),
-                None => println!("{kind:<14} none"),
+                Some(bundled) => println!("{:<14} {} (bundled)", kind.as_str(), describe(bundled)),
+                None => println!("{:<14} none", kind.as_str()),
             },
-            None => println!("{kind:<14} none deployed (the built-in default applies)"),
+            None => println!("{:<14} none deployed", kind.as_str()),
         }
         if let Some(KindPlugins {
             previous, history, ..

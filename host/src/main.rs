@@ -424,8 +424,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         );
                     }
                     println!(
-                        "writes: {} acknowledged, {} failed; {} overlapped a deploy",
-                        report.writes, report.failed_writes, report.writes_during_deploys
+                        "writes: {} acknowledged, {} failed, {} refused by the plugin; {} overlapped a deploy",
+                        report.writes,
+                        report.failed_writes,
+                        report.refused_writes,
+                        report.writes_during_deploys
                     );
                     println!(
                         "write p50: {:.0} us outside deploys, {:.0} us during (ratio {:.2})",

@@ -3,7 +3,8 @@
 //!
 //! Each round deploys a distinct component of the requested size (the bundled key-value plugin
 //! padded with a custom section, so every round is a real activation with a new hash and a cache
-//! miss) and polls every member's `plugin list` until all report it active. The write load runs
+//! miss, seeded from the clock) and polls every member's `plugin list` until all report it
+//! active. The write load runs
 //! throughout; the report gives the write latency outside deploy windows as the same-run baseline
 //! for the latency inside them.
 
@@ -49,14 +50,21 @@ pub struct DeploySizeReport {
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeployBenchReport {
+    /// The padding seed of the first deploy (each deploy adds one): a run's components are new
+    /// to every compile cache.
+    pub first_seed: u64,
     /// Members polled.
     pub members: usize,
     /// Per plugin size.
     pub sizes: Vec<DeploySizeReport>,
     /// Writes acknowledged during the whole run.
     pub writes: u64,
-    /// Writes that failed during the whole run (deploy windows included).
+    /// Writes that failed during the whole run (deploy windows included): no reply, or an error
+    /// reply from the node.
     pub failed_writes: u64,
+    /// Writes committed but refused by the plugin (a kv put never is, unless the state machine
+    /// running is not kv-compatible).
+    pub refused_writes: u64,
     /// Writes that completed inside a deploy window.
     pub writes_during_deploys: u64,
     /// Median write latency outside deploy windows (the same-run baseline), in microseconds.
@@ -134,15 +142,26 @@ pub async fn run(
         members.push(Client::connect(addr).await?);
     }
 
+    // The writers speak the kv protocol: make sure kv is what runs.
+    client
+        .deploy_plugin(
+            PluginKind::StateMachine,
+            Bytes::from_static(bundled::KV),
+            "",
+            Bytes::new(),
+            &mut |_, _| {},
+        )
+        .await?;
+
     let stop = Arc::new(AtomicBool::new(false));
     let value = vec![b'x'; config.value_size];
     let mut writers = Vec::new();
     for worker in 0..config.clients {
         let (client, stop, value) = (client.clone(), stop.clone(), value.clone());
         writers.push(tokio::spawn(async move {
-            // (sent, latency) of each acknowledged write; the count of failures.
+            // (sent, latency) of each acknowledged write; failures, and writes the plugin refused.
             let mut done: Vec<(Instant, Duration)> = Vec::new();
-            let mut failed = 0u64;
+            let (mut failed, mut refused) = (0u64, 0u64);
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let key = format!("deploy-bench-{worker}-{}", n % 1000);
@@ -158,10 +177,11 @@ pub async fn run(
                 let sent = Instant::now();
                 match client.write(Bytes::from(bytes)).await {
                     Ok((_, Ok(_))) => done.push((sent, sent.elapsed())),
-                    _ => failed += 1,
+                    Ok((_, Err(_))) => refused += 1,
+                    Err(_) => failed += 1,
                 }
             }
-            (done, failed)
+            (done, failed, refused)
         }));
     }
 
@@ -169,7 +189,11 @@ pub async fn run(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut windows: Vec<(Instant, Instant)> = Vec::new();
     let mut sizes = Vec::new();
-    let mut seed = 0u64;
+    // Distinct from every earlier run's, so no member finds a component in its compile cache.
+    let first_seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut seed = first_seed;
     for &size in &config.sizes {
         let (mut acks, mut actives) = (Vec::new(), Vec::new());
         for _ in 0..config.rounds {
@@ -218,12 +242,13 @@ pub async fn run(
     stop.store(true, Ordering::Relaxed);
 
     let (mut baseline, mut during) = (Vec::new(), Vec::new());
-    let mut failed_writes = 0;
+    let (mut failed_writes, mut refused_writes) = (0, 0);
     for writer in writers {
-        let (done, failed) = writer
+        let (done, failed, refused) = writer
             .await
             .map_err(|e| ClientError::Unexpected(e.to_string()))?;
         failed_writes += failed;
+        refused_writes += refused;
         for (sent, latency) in done {
             let finished = sent + latency;
             let overlaps = windows
@@ -246,10 +271,12 @@ pub async fn run(
     let write_p50_baseline_us = median(&mut baseline);
     let write_p50_during_deploy_us = median(&mut during);
     Ok(DeployBenchReport {
+        first_seed,
         members: members.len(),
         sizes,
         writes,
         failed_writes,
+        refused_writes,
         writes_during_deploys,
         write_p50_baseline_us,
         write_p50_during_deploy_us,

@@ -14,7 +14,7 @@ use crate::raft::{ApplyResponse, DeployEntry, LogPayload, PluginOutcome, TypeCon
 impl<SM: RaftStateMachine<TypeConfig>> NodeService<SM> {
     /// Serves `plugin deploy`.
     pub(crate) async fn deploy(&self, request: DeployRequest) -> Result<Reply, RequestError> {
-        if let Some(leader) = self.other_leader() {
+        if let Some(leader) = self.other_leader()? {
             return self
                 .forward_to(leader, Operation::PluginDeploy(request))
                 .await;
@@ -55,7 +55,7 @@ impl<SM: RaftStateMachine<TypeConfig>> NodeService<SM> {
 
     /// Serves `plugin rollback`.
     pub(crate) async fn rollback(&self, kind: PluginKind) -> Result<Reply, RequestError> {
-        if let Some(leader) = self.other_leader() {
+        if let Some(leader) = self.other_leader()? {
             return self
                 .forward_to(leader, Operation::PluginRollback { kind })
                 .await;

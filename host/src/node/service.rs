@@ -106,11 +106,15 @@ impl<SM: RaftStateMachine<C>> NodeService<SM> {
         }
     }
 
-    /// The leader, if it is known and is another node.
-    pub(crate) fn other_leader(&self) -> Option<u64> {
+    /// The leader if it is another node, `None` if it is this one; [`RequestError::NoLeader`]
+    /// while none is known (the caller waits for the election).
+    pub(crate) fn other_leader(&self) -> Result<Option<u64>, RequestError> {
         let metrics = self.raft.metrics();
         let leader = metrics.borrow_watched().current_leader;
-        leader.filter(|leader| *leader != self.node_id)
+        match leader {
+            None => Err(RequestError::NoLeader),
+            Some(leader) => Ok((leader != self.node_id).then_some(leader)),
+        }
     }
 
     /// Sends `operation` to the leader `leader`, found in the membership.
