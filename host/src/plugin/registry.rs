@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::PluginKind;
 
 /// The largest plugin accepted, in bytes (uploads, log entries, snapshots).
-pub const MAX_PLUGIN_BYTES: usize = 32 << 20;
+pub const MAX_PLUGIN_BYTES: usize = 16 << 20;
 /// How many earlier versions of each kind are kept (bytes included) for `plugin rollback`.
 pub const ROLLBACK_DEPTH: usize = 4;
 /// How many activations of each kind `plugin list` shows.

@@ -5,7 +5,7 @@
 //! ```text
 //! magic     8 bytes   "IRSNAP\0" + format version (2)
 //! header    u32 BE length (at most 1 MiB) + postcard SnapshotHeader
-//! plugin*   u32 BE length (at most 32 MiB) + the .wasm bytes, one per hash the header's plugin
+//! plugin*   u32 BE length (at most 16 MiB) + the .wasm bytes, one per hash the header's plugin
 //!           registry references, in ascending hash order; each must hash to its name
 //! pair*     0x01, u32 BE key length (at most 65536), key, u32 BE value length, value
 //!           keys strictly ascending

@@ -77,6 +77,16 @@ fn active_sm(node: &Node) -> (Option<[u8; 32]>, Option<u64>) {
     (active.map(|a| a.sha256), active.map(|a| a.index))
 }
 
+/// How many components the node's engine has compiled (not loaded from its cache).
+fn compiled(node: &Node) -> u64 {
+    node.state_machine()
+        .plugin()
+        .expect("plugin")
+        .engine()
+        .compile_stats()
+        .0
+}
+
 fn refusal(result: Result<PluginOutcome, ClientError>) -> String {
     match result {
         Err(ClientError::Request(RequestError::PluginRefused(reason))) => reason,
@@ -201,6 +211,7 @@ async fn a_deploy_under_writes_switches_every_replica_at_one_index_and_rollback_
         );
 
         tracing::info!("rolling back to the bundled kv");
+        let compiled_before: Vec<u64> = nodes.iter().map(|n| compiled(&n.node)).collect();
         let rolled = deployer
             .rollback_plugin(PluginKind::StateMachine)
             .await
@@ -233,6 +244,11 @@ async fn a_deploy_under_writes_switches_every_replica_at_one_index_and_rollback_
                 Some(b"plain".to_vec())
             );
         }
+        let compiled_after: Vec<u64> = nodes.iter().map(|n| compiled(&n.node)).collect();
+        assert_eq!(
+            compiled_after, compiled_before,
+            "a rollback never recompiles"
+        );
         tracing::info!("nothing left to roll back to");
         let refused = refusal(deployer.rollback_plugin(PluginKind::StateMachine).await);
         assert!(refused.contains("no earlier"), "{refused}");
@@ -294,6 +310,38 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
         );
         assert!(reason.contains("not a WebAssembly"), "{reason}");
 
+        tracing::info!("a policy deploys through the same path, checked against its own world");
+        let reason = refusal(
+            deployer
+                .deploy_plugin(
+                    PluginKind::Policy,
+                    Bytes::from_static(bundled::KV),
+                    "",
+                    Bytes::new(),
+                    &mut |_, _| {},
+                )
+                .await,
+        );
+        assert!(reason.contains("state-machine plugin"), "{reason}");
+        let policy = deployer
+            .deploy_plugin(
+                PluginKind::Policy,
+                Bytes::from_static(bundled::READ_ONLY),
+                "ro-1",
+                Bytes::from_static(b"{\"note\": \"config travels with the plugin\"}"),
+                &mut |_, _| {},
+            )
+            .await
+            .expect("policy deploy");
+        let PluginOutcome::Activated {
+            index: policy_at, ..
+        } = policy
+        else {
+            panic!("expected an activation, got {policy:?}");
+        };
+        let rollback = refusal(deployer.rollback_plugin(PluginKind::Policy).await);
+        assert!(rollback.contains("no earlier policy"), "{rollback}");
+
         tracing::info!("the bundled kv still serves, unchanged, on every replica");
         let (last, outcome) = deployer.write(put("after", "two")).await.expect("write");
         outcome.expect("ok");
@@ -301,6 +349,13 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
         applied_everywhere(&nodes, last).await;
         for node in &nodes {
             assert_eq!(active_sm(&node.node), (None, None));
+            let (registry, _) = node.node.state_machine().plugins().expect("registry");
+            let active = registry.active(PluginKind::Policy).expect("a policy");
+            assert_eq!(
+                (active.sha256, active.index, active.version.as_str()),
+                (sha256(bundled::READ_ONLY), policy_at, "ro-1")
+            );
+            assert!(!active.config.is_empty());
             let reader = client(node).await;
             assert_eq!(stale_value(&reader, "before").await, Some(b"one".to_vec()));
             assert_eq!(stale_value(&reader, "after").await, Some(b"two".to_vec()));
