@@ -105,36 +105,34 @@ impl<SM: RaftStateMachine<TypeConfig>> NodeService<SM> {
 
     /// Replicates a deploy or rollback and reports what the replicas did with it.
     async fn propose(&self, payload: LogPayload) -> Result<Reply, RequestError> {
-        let operation = match &payload {
-            LogPayload::Rollback { kind, .. } => Operation::PluginRollback { kind: *kind },
-            _ => Operation::PluginList,
-        };
         match self.raft.client_write(payload.clone()).await {
             Ok(response) => match response.data {
                 ApplyResponse::Plugin(outcome) => Ok(Reply::Plugin(outcome)),
                 ApplyResponse::Failed(reason) => Err(RequestError::PluginRefused(reason)),
                 other => Err(RequestError::Unavailable(format!(
-                    "the deploy entry at {} was applied as {other:?}",
+                    "the plugin entry at {} was applied as {other:?}",
                     response.log_id.index
                 ))),
             },
-            Err(error) => match error.forward_to_leader() {
+            Err(error) => match (error.forward_to_leader(), payload) {
                 // Leadership moved while proposing: the new leader starts over.
-                Some(forward) => {
-                    let operation = match payload {
-                        LogPayload::Deploy(entry) => Operation::PluginDeploy(DeployRequest {
-                            kind: entry.kind,
-                            version: entry.version,
-                            config: entry.config,
-                            sha256: entry.sha256,
-                            size: entry.wasm.len() as u64,
-                            wasm: entry.wasm,
-                        }),
-                        _ => operation,
+                (Some(forward), LogPayload::Deploy(entry)) => {
+                    let request = DeployRequest {
+                        kind: entry.kind,
+                        version: entry.version,
+                        config: entry.config,
+                        sha256: entry.sha256,
+                        size: entry.wasm.len() as u64,
+                        wasm: entry.wasm,
                     };
-                    self.redirect(forward, operation).await
+                    self.redirect(forward, Operation::PluginDeploy(request))
+                        .await
                 }
-                None => Err(RequestError::Unavailable(format!(
+                (Some(forward), LogPayload::Rollback { kind, .. }) => {
+                    self.redirect(forward, Operation::PluginRollback { kind })
+                        .await
+                }
+                _ => Err(RequestError::Unavailable(format!(
                     "the plugin change failed: {error}"
                 ))),
             },

@@ -60,6 +60,16 @@ pub(crate) fn default_record(
 /// Why an activation was refused (the entry fails with this text on every replica).
 type Refusal = String;
 
+/// A plugin to activate, and why.
+struct Change<'w> {
+    kind: PluginKind,
+    wasm: &'w Bytes,
+    record: PluginRecord,
+    cause: ActivationCause,
+    /// The version of the plugin it replaces, handed to `migrate`.
+    from_version: String,
+}
+
 impl Activator<'_> {
     /// Applies a `Deploy` or `Rollback` entry. `next` holds the state up to the entry before, all
     /// of it committed; on activation this commits the migration's writes with `next` advanced to
@@ -153,11 +163,13 @@ impl Activator<'_> {
             machine,
             next,
             entry,
-            kind,
-            &deploy.wasm,
-            record,
-            ActivationCause::Deploy,
-            from_version,
+            Change {
+                kind,
+                wasm: &deploy.wasm,
+                record,
+                cause: ActivationCause::Deploy,
+                from_version,
+            },
         )
     }
 
@@ -205,26 +217,30 @@ impl Activator<'_> {
             machine,
             next,
             entry,
-            kind,
-            &wasm,
-            record,
-            ActivationCause::Rollback,
-            from_version,
+            Change {
+                kind,
+                wasm: &wasm,
+                record,
+                cause: ActivationCause::Rollback,
+                from_version,
+            },
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn activate(
         &self,
         machine: &mut ActiveMachine,
         next: &mut AppliedState,
         entry: &EntryOf<TypeConfig>,
-        kind: PluginKind,
-        wasm: &Bytes,
-        record: PluginRecord,
-        cause: ActivationCause,
-        from_version: String,
+        change: Change<'_>,
     ) -> Result<Result<PluginOutcome, Refusal>, RaftStorageError> {
+        let Change {
+            kind,
+            wasm,
+            record,
+            cause,
+            from_version,
+        } = change;
         let default = default_record(self.default, kind);
         let mut candidate = None;
         match kind {
