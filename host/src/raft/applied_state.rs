@@ -66,14 +66,47 @@ mod tests {
 
     type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
 
+    /// A registry after the given (kind, plugin, rollback?) steps.
+    fn registry(steps: &[(usize, u8, bool)]) -> PluginRegistry {
+        use crate::plugin::{ActivationCause, PluginKind, PluginRecord};
+        let mut registry = PluginRegistry::default();
+        for (index, &(kind, n, rollback)) in steps.iter().enumerate() {
+            let kind = PluginKind::ALL[kind];
+            let index = index as u64 + 1;
+            let active = registry.active(kind).map(|r| r.sha256).unwrap_or_default();
+            match registry.decide_rollback(kind, &active, None) {
+                Ok(target) if rollback => {
+                    registry.activate(
+                        kind,
+                        PluginRecord { index, ..target },
+                        ActivationCause::Rollback,
+                        None,
+                    );
+                }
+                _ => {
+                    let record = PluginRecord {
+                        sha256: [n; 32],
+                        version: format!("v{n}"),
+                        index,
+                        size: u64::from(n),
+                        config: bytes::Bytes::from(vec![n; usize::from(n % 4)]),
+                    };
+                    registry.activate(kind, record, ActivationCause::Deploy, None);
+                }
+            }
+        }
+        registry
+    }
+
     pub(crate) fn applied_state() -> impl Strategy<Value = AppliedState> {
         (
             proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
             proptest::option::of((any::<u64>(), 0u64..16)),
             proptest::collection::btree_set(0u64..16, 1..5),
             any::<[u8; 32]>(),
+            proptest::collection::vec((0..3usize, any::<u8>(), any::<bool>()), 0..6),
         )
-            .prop_map(|(applied, membership_at, voters, sha)| {
+            .prop_map(|(applied, membership_at, voters, sha, activations)| {
                 let id = |(term, node, index)| {
                     LogIdOf::<TypeConfig>::new(LeaderId::new_committed(term, node), index)
                 };
@@ -84,7 +117,7 @@ mod tests {
                         Membership::new_with_defaults(vec![voters], BTreeSet::new()),
                     ),
                     plugin_sha256: sha,
-                    plugins: PluginRegistry::default(),
+                    plugins: registry(&activations),
                 }
             })
     }

@@ -323,16 +323,26 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
                 .await,
         );
         assert!(reason.contains("state-machine plugin"), "{reason}");
+        // Padded past several upload chunks, to see the progress reports.
+        let read_only = Bytes::from(iroh_raft::bench::deploy::padded_component(
+            bundled::READ_ONLY,
+            600_000,
+            7,
+        ));
+        let mut progress = Vec::new();
         let policy = deployer
             .deploy_plugin(
                 PluginKind::Policy,
-                Bytes::from_static(bundled::READ_ONLY),
+                read_only.clone(),
                 "ro-1",
                 Bytes::from_static(b"{\"note\": \"config travels with the plugin\"}"),
-                &mut |_, _| {},
+                &mut |sent, total| progress.push((sent, total)),
             )
             .await
             .expect("policy deploy");
+        assert!(progress.len() >= 3, "{progress:?}");
+        assert!(progress.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(progress.last(), Some(&(600_000, 600_000)));
         let PluginOutcome::Activated {
             index: policy_at, ..
         } = policy
@@ -343,6 +353,7 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
         assert!(rollback.contains("no earlier policy"), "{rollback}");
 
         tracing::info!("the bundled kv still serves, unchanged, on every replica");
+        let read_only_sha = sha256(&read_only);
         let (last, outcome) = deployer.write(put("after", "two")).await.expect("write");
         outcome.expect("ok");
         assert!(last > index);
@@ -353,7 +364,7 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
             let active = registry.active(PluginKind::Policy).expect("a policy");
             assert_eq!(
                 (active.sha256, active.index, active.version.as_str()),
-                (sha256(bundled::READ_ONLY), policy_at, "ro-1")
+                (read_only_sha, policy_at, "ro-1")
             );
             assert!(!active.config.is_empty());
             let reader = client(node).await;
