@@ -10,9 +10,11 @@ use std::process::Command;
 const GROUPS: &[&[(&str, &str)]] = &[
     &[
         ("iroh-raft-plugin-kv", "kv"),
+        ("iroh-raft-plugin-kv-v2", "kv_v2"),
         ("iroh-raft-plugin-counter", "counter"),
         ("iroh-raft-plugin-noop", "noop"),
         ("iroh-raft-plugin-faulty", "faulty"),
+        ("iroh-raft-example-tally", "example_tally"),
     ],
     &[
         ("iroh-raft-plugin-allow-all", "allow_all"),
@@ -29,7 +31,14 @@ fn main() {
         .expect("host/ sits inside the workspace")
         .to_path_buf();
     let out_dir = PathBuf::from(env("OUT_DIR"));
-    for watched in ["plugins", "plugin-api", "wit", "Cargo.toml", "Cargo.lock"] {
+    for watched in [
+        "plugins",
+        "plugin-api",
+        "wit",
+        "examples/custom-state-machine",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

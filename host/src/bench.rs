@@ -1,6 +1,9 @@
 //! `iroh-raft bench`: a closed-loop load generator against a running cluster. Each client sends
 //! one request, waits for the answer, sends the next; the report gives throughput and latency
-//! percentiles. The statistics are a pure function of the recorded latencies.
+//! percentiles. The statistics are a pure function of the recorded latencies. `deploy` measures
+//! plugin deploys under that load.
+
+pub mod deploy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,10 @@
 /// scans. Commands and responses are in the `iroh-raft-kv-types` crate.
 pub const KV: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kv.wasm"));
 
+/// Version 2 of the key-value state machine (`plugins/kv-v2`), for deploy tests: its `migrate`
+/// rewrites stored values to `m:<value>`, and it stores written values as `v2:<value>`.
+pub const KV_V2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/kv_v2.wasm"));
+
 /// The replicated counter (`plugins/counter`), the smallest example to copy.
 pub const COUNTER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/counter.wasm"));
 
@@ -15,6 +19,10 @@ pub const NOOP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/noop.wasm"));
 /// panics. Used by the fault tests; never a default.
 pub const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty.wasm"));
 
+/// The walk-through's custom state machine (`examples/custom-state-machine`), built here so that a
+/// test deploys exactly what the walk-through builds. Not a default and not in [`ALL`].
+pub const EXAMPLE_TALLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/example_tally.wasm"));
+
 /// A policy that allows everything (`plugins/allow-all`).
 pub const ALLOW_ALL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow_all.wasm"));
 
@@ -24,6 +32,7 @@ pub const READ_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/read_only
 /// Every bundled plugin: name, kind and bytes.
 pub const ALL: &[(&str, crate::PluginKind, &[u8])] = &[
     ("kv", crate::PluginKind::StateMachine, KV),
+    ("kv-v2", crate::PluginKind::StateMachine, KV_V2),
     ("counter", crate::PluginKind::StateMachine, COUNTER),
     ("noop", crate::PluginKind::StateMachine, NOOP),
     ("faulty", crate::PluginKind::StateMachine, FAULTY),

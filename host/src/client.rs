@@ -11,10 +11,12 @@ use iroh::{Endpoint, EndpointAddr, SecretKey};
 
 use crate::events::ClusterEvent;
 use crate::net::{
-    ClientFrame, Consistency, FrameError, HealthStatus, NetError, NodeStatus, Operation, Reply,
-    RequestError, RequestId, ServerFrame, alpn, bind_endpoint, decode_body, encode_frame,
-    read_frame, write_frame,
+    ClientFrame, Consistency, DeployRequest, FrameError, HealthStatus, NetError, NodeStatus,
+    Operation, Reply, RequestError, RequestId, ServerFrame, UPLOAD_CHUNK, alpn, bind_endpoint,
+    decode_body, encode_frame, read_frame, write_frame,
 };
+use crate::plugin::{PluginKind, PluginRecord, PluginRegistry, sha256};
+use crate::raft::PluginOutcome;
 
 /// A client request that did not get a reply.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,9 @@ fn rand_tag() -> u64 {
     );
     hasher.finish()
 }
+
+/// Told `(bytes sent, total)` as an upload progresses.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 /// A connection to one node of a cluster.
 pub struct Client {
@@ -99,6 +104,11 @@ impl Client {
         }
     }
 
+    /// Whether the connection is gone (the node closed it, or it timed out).
+    pub fn is_closed(&self) -> bool {
+        self.connection.close_reason().is_some()
+    }
+
     /// This client's endpoint.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
@@ -147,17 +157,104 @@ impl Client {
         }
     }
 
+    /// Deploys the plugin `wasm` as `kind` through the raft log: the bytes stream to the node in
+    /// chunks (`progress(sent, total)` is called after each), the leader validates the component
+    /// against the world of `kind` and replicates it, and every replica activates it at the same
+    /// index. Returns where it took effect, or that the same plugin was already active. A refusal
+    /// (invalid component, wrong world, a `migrate` that failed) is
+    /// `ClientError::Request(RequestError::PluginRefused(reason))`, and the old plugin stays.
+    pub async fn deploy_plugin(
+        &self,
+        kind: PluginKind,
+        wasm: Bytes,
+        version: &str,
+        config: Bytes,
+        progress: Progress<'_>,
+    ) -> Result<PluginOutcome, ClientError> {
+        let request = DeployRequest {
+            kind,
+            version: version.to_string(),
+            config,
+            sha256: sha256(&wasm),
+            size: wasm.len() as u64,
+            wasm: Bytes::new(),
+        };
+        let reply = self
+            .exchange(Operation::PluginDeploy(request), Some((wasm, progress)))
+            .await?;
+        match reply {
+            Reply::Plugin(outcome) => Ok(outcome),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Re-sends a deploy whose bytes are already in memory (a follower forwarding to the leader).
+    pub(crate) async fn forward_deploy(
+        &self,
+        request: DeployRequest,
+    ) -> Result<PluginOutcome, ClientError> {
+        let wasm = request.wasm.clone();
+        self.deploy_plugin(
+            request.kind,
+            wasm,
+            &request.version,
+            request.config,
+            &mut |_, _| {},
+        )
+        .await
+    }
+
+    /// The plugins as the node has applied them: the active one per kind with hash, version,
+    /// activation index, rollback targets and history; and the bundled state machine.
+    pub async fn plugins(&self) -> Result<(PluginRegistry, Option<PluginRecord>), ClientError> {
+        match self.request(Operation::PluginList).await? {
+            Reply::Plugins { registry, bundled } => Ok((registry, bundled)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Reactivates the previous plugin of `kind`, through the log.
+    pub async fn rollback_plugin(&self, kind: PluginKind) -> Result<PluginOutcome, ClientError> {
+        match self.request(Operation::PluginRollback { kind }).await? {
+            Reply::Plugin(outcome) => Ok(outcome),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
     /// Sends `operation` and waits for its reply, on a stream of its own so concurrent requests
     /// never wait on each other.
     pub async fn request(&self, operation: Operation) -> Result<Reply, ClientError> {
+        self.exchange(operation, None).await
+    }
+
+    /// One request, followed by the chunks of `upload` if any.
+    async fn exchange(
+        &self,
+        operation: Operation,
+        upload: Option<(Bytes, Progress<'_>)>,
+    ) -> Result<Reply, ClientError> {
         let id = self.next_request_id();
         let (mut send, mut recv) = self.open().await?;
-        let sent = write_frame(
-            &mut send,
-            encode_frame(&ClientFrame::Request { id, operation })?,
-        )
-        .await
-        .and_then(|()| send.finish().map_err(|e| FrameError::Stream(e.to_string())));
+        let sent = async {
+            write_frame(
+                &mut send,
+                encode_frame(&ClientFrame::Request { id, operation })?,
+            )
+            .await?;
+            if let Some((bytes, progress)) = upload {
+                let total = bytes.len() as u64;
+                let mut sent = 0;
+                while sent < bytes.len() {
+                    let end = (sent + UPLOAD_CHUNK).min(bytes.len());
+                    let data = bytes.slice(sent..end);
+                    write_frame(&mut send, encode_frame(&ClientFrame::Chunk { id, data })?).await?;
+                    sent = end;
+                    progress(sent as u64, total);
+                }
+            }
+            send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+        }
+        .await;
         match sent {
             Ok(()) => expect_response(id, read_reply(&mut recv).await?),
             // The node may have stopped reading because it refused the frame: it says why.

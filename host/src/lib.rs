@@ -37,28 +37,30 @@ mod plugin;
 mod raft;
 mod store;
 
-pub use client::{Client, ClientError, EventStream};
+pub use client::{Client, ClientError, EventStream, Progress};
 pub use mgmt_client::IrohRaftManagementClient;
 pub use net::{
-    Admission, ClientFrame, ClusterStatus, Consistency, FrameError, HealthStatus, JoinReply,
-    JoinRequest, JoinTicket, LeadershipResponse, LogEntryInfo, LogEntryKind, LogInfo,
-    ManagementServer, ManagementService, MemberHealth, MemberOperationResponse, MemberStatus,
-    NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient, RaftNetwork, RaftRole, RaftServer,
-    Reply, RequestError, RequestId, ServerFrame, SnapshotInfo, TicketError, alpn, bind_endpoint,
-    decode_body, encode_frame, format_node_address, load_or_create_secret_key, parse_node_address,
-    read_frame, write_frame,
+    Admission, ClientFrame, ClusterStatus, Consistency, DeployRequest, FrameError, HealthStatus,
+    JoinReply, JoinRequest, JoinTicket, LeadershipResponse, LogEntryInfo, LogEntryKind, LogInfo,
+    MAX_PLUGIN_CONFIG, ManagementServer, ManagementService, MemberHealth, MemberOperationResponse,
+    MemberStatus, NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient, RaftNetwork, RaftRole,
+    RaftServer, Reply, RequestError, RequestId, ServerFrame, SnapshotInfo, TicketError,
+    UPLOAD_CHUNK, alpn, bind_endpoint, decode_body, encode_frame, format_node_address,
+    load_or_create_secret_key, parse_node_address, read_frame, write_frame,
 };
 pub use node::{ClusterIdentity, Node, NodeConfig, NodeError, Start};
 pub use plugin::{
-    CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,
-    PluginKind, PluginLimits, RuntimeError, StateMachineApplier, StateMachineReader, sha256,
-    sha256_hex,
+    Activation, ActivationCause, CompiledStateMachine, ComponentInfo, DeployDecision, EntryError,
+    EntryOutcome, HISTORY_LIMIT, KindPlugins, MAX_PLUGIN_BYTES, PluginEngine, PluginError,
+    PluginKind, PluginLimits, PluginRecord, PluginRegistry, ROLLBACK_DEPTH, RollbackRefused,
+    RuntimeError, StateMachineApplier, StateMachineReader, sha256, sha256_hex,
 };
 pub use raft::{
-    ApplyResponse, CONFIG_FIELDS, ClusterConfig, ConfigError, FjallLogStore, LogPayload, Member,
-    PluginSnapshotBuilder, RaftStorage, RaftStorageError, SnapshotFormatError, StateMachineStore,
-    TypeConfig, verify_snapshot,
+    ApplyResponse, CONFIG_FIELDS, ClusterConfig, ConfigError, DeployEntry, FjallLogStore,
+    LogPayload, Member, PluginOutcome, PluginSnapshotBuilder, RaftStorage, RaftStorageError,
+    SnapshotFormatError, StateMachineStore, TypeConfig, verify_snapshot,
 };
 pub use store::{
-    AppliedMark, FjallStateStore, Pairs, StateRead, StateStore, StoreError, Txn, WriteSet,
+    AppliedMark, FjallStateStore, Pairs, PluginBlobs, StateRead, StateStore, StoreError, Txn,
+    WriteSet,
 };

@@ -1,6 +1,7 @@
 //! The `iroh-raft` command line: parses arguments, sets up logging and calls the library.
 
 mod cli_manage;
+mod cli_plugin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iroh::EndpointAddr;
+use iroh_raft::bench::deploy::DeployBenchConfig;
 use iroh_raft::bench::{BenchConfig, BenchMode};
 use iroh_raft::{
     Client, Consistency, Node, NodeConfig, PluginEngine, PluginKind, Start, format_node_address,
@@ -181,12 +183,19 @@ enum Command {
         /// Distinct keys.
         #[arg(long, default_value_t = 100_000)]
         keys: u64,
-        /// write, read, status (GetClusterStatus) or health (GetHealthStatus).
+        /// write, read, status (GetClusterStatus), health (GetHealthStatus), or deploy (plugin
+        /// deploys to active-everywhere, under write load).
         #[arg(long, default_value = "write")]
         mode: String,
         /// Consistency of reads.
         #[arg(long, default_value = "linearizable")]
         consistency: Consistency,
+        /// Deploy mode: plugin sizes in bytes, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "102400,1048576")]
+        plugin_sizes: Vec<usize>,
+        /// Deploy mode: deploys per size.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Work with plugin components.
     #[command(subcommand)]
@@ -239,6 +248,39 @@ enum PluginCommand {
     },
     /// List the plugins built into this binary.
     Bundled,
+    /// Deploy a plugin to the cluster through the raft log.
+    ///
+    /// The bytes stream to the node (a follower forwards them to the leader); the leader checks the
+    /// component against the world of its kind and replicates it, and every replica activates it
+    /// at the same log index, running a state machine's `migrate` in the same atomic batch. A
+    /// refused deploy (invalid component, wrong world, `migrate` failed) leaves the previous plugin
+    /// active and prints why. Deploying the active plugin again changes nothing.
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// The plugin kind: state-machine, policy or backup.
+        #[arg(long)]
+        kind: PluginKind,
+        /// The component (.wasm) to deploy.
+        file: PathBuf,
+        /// A configuration file deployed with it (a policy reads it through `policy-config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A version label; the next plugin's `migrate` receives it as `from-version`.
+        #[arg(long, default_value = "")]
+        version: String,
+    },
+    /// Show the active plugin of each kind: hash, version, activation index, rollback targets and
+    /// history.
+    List(Target),
+    /// Reactivate the previous plugin of a kind, through the raft log.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+        /// The plugin kind: state-machine, policy or backup.
+        #[arg(long)]
+        kind: PluginKind,
+    },
 }
 
 fn main() -> ExitCode {
@@ -408,13 +450,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             keys,
             mode,
             consistency,
+            plugin_sizes,
+            rounds,
         } => {
             let mode = match mode.as_str() {
                 "write" => BenchMode::Write,
                 "read" => BenchMode::Read(consistency),
                 "status" => BenchMode::ClusterStatus,
                 "health" => BenchMode::Health,
-                other => bail!("unknown mode `{other}`: expected write, read, status or health"),
+                "deploy" => {
+                    let config = DeployBenchConfig {
+                        clients,
+                        sizes: plugin_sizes,
+                        rounds,
+                        value_size,
+                    };
+                    let report = iroh_raft::bench::deploy::run(target.node()?, config).await?;
+                    if target.output == Output::Json {
+                        return print_json(&report);
+                    }
+                    for size in &report.sizes {
+                        println!(
+                            "{:>8} B plugin: active on all {} members p50 {:.0} ms (max {:.0} ms), \
+                             leader ack p50 {:.0} ms, {} deploys",
+                            size.size,
+                            report.members,
+                            size.all_active_p50_ms,
+                            size.all_active_max_ms,
+                            size.ack_p50_ms,
+                            size.rounds
+                        );
+                    }
+                    println!(
+                        "writes: {} acknowledged, {} failed, {} refused by the plugin; {} overlapped a deploy",
+                        report.writes,
+                        report.failed_writes,
+                        report.refused_writes,
+                        report.writes_during_deploys
+                    );
+                    println!(
+                        "write p50: {:.0} us outside deploys, {:.0} us during (ratio {:.2})",
+                        report.write_p50_baseline_us,
+                        report.write_p50_during_deploy_us,
+                        report.write_p50_ratio
+                    );
+                    return Ok(());
+                }
+                other => {
+                    bail!("unknown mode `{other}`: expected write, read, status, health or deploy")
+                }
             };
             let config = BenchConfig {
                 clients,
@@ -456,6 +540,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("  imports:   {}", info.imports.join(", "));
             Ok(())
+        }
+        Command::Plugin(PluginCommand::Deploy {
+            target,
+            kind,
+            file,
+            config,
+            version,
+        }) => cli_plugin::deploy(target, kind, &file, config.as_deref(), &version).await,
+        Command::Plugin(PluginCommand::List(target)) => cli_plugin::list(target).await,
+        Command::Plugin(PluginCommand::Rollback { target, kind }) => {
+            cli_plugin::rollback(target, kind).await
         }
         Command::Plugin(PluginCommand::Bundled) => {
             for (name, kind, wasm) in iroh_raft::bundled::ALL {

@@ -10,6 +10,7 @@ mod frame;
 mod mgmt_server;
 mod mgmt_types;
 mod mgmt_wire;
+mod plugin_upload;
 mod raft_client;
 mod raft_server;
 mod raft_wire;
@@ -26,7 +27,8 @@ pub use mgmt_types::{
     MemberHealth, MemberOperationResponse, MemberStatus, RaftRole, SnapshotInfo,
 };
 pub use mgmt_wire::{
-    ClientFrame, Consistency, NodeStatus, Operation, Reply, RequestError, ServerFrame,
+    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_CONFIG, NodeStatus, Operation, Reply,
+    RequestError, ServerFrame, UPLOAD_CHUNK,
 };
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{Admission, NOT_A_MEMBER, RaftServer};

@@ -5,6 +5,7 @@
 //! (`--join`), or come back from its data directory (no flags).
 
 mod config;
+mod deploy;
 mod discovery;
 mod event_source;
 mod identity;
@@ -17,8 +18,8 @@ mod service;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
 
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr};
@@ -134,6 +135,7 @@ pub struct Node {
     service: Arc<NodeService>,
     /// The node's own background work (events, maintenance, promotions).
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    state_machine: StateMachineStore,
 }
 
 impl Node {
@@ -203,7 +205,6 @@ impl Node {
         } else {
             config.cluster_config()
         };
-        let reader = plugin.reader(storage.state(), cluster_config.limits);
         let raft = Raft::new(
             identity.node_id,
             Arc::new(cluster_config.raft_config().map_err(NodeError::Config)?),
@@ -225,7 +226,7 @@ impl Node {
             log: storage.log_store(),
             cluster_id: identity.cluster_id,
             node_id: identity.node_id,
-            reader: Arc::new(Mutex::new(reader)),
+            reader: state_machine.shared_reader(),
             endpoint: endpoint.clone(),
             leader: tokio::sync::Mutex::new(None),
             membership: membership.clone(),
@@ -291,6 +292,7 @@ impl Node {
             identity,
             service,
             tasks,
+            state_machine,
         })
     }
 
@@ -332,6 +334,11 @@ impl Node {
     /// This node's view of the cluster.
     pub fn status(&self) -> NodeStatus {
         self.service.status()
+    }
+
+    /// The state machine: the active plugins, the applied data, the event bus.
+    pub fn state_machine(&self) -> &StateMachineStore {
+        &self.state_machine
     }
 
     /// The raft instance (metrics, membership changes).

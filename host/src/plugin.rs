@@ -16,6 +16,7 @@ mod limits;
 mod log_host;
 mod payload;
 mod reader;
+mod registry;
 mod state_machine;
 mod trap;
 mod validate;
@@ -25,6 +26,10 @@ pub use error::{PluginError, RuntimeError};
 pub use kind::PluginKind;
 pub use limits::PluginLimits;
 pub use reader::StateMachineReader;
+pub use registry::{
+    Activation, ActivationCause, DeployDecision, HISTORY_LIMIT, KindPlugins, MAX_PLUGIN_BYTES,
+    PluginRecord, PluginRegistry, ROLLBACK_DEPTH, RollbackRefused,
+};
 pub use state_machine::{EntryOutcome, StateMachineApplier};
 pub use trap::EntryError;
 pub use validate::{ComponentInfo, sha256, sha256_hex};

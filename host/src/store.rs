@@ -8,6 +8,7 @@
 
 mod error;
 mod fjall_state;
+mod plugin_blobs;
 mod state_export;
 mod state_import;
 mod state_store;
@@ -18,6 +19,7 @@ mod memory;
 pub use error::StoreError;
 pub use fjall_state::FjallStateStore;
 pub(crate) use memory::{database_options, keyspace_options};
+pub use plugin_blobs::PluginBlobs;
 pub(crate) use state_export::StateExport;
 pub(crate) use state_import::StateImport;
 pub use state_store::{AppliedMark, Pairs, StateRead, StateStore};

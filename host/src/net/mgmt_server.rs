@@ -9,6 +9,9 @@ use iroh::EndpointId;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
+use bytes::Bytes;
+
+use super::plugin_upload::Upload;
 use super::{
     ClientFrame, FrameError, HealthStatus, Operation, Reply, RequestError, RequestId, ServerFrame,
     decode_body, encode_frame, read_frame, write_frame,
@@ -72,7 +75,8 @@ impl<S: ManagementService> ManagementServer<S> {
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
         loop {
-            let body = match read_frame(&mut recv, self.service.max_frame()).await {
+            let max_frame = self.service.max_frame();
+            let body = match read_frame(&mut recv, max_frame).await {
                 Ok(Some(body)) => body,
                 Ok(None) => break,
                 Err(FrameError::TooLarge { len, max }) => {
@@ -103,6 +107,31 @@ impl<S: ManagementService> ManagementServer<S> {
                         }
                     };
                 }
+                Ok(ClientFrame::Request {
+                    id,
+                    operation: Operation::PluginDeploy(mut request),
+                }) => {
+                    match receive_upload(&mut recv, id, request.size, request.sha256, max_frame)
+                        .await
+                    {
+                        Ok(wasm) => request.wasm = wasm,
+                        Err(error) => {
+                            let frame = ServerFrame::Response {
+                                id,
+                                result: Err(error),
+                            };
+                            write_frame(&mut send, encode_frame(&frame)?).await?;
+                            break;
+                        }
+                    }
+                    ServerFrame::Response {
+                        id,
+                        result: self
+                            .service
+                            .handle(peer, Operation::PluginDeploy(request))
+                            .await,
+                    }
+                }
                 Ok(ClientFrame::Request { id, operation }) => ServerFrame::Response {
                     id,
                     result: self.service.handle(peer, operation).await,
@@ -111,6 +140,11 @@ impl<S: ManagementService> ManagementServer<S> {
                     id,
                     health: self.service.health(),
                 },
+                Ok(ClientFrame::Chunk { .. }) => {
+                    let error = RequestError::Malformed("a chunk with no upload announced".into());
+                    write_frame(&mut send, encode_frame(&ServerFrame::Error(error))?).await?;
+                    break;
+                }
                 Err(error) => {
                     let frame = ServerFrame::Error(RequestError::Malformed(error.to_string()));
                     write_frame(&mut send, encode_frame(&frame)?).await?;
@@ -144,13 +178,40 @@ impl<S: ManagementService> ManagementServer<S> {
                 _ = &mut closed => break,
                 event = subscription.next() => {
                     let Some(event) = event else { break };
-                    tracing::debug!(?event, "sending an event to a subscriber");
                     write_frame(&mut send, encode_frame(&ServerFrame::Event { id, event })?).await?;
                 }
             }
         }
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
     }
+}
+
+/// Reads the chunks of an announced upload from `recv`.
+async fn receive_upload(
+    recv: &mut RecvStream,
+    id: RequestId,
+    size: u64,
+    sha256: [u8; 32],
+    max_frame: usize,
+) -> Result<Bytes, RequestError> {
+    let mut upload = Upload::start(id, size, sha256)?;
+    while !upload.is_complete() {
+        let body = match read_frame(recv, max_frame).await {
+            Ok(Some(body)) => body,
+            Ok(None) => break,
+            Err(error) => return Err(RequestError::Malformed(format!("upload: {error}"))),
+        };
+        match decode_body::<ClientFrame>(&body) {
+            Ok(ClientFrame::Chunk { id, data }) => upload.push(id, &data)?,
+            Ok(ClientFrame::Request { .. } | ClientFrame::HealthCheck { .. }) => {
+                return Err(RequestError::Malformed(
+                    "a request arrived in the middle of an upload".into(),
+                ));
+            }
+            Err(error) => return Err(RequestError::Malformed(error.to_string())),
+        }
+    }
+    upload.finish()
 }
 
 impl<S: ManagementService> ProtocolHandler for ManagementServer<S> {

@@ -14,7 +14,8 @@ use super::mgmt_types::{
 };
 use crate::events::{ClusterEvent, MemberRole};
 use crate::metrics::{MetricsCategory, MetricsSnapshot};
-use crate::raft::{ClusterConfig, Member};
+use crate::plugin::{PluginKind, PluginRecord, PluginRegistry};
+use crate::raft::{ClusterConfig, Member, PluginOutcome};
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +148,37 @@ pub enum Operation {
     /// Turns this stream into an event subscription: after the `Subscribed` reply, the node sends
     /// an `Event` frame per event until the client closes the stream.
     Subscribe,
+    /// Deploy a plugin through the log. The request frame carries `wasm` empty and `size` set; the
+    /// bytes follow on the same stream as [`ClientFrame::Chunk`]s (see `plugin_upload.rs`).
+    PluginDeploy(DeployRequest),
+    /// The active plugin of each kind, with hash, version, activation index and history.
+    PluginList,
+    /// Reactivate the previous plugin of `kind`, through the log.
+    PluginRollback {
+        /// Which kind.
+        kind: PluginKind,
+    },
 }
+
+/// A plugin deploy as a client asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// Which world the plugin implements.
+    pub kind: PluginKind,
+    /// The operator's version string ("" for none).
+    pub version: String,
+    /// Configuration to deploy with it (at most [`MAX_PLUGIN_CONFIG`] bytes).
+    pub config: Bytes,
+    /// sha256 of the `.wasm` bytes; the node checks the upload against it.
+    pub sha256: [u8; 32],
+    /// Size of the `.wasm` bytes (at most [`crate::MAX_PLUGIN_BYTES`]).
+    pub size: u64,
+    /// The bytes: empty on the wire (they follow as chunks), filled in by the receiving node.
+    pub wasm: Bytes,
+}
+
+/// The largest configuration a plugin may be deployed with.
+pub const MAX_PLUGIN_CONFIG: usize = 64 << 10;
 
 /// A frame from a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +195,17 @@ pub enum ClientFrame {
         /// Echoed in the answer.
         id: RequestId,
     },
+    /// The next piece of an upload that request `id` announced (a plugin deploy's bytes).
+    Chunk {
+        /// The request the bytes belong to.
+        id: RequestId,
+        /// The bytes, at most [`UPLOAD_CHUNK`] of them.
+        data: Bytes,
+    },
 }
+
+/// The size of the chunks a client streams an upload in.
+pub const UPLOAD_CHUNK: usize = 256 << 10;
 
 /// A successful reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +250,15 @@ pub enum Reply {
     Snapshot(SnapshotInfo),
     /// The subscription is open; events follow.
     Subscribed,
+    /// A deploy or rollback took effect on every replica at its index, or changed nothing.
+    Plugin(PluginOutcome),
+    /// The plugins as this node has applied them.
+    Plugins {
+        /// Active plugins, rollback targets and history per kind.
+        registry: PluginRegistry,
+        /// The bundled state machine the cluster runs while none was deployed.
+        bundled: Option<PluginRecord>,
+    },
 }
 
 /// One node's view of the cluster.
@@ -312,6 +362,9 @@ pub enum RequestError {
         "no backup handler is deployed: deploy one with `iroh-raft plugin deploy --kind backup FILE.wasm`"
     )]
     NoBackupHandler,
+    /// A plugin deploy or rollback was refused (the old plugin stays active); the text says why.
+    #[error("refused: {0}")]
+    PluginRefused(String),
 }
 
 /// A frame from the node.
@@ -354,7 +407,7 @@ mod tests {
             bytes
                 .clone()
                 .prop_map(|command| Operation::Write { command }),
-            (bytes, 0..3u8).prop_map(|(query, c)| Operation::Read {
+            (bytes.clone(), 0..3u8).prop_map(|(query, c)| Operation::Read {
                 query,
                 consistency: [
                     Consistency::Linearizable,
@@ -363,6 +416,27 @@ mod tests {
                 ][c as usize],
             }),
             Just(Operation::Status),
+            Just(Operation::PluginList),
+            (0..3usize).prop_map(|k| Operation::PluginRollback {
+                kind: PluginKind::ALL[k]
+            }),
+            (
+                0..3usize,
+                "[a-z0-9.]{0,8}",
+                any::<[u8; 32]>(),
+                any::<u64>(),
+                bytes.clone()
+            )
+                .prop_map(
+                    |(k, version, sha256, size, config)| Operation::PluginDeploy(DeployRequest {
+                        kind: PluginKind::ALL[k],
+                        version,
+                        config,
+                        sha256,
+                        size,
+                        wasm: Bytes::new(),
+                    })
+                ),
         ]
     }
 
@@ -372,6 +446,31 @@ mod tests {
             let frame = ClientFrame::Request { id, operation };
             let bytes = encode_frame(&frame).unwrap();
             prop_assert_eq!(decode_body::<ClientFrame>(&bytes[4..]).unwrap(), frame);
+        }
+
+        #[test]
+        fn chunk_frames_round_trip(id in any::<[u8; 16]>(), data in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let frame = ClientFrame::Chunk { id, data: Bytes::from(data) };
+            let bytes = encode_frame(&frame).unwrap();
+            prop_assert_eq!(decode_body::<ClientFrame>(&bytes[4..]).unwrap(), frame);
+        }
+
+        #[test]
+        fn plugin_replies_round_trip(id in any::<[u8; 16]>(), sha256 in any::<[u8; 32]>(), index in any::<u64>(), version in "[a-z0-9.]{0,8}") {
+            for result in [
+                Ok(Reply::Plugin(PluginOutcome::Activated {
+                    kind: PluginKind::StateMachine, sha256, version: version.clone(), index, from_version: String::new(),
+                })),
+                Ok(Reply::Plugin(PluginOutcome::Unchanged {
+                    kind: PluginKind::Policy, sha256, version: version.clone(), since: index,
+                })),
+                Ok(Reply::Plugins { registry: PluginRegistry::default(), bundled: None }),
+                Err(RequestError::PluginRefused(version.clone())),
+            ] {
+                let frame = ServerFrame::Response { id, result };
+                let bytes = encode_frame(&frame).unwrap();
+                prop_assert_eq!(decode_body::<ServerFrame>(&bytes[4..]).unwrap(), frame);
+            }
         }
 
         #[test]

@@ -35,6 +35,8 @@ type C = TypeConfig;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests that wait for a member to catch up or a snapshot to finish may take.
 const LONG_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long dialling the leader to forward a request may take.
+const LEADER_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// The most log entries one request returns.
 pub(crate) const MAX_LOG_ENTRIES: u64 = 1000;
 /// The most command bytes one log-entries reply carries.
@@ -71,7 +73,7 @@ impl NodeService {
                 outcome: match response.data {
                     ApplyResponse::Ok(bytes) => Ok(bytes),
                     ApplyResponse::Failed(message) => Err(message),
-                    ApplyResponse::None => Ok(Bytes::new()),
+                    ApplyResponse::None | ApplyResponse::Plugin(_) => Ok(Bytes::new()),
                 },
             }),
             Err(error) => match error.forward_to_leader() {
@@ -306,6 +308,7 @@ impl NodeService {
                     LogEntryKind::Command(command)
                 }
                 EntryPayload::Normal(LogPayload::Config(config)) => LogEntryKind::Config(config),
+                EntryPayload::Normal(other) => LogEntryKind::Other(other.to_string()),
             };
             if bytes > MAX_LOG_ENTRY_BYTES {
                 return Err(range_error(format!(
@@ -361,7 +364,10 @@ impl NodeService {
     fn metrics(&self, categories: &[MetricsCategory]) -> Result<Reply, RequestError> {
         let view = View::of(&self.raft);
         let (fuel_consumed, instances_created) = self.state_machine.plugin_usage();
-        let plugin = self.state_machine.plugin();
+        let plugin = self
+            .state_machine
+            .plugin()
+            .map_err(|e| RequestError::Unavailable(format!("the state machine stopped: {e}")))?;
         let database_dir = RaftStorage::database_dir(&self.storage_dir);
         Ok(Reply::Metrics(Box::new(metrics::collect(
             categories,
@@ -416,8 +422,31 @@ impl NodeService {
         })
     }
 
+    /// The leader if it is another node, `None` if it is this one; [`RequestError::NoLeader`]
+    /// while none is known (the caller waits for the election).
+    pub(crate) fn other_leader(&self) -> Result<Option<u64>, RequestError> {
+        match View::of(&self.raft).leader {
+            None => Err(RequestError::NoLeader),
+            Some(leader) => Ok((leader != self.node_id).then_some(leader)),
+        }
+    }
+
+    /// Sends `operation` to the leader `leader`, found in the membership.
+    pub(crate) async fn forward_to(
+        &self,
+        leader: u64,
+        operation: Operation,
+    ) -> Result<Reply, RequestError> {
+        let node = View::of(&self.raft)
+            .members
+            .get(&leader)
+            .cloned()
+            .ok_or(RequestError::NoLeader)?;
+        self.forward(leader, &node, operation).await
+    }
+
     /// Sends `operation` to the leader a forward-to-leader error names.
-    async fn redirect(
+    pub(crate) async fn redirect(
         &self,
         forward: &ForwardToLeader<C>,
         operation: Operation,
@@ -441,7 +470,14 @@ impl NodeService {
         }
         self.counters.forwarded();
         let client = self.leader_client(leader, node).await?;
-        client.request(operation).await.map_err(|error| {
+        let result = match operation {
+            // The bytes are already here: they stream on to the leader the same way.
+            Operation::PluginDeploy(request) => {
+                client.forward_deploy(request).await.map(Reply::Plugin)
+            }
+            operation => client.request(operation).await,
+        };
+        result.map_err(|error| {
             if !matches!(error, ClientError::Request(_)) {
                 // The connection may be stale: dial again next time.
                 if let Ok(mut cached) = self.leader.try_lock() {
@@ -461,19 +497,34 @@ impl NodeService {
         let mut cached = self.leader.lock().await;
         if let Some((id, client)) = cached.as_ref()
             && *id == leader
+            && !client.is_closed()
         {
             return Ok(client.clone());
         }
         let addr = node.endpoint_addr().map_err(|e| {
             RequestError::Unavailable(format!("leader {leader} has an invalid key: {e}"))
         })?;
-        let client = Arc::new(
-            Client::connect_from(self.endpoint.clone(), addr)
-                .await
-                .map_err(|e| {
-                    RequestError::Unavailable(format!("cannot reach leader {leader}: {e}"))
-                })?,
-        );
+        // A leader that cannot be dialled has most likely just stopped: nothing was sent yet, so
+        // wait for the election and try again (within the request's time).
+        let client = match tokio::time::timeout(
+            LEADER_DIAL_TIMEOUT,
+            Client::connect_from(self.endpoint.clone(), addr),
+        )
+        .await
+        {
+            Ok(Ok(client)) => Arc::new(client),
+            Ok(Err(error)) => {
+                tracing::debug!(leader, "cannot reach the leader: {error}");
+                return Err(RequestError::NoLeader);
+            }
+            Err(_) => {
+                tracing::debug!(
+                    leader,
+                    "no answer from the leader within {LEADER_DIAL_TIMEOUT:?}"
+                );
+                return Err(RequestError::NoLeader);
+            }
+        };
         *cached = Some((leader, client.clone()));
         Ok(client)
     }
@@ -530,6 +581,9 @@ impl NodeService {
             Operation::CreateBackup { .. }
             | Operation::RestoreBackup { .. }
             | Operation::ListBackups => Err(RequestError::NoBackupHandler),
+            Operation::PluginDeploy(request) => self.deploy(request).await,
+            Operation::PluginList => self.plugin_list(),
+            Operation::PluginRollback { kind } => self.rollback(kind).await,
             Operation::Subscribe => Err(RequestError::Refused(
                 "a subscription needs a stream of its own: open it with Client::subscribe".into(),
             )),
@@ -572,7 +626,7 @@ impl ManagementService for NodeService {
                     return result;
                 }
                 self.leader_known().await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
         let result = tokio::time::timeout(timeout, work)

@@ -131,6 +131,7 @@ impl PluginEngine {
         let compiled = CompiledStateMachine {
             inner: Arc::new(CompiledInner {
                 name: name.into(),
+                wasm: bytes::Bytes::copy_from_slice(wasm),
                 info,
                 engine: self.clone(),
                 pre,
@@ -214,6 +215,7 @@ pub struct CompiledStateMachine {
 
 struct CompiledInner {
     name: Arc<str>,
+    wasm: bytes::Bytes,
     info: ComponentInfo,
     engine: PluginEngine,
     pre: InstancePre<HostState>,
@@ -236,6 +238,16 @@ impl CompiledStateMachine {
     /// What validation learned about the component.
     pub fn info(&self) -> &ComponentInfo {
         &self.inner.info
+    }
+
+    /// The component's `.wasm` bytes (kept so that a deploy can store the plugin it replaces).
+    pub fn wasm(&self) -> &bytes::Bytes {
+        &self.inner.wasm
+    }
+
+    /// The engine that compiled it.
+    pub fn engine(&self) -> &PluginEngine {
+        &self.inner.engine
     }
 
     /// Creates the instance that applies committed entries to `state`.

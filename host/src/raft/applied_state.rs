@@ -6,6 +6,7 @@ use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterConfig, RaftStorageError, TypeConfig, codec};
+use crate::plugin::{PluginLimits, PluginRegistry};
 use crate::store::AppliedMark;
 
 /// The raft position of a state machine's data.
@@ -19,6 +20,8 @@ pub(crate) struct AppliedState {
     pub(crate) plugin_sha256: [u8; 32],
     /// The cluster configuration in effect after the last applied entry.
     pub(crate) config: ClusterConfig,
+    /// The active plugin of each kind, rollback targets and history, as of `last_applied`.
+    pub(crate) plugins: PluginRegistry,
 }
 
 impl AppliedState {
@@ -27,6 +30,16 @@ impl AppliedState {
         Self {
             plugin_sha256,
             ..Self::default()
+        }
+    }
+
+    /// The plugin budgets in effect: the replicated ones once a configuration was applied, else
+    /// the node's own `default`.
+    pub(crate) fn limits(&self, default: PluginLimits) -> PluginLimits {
+        if self.config.version > 0 {
+            self.config.limits
+        } else {
+            default
         }
     }
 
@@ -65,6 +78,38 @@ mod tests {
 
     type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
 
+    /// A registry after the given (kind, plugin, rollback?) steps.
+    fn registry(steps: &[(usize, u8, bool)]) -> PluginRegistry {
+        use crate::plugin::{ActivationCause, PluginKind, PluginRecord};
+        let mut registry = PluginRegistry::default();
+        for (index, &(kind, n, rollback)) in steps.iter().enumerate() {
+            let kind = PluginKind::ALL[kind];
+            let index = index as u64 + 1;
+            let active = registry.active(kind).map(|r| r.sha256).unwrap_or_default();
+            match registry.decide_rollback(kind, &active, None) {
+                Ok(target) if rollback => {
+                    registry.activate(
+                        kind,
+                        PluginRecord { index, ..target },
+                        ActivationCause::Rollback,
+                        None,
+                    );
+                }
+                _ => {
+                    let record = PluginRecord {
+                        sha256: [n; 32],
+                        version: format!("v{n}"),
+                        index,
+                        size: u64::from(n),
+                        config: bytes::Bytes::from(vec![n; usize::from(n % 4)]),
+                    };
+                    registry.activate(kind, record, ActivationCause::Deploy, None);
+                }
+            }
+        }
+        registry
+    }
+
     pub(crate) fn applied_state() -> impl Strategy<Value = AppliedState> {
         (
             proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>())),
@@ -72,24 +117,28 @@ mod tests {
             proptest::collection::btree_set(0u64..16, 1..5),
             any::<[u8; 32]>(),
             any::<u64>(),
+            proptest::collection::vec((0..3usize, any::<u8>(), any::<bool>()), 0..6),
         )
-            .prop_map(|(applied, membership_at, voters, sha, version)| {
-                let id = |(term, node, index)| {
-                    LogIdOf::<TypeConfig>::new(LeaderId::new_committed(term, node), index)
-                };
-                AppliedState {
-                    last_applied: applied.map(id),
-                    last_membership: StoredMembership::new(
-                        membership_at.map(|(term, index)| id((term, 0, index))),
-                        Membership::new_with_defaults(vec![voters], BTreeSet::new()),
-                    ),
-                    plugin_sha256: sha,
-                    config: ClusterConfig {
-                        version,
-                        ..ClusterConfig::default()
-                    },
-                }
-            })
+            .prop_map(
+                |(applied, membership_at, voters, sha, version, activations)| {
+                    let id = |(term, node, index)| {
+                        LogIdOf::<TypeConfig>::new(LeaderId::new_committed(term, node), index)
+                    };
+                    AppliedState {
+                        last_applied: applied.map(id),
+                        last_membership: StoredMembership::new(
+                            membership_at.map(|(term, index)| id((term, 0, index))),
+                            Membership::new_with_defaults(vec![voters], BTreeSet::new()),
+                        ),
+                        plugin_sha256: sha,
+                        config: ClusterConfig {
+                            version,
+                            ..ClusterConfig::default()
+                        },
+                        plugins: registry(&activations),
+                    }
+                },
+            )
     }
 
     proptest! {

@@ -1,6 +1,9 @@
 //! How one `apply` call of openraft becomes plugin calls: [`plan`] groups the entries (consecutive
-//! commands into one batch for a single wasm call; blank and membership entries alone), and
-//! [`apply_entries`] runs the plan and commits once, atomically with the new [`AppliedState`].
+//! commands into one batch for a single wasm call; blank and membership entries alone; plugin
+//! deploys and rollbacks alone), and [`apply_entries`] runs the plan and commits once, atomically
+//! with the new [`AppliedState`]. A deploy splits the call: what came before it commits under the
+//! old plugin, the activation commits with its `migrate` writes, and the rest runs on the new
+//! plugin (`deploy.rs`).
 
 use std::ops::Range;
 
@@ -10,8 +13,9 @@ use openraft::StoredMembership;
 use openraft::type_config::alias::EntryOf;
 
 use super::applied_state::AppliedState;
+use super::deploy::{Activator, ActiveMachine};
 use super::{ApplyResponse, ClusterConfig, LogPayload, RaftStorageError, TypeConfig};
-use crate::plugin::StateMachineApplier;
+use crate::events::ClusterEvent;
 
 type C = TypeConfig;
 
@@ -22,6 +26,8 @@ pub(crate) enum Step {
     Commands(Range<usize>),
     /// A blank, membership or configuration entry: recorded, nothing for the plugin.
     Record(usize),
+    /// A plugin deploy or rollback: activates a plugin at this index.
+    Plugin(usize),
 }
 
 /// Groups `entries` into steps, in order.
@@ -30,6 +36,10 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
     let mut run: Option<Range<usize>> = None;
     for (position, entry) in entries.iter().enumerate() {
         let is_command = matches!(entry.payload, EntryPayload::Normal(LogPayload::Command(_)));
+        let is_plugin = matches!(
+            entry.payload,
+            EntryPayload::Normal(LogPayload::Deploy(_) | LogPayload::Rollback { .. })
+        );
         let continues = run.as_ref().is_some_and(|run| {
             // Indexes are consecutive in any apply call; split anyway if not, since the plugin
             // numbers a batch's entries from its first index.
@@ -50,7 +60,11 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
                 if let Some(done) = run.take() {
                     steps.push(Step::Commands(done));
                 }
-                steps.push(Step::Record(position));
+                steps.push(if is_plugin {
+                    Step::Plugin(position)
+                } else {
+                    Step::Record(position)
+                });
             }
         }
     }
@@ -60,30 +74,38 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
     steps
 }
 
-/// Applies `entries` (in log order, continuing from `state`) through `applier`, then commits the
-/// writes and the new applied state in one batch. Returns the new state and one response per
-/// entry. On error nothing is committed.
+/// What an apply call produced: the new state, one response per entry, and the events to publish.
+pub(crate) struct Applied {
+    pub(crate) state: AppliedState,
+    pub(crate) responses: Vec<ApplyResponse>,
+    pub(crate) events: Vec<ClusterEvent>,
+}
+
+/// Applies `entries` (in log order, continuing from `state`) through `machine`, then commits the
+/// writes and the new applied state in one batch (a deploy among them commits what precedes it
+/// first). On error nothing more is committed and the node stops.
 pub(crate) fn apply_entries(
-    applier: &mut StateMachineApplier,
+    machine: &mut ActiveMachine,
     state: &AppliedState,
     entries: &[EntryOf<C>],
-    plugin_sha256: [u8; 32],
-) -> Result<(AppliedState, Vec<ApplyResponse>), RaftStorageError> {
-    let result = run(applier, state, entries, plugin_sha256);
+    activator: &Activator<'_>,
+) -> Result<Applied, RaftStorageError> {
+    let result = run(machine, state, entries, activator);
     if result.is_err() {
-        applier.abort();
+        machine.applier.abort();
     }
     result
 }
 
 fn run(
-    applier: &mut StateMachineApplier,
+    machine: &mut ActiveMachine,
     state: &AppliedState,
     entries: &[EntryOf<C>],
-    plugin_sha256: [u8; 32],
-) -> Result<(AppliedState, Vec<ApplyResponse>), RaftStorageError> {
+    activator: &Activator<'_>,
+) -> Result<Applied, RaftStorageError> {
     let mut next = state.clone();
     let mut responses = Vec::with_capacity(entries.len());
+    let mut events = Vec::new();
     for step in plan(entries) {
         match step {
             Step::Commands(range) => {
@@ -96,7 +118,7 @@ fn run(
                     })
                     .collect();
                 let first_index = batch.first().map_or(0, |entry| entry.log_id.index);
-                let outcomes = applier.apply(first_index, &payloads)?;
+                let outcomes = machine.applier.apply(first_index, &payloads)?;
                 if outcomes.len() != batch.len() {
                     return Err(RaftStorageError::Task(format!(
                         "the plugin runtime returned {} outcomes for {} entries",
@@ -117,28 +139,52 @@ fn run(
                             StoredMembership::new(Some(entry.log_id), membership.clone());
                         ApplyResponse::None
                     }
-                    EntryPayload::Normal(LogPayload::Config(config)) => {
-                        apply_config(applier, &mut next, config)?
-                    }
+                    EntryPayload::Normal(LogPayload::Config(config)) => apply_config(
+                        machine,
+                        activator,
+                        &mut next,
+                        config,
+                        entry.log_id.index,
+                        &mut events,
+                    )?,
                     _ => ApplyResponse::None,
                 });
+            }
+            Step::Plugin(position) => {
+                // What came before ran on the old plugin: commit it under that plugin first.
+                if let Some(before) = position.checked_sub(1) {
+                    next.last_applied = Some(entries[before].log_id);
+                    machine.applier.commit(&next.to_mark()?)?;
+                }
+                responses.push(activator.apply(
+                    machine,
+                    &mut next,
+                    &entries[position],
+                    &mut events,
+                )?);
             }
         }
     }
     if let Some(last) = entries.last() {
         next.last_applied = Some(last.log_id);
-        next.plugin_sha256 = plugin_sha256;
-        applier.commit(&next.to_mark()?)?;
+        machine.applier.commit(&next.to_mark()?)?;
     }
-    Ok((next, responses))
+    Ok(Applied {
+        state: next,
+        responses,
+        events,
+    })
 }
 
 /// A configuration entry: accepted only as the next version (two updates proposed against the same
 /// version cannot both win), then in effect from this entry on, plugin budgets included.
 fn apply_config(
-    applier: &mut StateMachineApplier,
+    machine: &mut ActiveMachine,
+    activator: &Activator<'_>,
     next: &mut AppliedState,
     config: &ClusterConfig,
+    index: u64,
+    events: &mut Vec<ClusterEvent>,
 ) -> Result<ApplyResponse, RaftStorageError> {
     let expected = next.config.version + 1;
     if config.version != expected {
@@ -151,8 +197,12 @@ fn apply_config(
     if let Err(error) = config.validate() {
         return Ok(ApplyResponse::Failed(error.to_string()));
     }
-    applier.set_limits(config.limits)?;
     next.config = config.clone();
+    activator.set_limits(machine, next.limits(activator.limits))?;
+    events.push(ClusterEvent::ConfigurationChanged {
+        version: config.version,
+        index,
+    });
     Ok(ApplyResponse::None)
 }
 
@@ -170,6 +220,10 @@ mod tests {
         let payload = match kind {
             'c' => EntryPayload::Normal(LogPayload::Command(Bytes::from_static(b"x"))),
             'b' => EntryPayload::Blank,
+            'd' => EntryPayload::Normal(LogPayload::Rollback {
+                kind: crate::plugin::PluginKind::StateMachine,
+                from_sha256: [0; 32],
+            }),
             _ => EntryPayload::Membership(Membership::new_with_defaults(
                 vec![BTreeSet::from([1])],
                 BTreeSet::new(),
@@ -204,6 +258,10 @@ mod tests {
         );
         assert_eq!(plan(&entries("")), vec![]);
         assert_eq!(plan(&entries("bm")), vec![Step::Record(0), Step::Record(1)]);
+        assert_eq!(
+            plan(&entries("ccdcc")),
+            vec![Step::Commands(0..2), Step::Plugin(2), Step::Commands(3..5)]
+        );
     }
 
     #[test]
@@ -219,13 +277,15 @@ mod tests {
 
     #[test]
     fn every_entry_is_in_exactly_one_step_in_order() {
-        for kinds in ["", "c", "b", "cbcbc", "ccbbcc", "mcmcmcc", "bbbb"] {
+        for kinds in [
+            "", "c", "b", "cbcbc", "ccbbcc", "mcmcmcc", "bbbb", "cdcdd", "dbc",
+        ] {
             let list = entries(kinds);
             let covered: Vec<usize> = plan(&list)
                 .into_iter()
                 .flat_map(|step| match step {
                     Step::Commands(range) => range.collect::<Vec<_>>(),
-                    Step::Record(position) => vec![position],
+                    Step::Record(position) | Step::Plugin(position) => vec![position],
                 })
                 .collect();
             assert_eq!(covered, (0..list.len()).collect::<Vec<_>>(), "{kinds}");

@@ -79,6 +79,28 @@ mod tests {
             Just(EntryPayload::Blank),
             proptest::collection::vec(any::<u8>(), 0..256)
                 .prop_map(|b| EntryPayload::Normal(LogPayload::Command(Bytes::from(b)))),
+            (
+                0..3usize,
+                any::<[u8; 32]>(),
+                "[a-z0-9.]{0,8}",
+                proptest::collection::vec(any::<u8>(), 0..16),
+                proptest::collection::vec(any::<u8>(), 0..256),
+            )
+                .prop_map(|(kind, sha256, version, config, wasm)| {
+                    EntryPayload::Normal(LogPayload::Deploy(crate::raft::DeployEntry {
+                        kind: crate::plugin::PluginKind::ALL[kind],
+                        sha256,
+                        version,
+                        config: Bytes::from(config),
+                        wasm: Bytes::from(wasm),
+                    }))
+                }),
+            (0..3usize, any::<[u8; 32]>()).prop_map(|(kind, from_sha256)| {
+                EntryPayload::Normal(LogPayload::Rollback {
+                    kind: crate::plugin::PluginKind::ALL[kind],
+                    from_sha256,
+                })
+            }),
             proptest::collection::btree_set(0u64..8, 1..4).prop_map(|voters| {
                 let nodes: BTreeMap<u64, crate::raft::Member> = voters
                     .iter()

@@ -106,6 +106,18 @@ pub enum RaftStorageError {
     /// A blocking storage task panicked or was cancelled.
     #[error("a storage task failed: {0}")]
     Task(String),
+    /// A plugin the applied state names active no longer loads (the host's plugin runtime
+    /// changed under it).
+    #[error(
+        "the active state-machine plugin {sha256} does not load: {reason}; run a build of \
+         iroh-raft that accepts it"
+    )]
+    PluginLoad {
+        /// Its sha256 (hex).
+        sha256: String,
+        /// Why it was refused.
+        reason: String,
+    },
 }
 
 impl RaftStorageError {
@@ -228,6 +240,12 @@ pub enum SnapshotFormatError {
     /// Bytes follow the trailer.
     #[error("bytes follow the end of the snapshot")]
     TrailingBytes,
+    /// The plugin section does not match the header's registry.
+    #[error("snapshot plugins: {reason}")]
+    Plugins {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl From<io::Error> for SnapshotFormatError {

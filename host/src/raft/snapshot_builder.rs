@@ -11,7 +11,8 @@ use super::applied_state::AppliedState;
 use super::snapshot_format::{SnapshotHeader, SnapshotWriter};
 use super::snapshot_store::SnapshotStore;
 use super::{RaftStorageError, TypeConfig};
-use crate::store::FjallStateStore;
+use crate::plugin::{CompiledStateMachine, sha256_hex};
+use crate::store::{FjallStateStore, PluginBlobs};
 
 type C = TypeConfig;
 
@@ -20,22 +21,23 @@ type C = TypeConfig;
 pub struct PluginSnapshotBuilder {
     store: FjallStateStore,
     snapshots: Arc<SnapshotStore>,
-    plugin: String,
-    plugin_sha256: [u8; 32],
+    blobs: PluginBlobs,
+    /// The bundled state machine: names the keyspace, and supplies its own bytes.
+    default: CompiledStateMachine,
 }
 
 impl PluginSnapshotBuilder {
     pub(crate) fn new(
         store: FjallStateStore,
         snapshots: Arc<SnapshotStore>,
-        plugin: String,
-        plugin_sha256: [u8; 32],
+        blobs: PluginBlobs,
+        default: CompiledStateMachine,
     ) -> Self {
         Self {
             store,
             snapshots,
-            plugin,
-            plugin_sha256,
+            blobs,
+            default,
         }
     }
 
@@ -44,17 +46,33 @@ impl PluginSnapshotBuilder {
         let export = self.store.export()?;
         let applied = match export.applied() {
             Some(mark) => AppliedState::from_mark(mark)?,
-            None => AppliedState::empty(self.plugin_sha256),
+            None => AppliedState::empty(self.default.info().sha256),
         };
+        // The plugins the registry references, read at the same instant as the data.
+        let mut plugins = Vec::new();
+        for hash in applied.plugins.referenced() {
+            let wasm = if hash == self.default.info().sha256 {
+                self.default.wasm().clone()
+            } else {
+                self.blobs
+                    .get_in(export.snapshot(), &hash)?
+                    .ok_or_else(|| RaftStorageError::Corrupt {
+                        subject: "plugin blobs",
+                        reason: format!("plugin {} has no stored bytes", sha256_hex(&hash)),
+                    })?
+            };
+            plugins.push(wasm);
+        }
         let header = SnapshotHeader {
             last_log_id: applied.last_applied,
             last_membership: applied.last_membership,
-            plugin: self.plugin.clone(),
+            plugin: self.default.name().to_string(),
             plugin_sha256: applied.plugin_sha256,
             config: applied.config,
+            plugins: applied.plugins,
         };
         let temp = self.snapshots.create_temp("build")?;
-        let mut writer = SnapshotWriter::new(BufWriter::new(&temp.file), &header)?;
+        let mut writer = SnapshotWriter::new(BufWriter::new(&temp.file), &header, &plugins)?;
         let mut pairs = 0u64;
         for pair in export.pairs() {
             let (key, value) = pair?;

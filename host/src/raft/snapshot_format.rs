@@ -3,8 +3,10 @@
 //! whole file. Plain `std::io`, no fjall and no files: the format is tested on byte buffers.
 //!
 //! ```text
-//! magic     8 bytes   "IRSNAP\0" + format version (1)
+//! magic     8 bytes   "IRSNAP\0" + format version (2)
 //! header    u32 BE length (at most 1 MiB) + postcard SnapshotHeader
+//! plugin*   u32 BE length (at most 16 MiB) + the .wasm bytes, one per hash the header's plugin
+//!           registry references, in ascending hash order; each must hash to its name
 //! pair*     0x01, u32 BE key length (at most 65536), key, u32 BE value length, value
 //!           keys strictly ascending
 //! end       0x00, u64 BE pair count
@@ -13,16 +15,19 @@
 
 use std::io::{self, Read, Write};
 
+use bytes::Bytes;
+
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{SnapshotFormatError, TypeConfig};
+use crate::plugin::{MAX_PLUGIN_BYTES, PluginRegistry, sha256, sha256_hex};
 
 /// The first seven bytes of every snapshot.
 pub(crate) const MAGIC: [u8; 7] = *b"IRSNAP\0";
 /// The format version this build writes and reads (the eighth byte).
-pub(crate) const FORMAT_VERSION: u8 = 1;
+pub(crate) const FORMAT_VERSION: u8 = 2;
 /// The largest header accepted.
 pub(crate) const MAX_HEADER_BYTES: u32 = 1 << 20;
 /// The largest key accepted (fjall's key limit).
@@ -47,6 +52,9 @@ pub(crate) struct SnapshotHeader {
     pub(crate) plugin_sha256: [u8; 32],
     /// The cluster configuration in effect at `last_log_id`.
     pub(crate) config: super::ClusterConfig,
+    /// The active plugins, rollback targets and history at `last_log_id`; the bytes of every
+    /// plugin it references follow the header.
+    pub(crate) plugins: PluginRegistry,
 }
 
 impl SnapshotHeader {
@@ -73,8 +81,24 @@ pub(crate) struct SnapshotWriter<W: Write> {
 }
 
 impl<W: Write> SnapshotWriter<W> {
-    /// Writes the magic and `header`.
-    pub(crate) fn new(out: W, header: &SnapshotHeader) -> Result<Self, SnapshotFormatError> {
+    /// Writes the magic, `header` and `plugins`: the bytes of every hash the header's registry
+    /// references, in ascending hash order.
+    pub(crate) fn new(
+        out: W,
+        header: &SnapshotHeader,
+        plugins: &[Bytes],
+    ) -> Result<Self, SnapshotFormatError> {
+        let expected: Vec<[u8; 32]> = header.plugins.referenced().into_iter().collect();
+        let given: Vec<[u8; 32]> = plugins.iter().map(|wasm| sha256(wasm)).collect();
+        if expected != given {
+            return Err(SnapshotFormatError::Plugins {
+                reason: format!(
+                    "the registry references {} plugins but {} other ones were given",
+                    expected.len(),
+                    given.len()
+                ),
+            });
+        }
         let body = postcard::to_allocvec(header).map_err(|e| SnapshotFormatError::Header {
             reason: e.to_string(),
         })?;
@@ -95,6 +119,16 @@ impl<W: Write> SnapshotWriter<W> {
         writer.write(&[FORMAT_VERSION])?;
         writer.write(&len.to_be_bytes())?;
         writer.write(&body)?;
+        for wasm in plugins {
+            let len = u32::try_from(wasm.len())
+                .ok()
+                .filter(|len| *len as usize <= MAX_PLUGIN_BYTES)
+                .ok_or_else(|| SnapshotFormatError::Plugins {
+                    reason: format!("a plugin of {} bytes is over the limit", wasm.len()),
+                })?;
+            writer.write(&len.to_be_bytes())?;
+            writer.write(wasm)?;
+        }
         Ok(writer)
     }
 
@@ -155,6 +189,7 @@ pub(crate) struct SnapshotReader<R: Read> {
     pairs: u64,
     last_key: Option<Vec<u8>>,
     digest: Option<[u8; 32]>,
+    plugins: Vec<Bytes>,
 }
 
 impl<R: Read> SnapshotReader<R> {
@@ -166,6 +201,7 @@ impl<R: Read> SnapshotReader<R> {
             pairs: 0,
             last_key: None,
             digest: None,
+            plugins: Vec::new(),
         };
         let magic: [u8; 8] = reader.read_array()?;
         if magic[..7] != MAGIC {
@@ -190,6 +226,25 @@ impl<R: Read> SnapshotReader<R> {
             postcard::take_from_bytes(&body).map_err(|e| malformed(e.to_string()))?;
         if !rest.is_empty() {
             return Err(malformed(format!("{} bytes after the header", rest.len())));
+        }
+        let header: SnapshotHeader = header;
+        for hash in header.plugins.referenced() {
+            let len = u32::from_be_bytes(reader.read_array()?);
+            if len as usize > MAX_PLUGIN_BYTES {
+                return Err(SnapshotFormatError::Plugins {
+                    reason: format!(
+                        "plugin {} of {len} bytes is over the limit of {MAX_PLUGIN_BYTES}",
+                        sha256_hex(&hash)
+                    ),
+                });
+            }
+            let wasm = reader.read_vec(len)?;
+            if sha256(&wasm) != hash {
+                return Err(SnapshotFormatError::Plugins {
+                    reason: format!("the bytes of plugin {} hash differently", sha256_hex(&hash)),
+                });
+            }
+            reader.plugins.push(Bytes::from(wasm));
         }
         Ok((reader, header))
     }
@@ -255,6 +310,12 @@ impl<R: Read> SnapshotReader<R> {
     pub(crate) fn verify(mut self) -> Result<(u64, [u8; 32]), SnapshotFormatError> {
         while self.next_pair()?.is_some() {}
         Ok((self.pairs, self.digest.unwrap_or_default()))
+    }
+
+    /// The bytes of the plugins the header's registry references, in ascending hash order. Like
+    /// the pairs, trustworthy only once the checksum verified.
+    pub(crate) fn plugins(&self) -> &[Bytes] {
+        &self.plugins
     }
 
     /// The checksum, once the end was reached and verified.

@@ -7,8 +7,55 @@ use openraft::{Membership, StoredMembership};
 use proptest::prelude::*;
 
 use super::*;
+use crate::plugin::{ActivationCause, PluginRecord};
 
 type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
+
+/// Plugin bytes a snapshot may carry; headers reference some of them.
+fn candidate_plugins() -> Vec<Bytes> {
+    (0..6u8)
+        .map(|n| Bytes::from(vec![n; 10 + 50 * n as usize]))
+        .collect()
+}
+
+/// A registry that activated the candidates at `picks`, in order.
+fn registry(picks: &[usize]) -> PluginRegistry {
+    let candidates = candidate_plugins();
+    let mut registry = PluginRegistry::default();
+    for (index, &pick) in picks.iter().enumerate() {
+        let record = PluginRecord {
+            sha256: sha256(&candidates[pick]),
+            version: format!("v{pick}"),
+            index: index as u64 + 1,
+            size: candidates[pick].len() as u64,
+            config: Bytes::new(),
+        };
+        registry.activate(
+            crate::plugin::PluginKind::ALL[pick % 3],
+            record,
+            ActivationCause::Deploy,
+            None,
+        );
+    }
+    registry
+}
+
+/// The bytes of every plugin `header` references, in hash order.
+fn plugins_of(header: &SnapshotHeader) -> Vec<Bytes> {
+    let candidates = candidate_plugins();
+    header
+        .plugins
+        .referenced()
+        .into_iter()
+        .map(|hash| {
+            candidates
+                .iter()
+                .find(|c| sha256(c) == hash)
+                .cloned()
+                .unwrap()
+        })
+        .collect()
+}
 
 fn header() -> impl Strategy<Value = SnapshotHeader> {
     (
@@ -16,8 +63,9 @@ fn header() -> impl Strategy<Value = SnapshotHeader> {
         proptest::collection::btree_set(0u64..16, 1..4),
         "[a-z]{0,12}",
         any::<[u8; 32]>(),
+        proptest::collection::vec(0usize..6, 0..4),
     )
-        .prop_map(|(last, voters, plugin, plugin_sha256)| {
+        .prop_map(|(last, voters, plugin, plugin_sha256, picks)| {
             let last_log_id = last.map(|(term, node, index)| {
                 LogIdOf::<TypeConfig>::new(LeaderId::new_committed(term, node), index)
             });
@@ -30,6 +78,7 @@ fn header() -> impl Strategy<Value = SnapshotHeader> {
                 plugin,
                 plugin_sha256,
                 config: Default::default(),
+                plugins: registry(&picks),
             }
         })
 }
@@ -43,7 +92,7 @@ fn pairs() -> impl Strategy<Value = BTreeMap<Vec<u8>, Vec<u8>>> {
 }
 
 fn write(header: &SnapshotHeader, pairs: &BTreeMap<Vec<u8>, Vec<u8>>) -> (Vec<u8>, [u8; 32]) {
-    let mut writer = SnapshotWriter::new(Vec::new(), header).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), header, &plugins_of(header)).unwrap();
     for (key, value) in pairs {
         writer.pair(key, value).unwrap();
     }
@@ -53,13 +102,18 @@ fn write(header: &SnapshotHeader, pairs: &BTreeMap<Vec<u8>, Vec<u8>>) -> (Vec<u8
 type Read = (SnapshotHeader, Vec<(Vec<u8>, Vec<u8>)>, [u8; 32]);
 
 fn read(bytes: &[u8]) -> Result<Read, SnapshotFormatError> {
+    read_with_plugins(bytes).map(|(read, _)| read)
+}
+
+fn read_with_plugins(bytes: &[u8]) -> Result<(Read, Vec<Bytes>), SnapshotFormatError> {
     let (mut reader, header) = SnapshotReader::open(bytes)?;
     let mut pairs = Vec::new();
     while let Some(pair) = reader.next_pair()? {
         pairs.push(pair);
     }
     let digest = reader.digest().ok_or(SnapshotFormatError::Truncated)?;
-    Ok((header, pairs, digest))
+    let plugins = reader.plugins().to_vec();
+    Ok(((header, pairs, digest), plugins))
 }
 
 proptest! {
@@ -73,6 +127,13 @@ proptest! {
         prop_assert_eq!(verified, digest);
         prop_assert_eq!(count as usize, pairs.len());
         prop_assert_eq!(read_pairs, pairs.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_plugins_the_registry_references_travel_with_the_snapshot(header in header(), pairs in pairs()) {
+        let (bytes, _) = write(&header, &pairs);
+        let (_, plugins) = read_with_plugins(&bytes).unwrap();
+        prop_assert_eq!(plugins, plugins_of(&header));
     }
 
     #[test]
@@ -111,11 +172,35 @@ proptest! {
     #[test]
     fn garbage_frames_never_panic(header in header(), garbage in proptest::collection::vec(any::<u8>(), 0..512)) {
         let (bytes, _) = write(&header, &BTreeMap::new());
-        // Magic, version, length and header: everything before the end frame.
+        // Magic, version, length, header and plugins: everything before the end frame.
         let mut framed = bytes[..bytes.len() - 1 - 8 - 32].to_vec();
         framed.extend_from_slice(&garbage);
         prop_assert!(read(&framed).is_err());
     }
+}
+
+#[test]
+fn the_writer_refuses_plugins_the_registry_does_not_reference() {
+    let header = SnapshotHeader {
+        last_log_id: None,
+        last_membership: StoredMembership::default(),
+        plugin: "kv".into(),
+        plugin_sha256: [0; 32],
+        config: Default::default(),
+        plugins: registry(&[1, 2]),
+    };
+    let candidates = candidate_plugins();
+    for wrong in [
+        vec![],
+        vec![candidates[1].clone()],
+        vec![candidates[3].clone(), candidates[4].clone()],
+    ] {
+        assert!(matches!(
+            SnapshotWriter::new(Vec::new(), &header, &wrong),
+            Err(SnapshotFormatError::Plugins { .. })
+        ));
+    }
+    assert!(SnapshotWriter::new(Vec::new(), &header, &plugins_of(&header)).is_ok());
 }
 
 #[test]
@@ -126,8 +211,9 @@ fn the_writer_refuses_keys_out_of_order() {
         plugin: "kv".into(),
         plugin_sha256: [0; 32],
         config: Default::default(),
+        plugins: Default::default(),
     };
-    let mut writer = SnapshotWriter::new(Vec::new(), &header).unwrap();
+    let mut writer = SnapshotWriter::new(Vec::new(), &header, &[]).unwrap();
     writer.pair(b"b", b"1").unwrap();
     assert!(matches!(
         writer.pair(b"a", b"2"),
@@ -152,6 +238,7 @@ fn damaged_lengths_and_versions_are_named() {
         plugin: "kv".into(),
         plugin_sha256: [7; 32],
         config: Default::default(),
+        plugins: Default::default(),
     };
     let mut pairs = BTreeMap::new();
     pairs.insert(b"k".to_vec(), b"v".to_vec());

@@ -12,17 +12,20 @@ use super::applied_state::AppliedState;
 use super::snapshot_format::SnapshotReader;
 use super::snapshot_store::SnapshotStore;
 use super::{RaftStorageError, TypeConfig};
-use crate::plugin::sha256_hex;
-use crate::store::FjallStateStore;
+use crate::plugin::{PluginKind, sha256_hex};
+use crate::store::{FjallStateStore, PluginBlobs};
 
 /// Verifies and installs the snapshot in `file` (from its start), which openraft describes as
-/// `meta`. Returns the state the data now has.
+/// `meta`, storing the plugins it carries in `blobs`. Returns the state the data now has; the
+/// caller then runs the state-machine plugin its registry names (`default_sha256`, the bundled
+/// one, if it names none).
 pub(crate) fn install(
     store: &FjallStateStore,
     snapshots: &SnapshotStore,
+    blobs: &PluginBlobs,
     meta: &SnapshotMetaOf<TypeConfig>,
     mut file: File,
-    plugin_sha256: [u8; 32],
+    default_sha256: [u8; 32],
 ) -> Result<AppliedState, RaftStorageError> {
     let rewind = |file: &mut File| {
         file.seek(SeekFrom::Start(0))
@@ -38,10 +41,13 @@ pub(crate) fn install(
             found: header.meta().to_string(),
         });
     }
-    if header.plugin_sha256 != plugin_sha256 {
+    // A snapshot taken before any deploy names no plugin: the data is the bundled plugin's.
+    if header.plugins.active(PluginKind::StateMachine).is_none()
+        && header.plugin_sha256 != default_sha256
+    {
         return Err(RaftStorageError::PluginMismatch {
             snapshot: sha256_hex(&header.plugin_sha256),
-            running: sha256_hex(&plugin_sha256),
+            running: sha256_hex(&default_sha256),
         });
     }
     rewind(&mut file)?;
@@ -62,6 +68,9 @@ pub(crate) fn install(
     }
     // The checksum matched: the pairs are the snapshot's.
     let checksum = reader.digest().map(|digest| hex::encode(&digest[..8]));
+    for wasm in reader.plugins() {
+        blobs.put(wasm)?;
+    }
     if let (Some(temp), Some(out)) = (&copy, reader.into_inner().copy) {
         out.into_inner()
             .map_err(|e| RaftStorageError::io("write", &temp.path)(e.into_error()))?;
@@ -77,6 +86,7 @@ pub(crate) fn install(
         last_membership: header.last_membership,
         plugin_sha256: header.plugin_sha256,
         config: header.config,
+        plugins: header.plugins,
     };
     let pairs = import.pairs();
     import.finish(&state.to_mark()?)?;

@@ -165,12 +165,13 @@ mod tests {
             plugin: "kv".into(),
             plugin_sha256: [0; 32],
             config: Default::default(),
+            plugins: Default::default(),
         }
     }
 
     fn written(store: &SnapshotStore, index: u64) -> TempSnapshot {
         let mut temp = store.create_temp("test").unwrap();
-        let writer = SnapshotWriter::new(Vec::new(), &header(index)).unwrap();
+        let writer = SnapshotWriter::new(Vec::new(), &header(index), &[]).unwrap();
         let (bytes, _) = writer.finish().unwrap();
         temp.file.write_all(&bytes).unwrap();
         temp.file.sync_all().unwrap();

@@ -17,18 +17,19 @@ use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use tokio::sync::watch;
 
-use super::ApplyResponse;
 use super::applied_state::AppliedState;
 use super::apply_batch::apply_entries;
+use super::deploy::{Activator, ActiveMachine, default_record};
 use super::snapshot_builder::PluginSnapshotBuilder;
 use super::snapshot_install::install;
 use super::snapshot_store::SnapshotStore;
-use super::{ClusterConfig, LogPayload, RaftStorageError, TypeConfig};
-use crate::events::{ClusterEvent, EventBus};
+use super::{ClusterConfig, RaftStorageError, TypeConfig};
+use crate::events::EventBus;
 use crate::plugin::{
-    CompiledStateMachine, PluginLimits, StateMachineApplier, StateMachineReader, sha256_hex,
+    CompiledStateMachine, PluginKind, PluginLimits, PluginRecord, PluginRegistry,
+    StateMachineReader, sha256_hex,
 };
-use crate::store::{FjallStateStore, StateStore};
+use crate::store::{FjallStateStore, PluginBlobs, StateStore};
 
 type C = TypeConfig;
 
@@ -36,39 +37,47 @@ type C = TypeConfig;
 /// Clones share everything (the instance, the keyspace, the snapshot directory).
 #[derive(Clone)]
 pub struct StateMachineStore {
-    plugin: CompiledStateMachine,
+    /// The plugin the node runs before any deploy (the bundled default): its engine compiles
+    /// deployed plugins and its name names the keyspace.
+    default: CompiledStateMachine,
     limits: PluginLimits,
     store: FjallStateStore,
+    blobs: PluginBlobs,
     live: Arc<Mutex<Live>>,
+    /// The query instance of the active plugin; replaced at every activation.
+    reader: Arc<Mutex<StateMachineReader>>,
     snapshots: Arc<SnapshotStore>,
     events: EventBus,
     config: Arc<watch::Sender<ClusterConfig>>,
 }
 
-/// What applying needs, behind one lock: the plugin instance and where it stands.
+/// What applying needs, behind one lock: the active plugin's instance and where it stands.
 struct Live {
-    applier: StateMachineApplier,
+    machine: ActiveMachine,
     applied: AppliedState,
 }
 
 impl StateMachineStore {
-    /// Opens the state machine of `plugin` in `db`, with its snapshots in `snapshot_dir`, at the
-    /// position it had reached.
+    /// Opens the state machine in `db`, with its snapshots in `snapshot_dir`, at the position it
+    /// had reached, running the state-machine plugin its applied state names — `default` if none
+    /// was ever deployed (a brand-new cluster).
     pub fn open(
         db: &Database,
         snapshot_dir: &Path,
-        plugin: CompiledStateMachine,
+        default: CompiledStateMachine,
         limits: PluginLimits,
     ) -> Result<Self, RaftStorageError> {
         // Commits stay in the journal buffer: the raft log's fsyncs (same journal) make them
         // durable, and openraft re-applies the log (or restores the snapshot) after a crash.
-        let store = FjallStateStore::open(db, plugin.name(), None)?;
+        let store = FjallStateStore::open(db, default.name(), None)?;
+        let blobs = PluginBlobs::open(db)?;
         let snapshots = Arc::new(SnapshotStore::open(snapshot_dir)?);
-        let running = plugin.info().sha256;
         let applied = match store.applied()? {
             Some(mark) => AppliedState::from_mark(&mark)?,
-            None => AppliedState::empty(running),
+            None => AppliedState::empty(default.info().sha256),
         };
+        let plugin = load_active(&default, &blobs, &applied.plugins)?;
+        let running = plugin.info().sha256;
         if applied.plugin_sha256 != running {
             tracing::warn!(
                 state_machine = plugin.name(),
@@ -78,19 +87,20 @@ impl StateMachineStore {
                  every replica must run the same plugin"
             );
         }
-        // The replicated budgets win over the node's own once a configuration was applied.
-        let limits = if applied.config.version > 0 {
-            applied.config.limits
-        } else {
-            limits
-        };
         let config = Arc::new(watch::Sender::new(applied.config.clone()));
-        let applier = plugin.applier(Arc::new(store.clone()), limits)?;
+        // The replicated budgets win over the node's own once a configuration was applied.
+        let applier = plugin.applier(Arc::new(store.clone()), applied.limits(limits))?;
+        let reader = plugin.reader(Arc::new(store.clone()), applied.limits(limits));
         Ok(Self {
-            plugin,
+            default,
             limits,
             store,
-            live: Arc::new(Mutex::new(Live { applier, applied })),
+            blobs,
+            live: Arc::new(Mutex::new(Live {
+                machine: ActiveMachine { plugin, applier },
+                applied,
+            })),
+            reader: Arc::new(Mutex::new(reader)),
             snapshots,
             events: EventBus::default(),
             config,
@@ -125,14 +135,24 @@ impl StateMachineStore {
         // A poisoned lock still holds the counters as they were.
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         (
-            live.applier.fuel_consumed(),
-            live.applier.instances_created(),
+            live.machine.applier.fuel_consumed(),
+            live.machine.applier.instances_created(),
         )
     }
 
-    /// The plugin this state machine runs.
-    pub fn plugin(&self) -> &CompiledStateMachine {
-        &self.plugin
+    /// The state-machine plugin active now.
+    pub fn plugin(&self) -> Result<CompiledStateMachine, RaftStorageError> {
+        Ok(lock(&self.live)?.machine.plugin.clone())
+    }
+
+    /// The plugins active now, the rollback targets and the history, with the bundled state
+    /// machine that runs where nothing was deployed.
+    pub fn plugins(&self) -> Result<(PluginRegistry, Option<PluginRecord>), RaftStorageError> {
+        let registry = lock(&self.live)?.applied.plugins.clone();
+        Ok((
+            registry,
+            default_record(&self.default, PluginKind::StateMachine),
+        ))
     }
 
     /// The plugin's keyspace (for reads, [`StateStore::content_hash`], ...).
@@ -140,11 +160,59 @@ impl StateMachineStore {
         &self.store
     }
 
-    /// A query instance over the committed state. It never touches the applying instance.
-    pub fn reader(&self) -> StateMachineReader {
-        self.plugin
-            .reader(Arc::new(self.store.clone()), self.limits)
+    /// A new query instance of the active plugin over the committed state. It never touches the
+    /// applying instance.
+    pub fn reader(&self) -> Result<StateMachineReader, RaftStorageError> {
+        let limits = lock(&self.live)?.applied.limits(self.limits);
+        Ok(self.plugin()?.reader(Arc::new(self.store.clone()), limits))
     }
+
+    /// The query instance the node serves reads with: it always runs the active plugin (an
+    /// activation replaces it together with the commit that activates).
+    pub fn shared_reader(&self) -> Arc<Mutex<StateMachineReader>> {
+        self.reader.clone()
+    }
+
+    fn activator(&self) -> Activator<'_> {
+        Activator {
+            default: &self.default,
+            store: &self.store,
+            blobs: &self.blobs,
+            limits: self.limits,
+            reader: &self.reader,
+        }
+    }
+}
+
+/// The state-machine plugin `registry` names active: `default` unless another was deployed, in
+/// which case its bytes come from `blobs` (compiled from the cache, not again).
+fn load_active(
+    default: &CompiledStateMachine,
+    blobs: &PluginBlobs,
+    registry: &PluginRegistry,
+) -> Result<CompiledStateMachine, RaftStorageError> {
+    let Some(active) = registry.active(PluginKind::StateMachine) else {
+        return Ok(default.clone());
+    };
+    if active.sha256 == default.info().sha256 {
+        return Ok(default.clone());
+    }
+    let wasm = blobs
+        .get(&active.sha256)?
+        .ok_or_else(|| RaftStorageError::Corrupt {
+            subject: "plugin blobs",
+            reason: format!(
+                "the active state machine {} has no stored bytes",
+                sha256_hex(&active.sha256)
+            ),
+        })?;
+    default
+        .engine()
+        .load_state_machine(default.name(), &wasm)
+        .map_err(|error| RaftStorageError::PluginLoad {
+            sha256: sha256_hex(&active.sha256),
+            reason: error.to_string(),
+        })
 }
 
 fn lock(live: &Mutex<Live>) -> Result<std::sync::MutexGuard<'_, Live>, RaftStorageError> {
@@ -181,30 +249,21 @@ impl RaftStateMachine<C> for StateMachineStore {
         if batch.is_empty() {
             return Ok(());
         }
-        let live = self.live.clone();
-        let sha256 = self.plugin.info().sha256;
-        let (responses, batch, config) = tokio::task::spawn_blocking(move || {
-            let mut live = lock(&live)?;
+        let this = self.clone();
+        let (responses, events, config) = tokio::task::spawn_blocking(move || {
+            let mut live = lock(&this.live)?;
             let live = &mut *live;
-            let (applied, responses) =
-                apply_entries(&mut live.applier, &live.applied, &batch, sha256)?;
-            live.applied = applied;
-            Ok::<_, RaftStorageError>((responses, batch, live.applied.config.clone()))
+            let applied =
+                apply_entries(&mut live.machine, &live.applied, &batch, &this.activator())?;
+            live.applied = applied.state;
+            let config = live.applied.config.clone();
+            Ok::<_, RaftStorageError>((applied.responses, applied.events, config))
         })
         .await
         .map_err(RaftStorageError::from)??;
-        // Committed: announce the configurations that took effect.
-        for (entry, response) in batch.iter().zip(&responses) {
-            if let (
-                openraft::EntryPayload::Normal(LogPayload::Config(accepted)),
-                ApplyResponse::None,
-            ) = (&entry.payload, response)
-            {
-                self.events.publish(ClusterEvent::ConfigurationChanged {
-                    version: accepted.version,
-                    index: entry.log_id.index,
-                });
-            }
+        // Committed: announce what took effect.
+        for event in events {
+            self.events.publish(event);
         }
         self.config.send_if_modified(|current| {
             let changed = *current != config;
@@ -224,8 +283,8 @@ impl RaftStateMachine<C> for StateMachineStore {
         PluginSnapshotBuilder::new(
             self.store.clone(),
             self.snapshots.clone(),
-            self.plugin.name().to_string(),
-            self.plugin.info().sha256,
+            self.blobs.clone(),
+            self.default.clone(),
         )
     }
 
@@ -235,23 +294,27 @@ impl RaftStateMachine<C> for StateMachineStore {
         snapshot: tokio::fs::File,
     ) -> Result<(), io::Error> {
         let file = snapshot.into_std().await;
-        let (store, snapshots, live) = (
-            self.store.clone(),
-            self.snapshots.clone(),
-            self.live.clone(),
-        );
-        let (plugin, limits, meta) = (self.plugin.clone(), self.limits, meta.clone());
+        let (this, meta) = (self.clone(), meta.clone());
         tokio::task::spawn_blocking(move || {
-            let mut live = lock(&live)?;
-            let applied = install(&store, &snapshots, &meta, file, plugin.info().sha256)?;
+            let mut live = lock(&this.live)?;
+            // The reader is held across the install so no query pairs one plugin with the other's
+            // data.
+            let mut reader = this.reader.lock().unwrap_or_else(|p| p.into_inner());
+            let applied = install(
+                &this.store,
+                &this.snapshots,
+                &this.blobs,
+                &meta,
+                file,
+                this.default.info().sha256,
+            )?;
+            let plugin = load_active(&this.default, &this.blobs, &applied.plugins)?;
             // A fresh instance: nothing the old one kept in guest memory may outlive the data it
             // was computed from.
-            let limits = if applied.config.version > 0 {
-                applied.config.limits
-            } else {
-                limits
-            };
-            live.applier = plugin.applier(Arc::new(store.clone()), limits)?;
+            let limits = applied.limits(this.limits);
+            let applier = plugin.applier(Arc::new(this.store.clone()), limits)?;
+            *reader = plugin.reader(Arc::new(this.store.clone()), limits);
+            live.machine = ActiveMachine { plugin, applier };
             live.applied = applied;
             Ok::<_, RaftStorageError>(live.applied.config.clone())
         })

@@ -26,6 +26,12 @@ impl StateExport {
         self.applied.as_ref()
     }
 
+    /// The fjall snapshot everything is read from (other keyspaces read through it see the same
+    /// instant).
+    pub(crate) fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
     /// Every pair, in key order.
     pub(crate) fn pairs(&self) -> impl Iterator<Item = Result<(Slice, Slice), StoreError>> + '_ {
         self.snapshot.iter(&self.data).map(|guard| {

@@ -1,6 +1,7 @@
 //! Cluster tests over real iroh endpoints on loopback: formation through a join ticket, the data
-//! path through every node, admission on the raft protocol, bad frames, restart from disk.
+//! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin deploys through the log.
 
+mod deploy;
 mod formation;
 mod management;
 mod support;

@@ -1,9 +1,12 @@
-//! The raft protocol refuses non-members; garbage and oversized frames close only their stream.
+//! The raft protocol refuses non-members; garbage and oversized frames close only their stream;
+//! bad plugin uploads are refused with the reason.
 
 use bytes::Bytes;
 use iroh::SecretKey;
 use iroh_raft::{
-    Consistency, NOT_A_MEMBER, ServerFrame, Start, alpn, bind_endpoint, decode_body, read_frame,
+    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_BYTES, NOT_A_MEMBER, Operation, PluginKind,
+    RequestError, ServerFrame, Start, alpn, bind_endpoint, decode_body, encode_frame, read_frame,
+    sha256, write_frame,
 };
 
 use crate::support::{client, get, put, start, value};
@@ -194,4 +197,86 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
     assert_eq!(value(&answer), Some(b"garbage".to_vec()));
     node.node.shutdown().await.expect("shutdown");
     other.node.shutdown().await.expect("shutdown");
+}
+
+/// Sends `frames` on a fresh management stream and returns the node's first reply frame.
+async fn exchange(connection: &iroh::endpoint::Connection, frames: &[ClientFrame]) -> ServerFrame {
+    let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+    for frame in frames {
+        write_frame(&mut send, encode_frame(frame).expect("encode"))
+            .await
+            .expect("send");
+    }
+    send.finish().expect("finish");
+    let body = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("reply")
+        .expect("frame");
+    decode_body::<ServerFrame>(&body).expect("decodes")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_plugin_uploads_are_refused_and_the_node_keeps_serving() {
+    let node = start(Start::Init).await;
+    let endpoint = stranger().await;
+    let connection = endpoint
+        .connect(node.node.addr(), alpn::MANAGEMENT)
+        .await
+        .expect("connect");
+    let announce = |size: u64, sha256: [u8; 32]| ClientFrame::Request {
+        id: [1; 16],
+        operation: Operation::PluginDeploy(DeployRequest {
+            kind: PluginKind::StateMachine,
+            version: String::new(),
+            config: Bytes::new(),
+            sha256,
+            size,
+            wasm: Bytes::new(),
+        }),
+    };
+    let chunk = |data: &'static [u8]| ClientFrame::Chunk {
+        id: [1; 16],
+        data: Bytes::from_static(data),
+    };
+
+    let refused = |frame: ServerFrame| match frame {
+        ServerFrame::Response {
+            id: [1, ..],
+            result: Err(error),
+        } => error,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    tracing::info!("more than the size limit");
+    let error = refused(
+        exchange(
+            &connection,
+            &[announce(MAX_PLUGIN_BYTES as u64 + 1, [0; 32])],
+        )
+        .await,
+    );
+    assert!(matches!(error, RequestError::TooLarge { .. }), "{error:?}");
+    tracing::info!("more bytes than announced");
+    let error = refused(
+        exchange(
+            &connection,
+            &[announce(4, sha256(b"abcd")), chunk(b"abcdef")],
+        )
+        .await,
+    );
+    assert!(error.to_string().contains("more arrived"), "{error}");
+    tracing::info!("bytes that do not match the announced hash");
+    let error =
+        refused(exchange(&connection, &[announce(4, sha256(b"abcd")), chunk(b"abce")]).await);
+    assert!(error.to_string().contains("damaged"), "{error}");
+    tracing::info!("the stream ends early");
+    let error = refused(exchange(&connection, &[announce(4, sha256(b"abcd")), chunk(b"ab")]).await);
+    assert!(error.to_string().contains("ended after 2 of 4"), "{error}");
+
+    let (_, outcome) = client(&node)
+        .await
+        .write(put("still", "serving"))
+        .await
+        .expect("write");
+    outcome.expect("ok");
+    node.node.shutdown().await.expect("shutdown");
 }

@@ -1,7 +1,8 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories.
+//! restarted from their data directories, and plugin deploys through the CLI.
 
 mod cli;
+mod deploy;
 mod kill;
 mod manage_cli;
 mod support;

@@ -111,22 +111,29 @@ pub(crate) fn put(key: &str, value: &str) -> Bytes {
     )
 }
 
-pub(crate) async fn get(client: &Client, key: &str) -> Option<Vec<u8>> {
-    let query = Bytes::from(
+pub(crate) fn get_query(key: &str) -> Bytes {
+    Bytes::from(
         postcard::to_allocvec(&Query::Get {
             key: key.as_bytes(),
         })
         .expect("encode"),
-    );
-    let answer = client
-        .read(query, Consistency::Linearizable)
-        .await
-        .expect("read")
-        .expect("query ok");
-    match postcard::from_bytes::<QueryResponse>(&answer).expect("decode") {
+    )
+}
+
+pub(crate) fn decode_value(answer: &Bytes) -> Option<Vec<u8>> {
+    match postcard::from_bytes::<QueryResponse>(answer).expect("decode") {
         QueryResponse::Value(value) => value,
         other => panic!("expected a value, got {other:?}"),
     }
+}
+
+pub(crate) async fn get(client: &Client, key: &str) -> Option<Vec<u8>> {
+    let answer = client
+        .read(get_query(key), Consistency::Linearizable)
+        .await
+        .expect("read")
+        .expect("query ok");
+    decode_value(&answer)
 }
 
 /// Polls until `check` passes or `timeout` runs out.

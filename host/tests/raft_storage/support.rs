@@ -118,6 +118,7 @@ pub(crate) fn get(sm: &StateMachineStore, key: &str) -> Option<Vec<u8>> {
     .expect("encode get");
     let answer = sm
         .reader()
+        .expect("reader")
         .query(&request)
         .expect("query runs")
         .expect("query succeeds");

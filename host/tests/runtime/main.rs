@@ -1,9 +1,10 @@
 //! Integration tests of the plugin runtime: every bundled plugin through the real wasmtime host
-//! over a real fjall keyspace, faults, determinism, crash atomicity and component rejection.
+//! over a real fjall keyspace, faults, determinism, crash atomicity, component rejection and migrations.
 
 mod bundled_plugins;
 mod crash;
 mod determinism;
 mod faults;
+mod migrations;
 mod rejection;
 mod support;

@@ -17,6 +17,9 @@
 //! Queries: `get:<key>` answers the value or fails with "not found"; `loop` loops forever;
 //! `panic` panics; anything else fails with "unknown query".
 //!
+//! `migrate` writes `migrating` = `started`, then panics: deploying this plugin over another is
+//! refused on every replica, and the write is discarded.
+//!
 //! The misbehaviour goes through `core::hint::black_box`, so the optimizer cannot remove it.
 #![no_std]
 extern crate alloc;
@@ -54,6 +57,11 @@ impl StateMachine for Faulty {
                 None => Err(Error::new("unknown query")),
             },
         }
+    }
+
+    fn migrate(ctx: &mut ApplyContext, _from_version: &str) -> Result<()> {
+        ctx.put(b"migrating", b"started");
+        panic!("migrate panicked on purpose")
     }
 }
 
