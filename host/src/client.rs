@@ -54,6 +54,12 @@ fn rand_tag() -> u64 {
 /// Told `(bytes sent, total)` as an upload progresses.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
+/// An endpoint for a client: a fresh identity, an ephemeral loopback port, no protocols served.
+pub(crate) async fn client_endpoint() -> Result<Endpoint, ClientError> {
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    Ok(bind_endpoint(SecretKey::generate(), any_port, Vec::new()).await?)
+}
+
 /// A connection to one node of a cluster.
 pub struct Client {
     endpoint: Endpoint,
@@ -68,14 +74,7 @@ pub struct Client {
 impl Client {
     /// Connects to the node at `node`, with a fresh client identity.
     pub async fn connect(node: EndpointAddr) -> Result<Self, ClientError> {
-        let endpoint = bind_endpoint(
-            SecretKey::generate(),
-            "127.0.0.1:0"
-                .parse()
-                .map_err(|e| ClientError::Connect(format!("{e}")))?,
-            Vec::new(),
-        )
-        .await?;
+        let endpoint = client_endpoint().await?;
         let mut client = Self::connect_from(endpoint, node).await?;
         client.owns_endpoint = true;
         Ok(client)

@@ -8,15 +8,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
-use iroh::{Endpoint, EndpointAddr, SecretKey};
+use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, client_endpoint};
 use crate::events::{ClusterEvent, MemberRole};
 use crate::metrics::{MetricsCategory, MetricsSnapshot};
 use crate::net::{
     ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse, LogEntryInfo, LogInfo,
-    MemberOperationResponse, Operation, Reply, SnapshotInfo, bind_endpoint,
+    MemberOperationResponse, Operation, Reply, SnapshotInfo,
 };
 use crate::raft::{ClusterConfig, Member};
 
@@ -56,14 +56,7 @@ impl IrohRaftManagementClient {
 
     /// Connects to the first reachable of `members`, with a fresh client identity.
     pub async fn connect(members: Vec<EndpointAddr>) -> Result<Self, ClientError> {
-        let endpoint = bind_endpoint(
-            SecretKey::generate(),
-            "127.0.0.1:0"
-                .parse()
-                .map_err(|e| ClientError::Connect(format!("{e}")))?,
-            Vec::new(),
-        )
-        .await?;
+        let endpoint = client_endpoint().await?;
         Self::connect_from(endpoint, members).await
     }
 

@@ -268,61 +268,39 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
         let (index, outcome) = deployer.write(put("before", "one")).await.expect("write");
         outcome.expect("ok");
 
-        tracing::info!("a state machine whose migrate traps");
-        let reason = refusal(
-            deployer
-                .deploy_plugin(
-                    PluginKind::StateMachine,
-                    Bytes::from_static(bundled::FAULTY),
-                    "bad",
-                    Bytes::new(),
-                    &mut |_, _| {},
-                )
-                .await,
-        );
-        assert!(reason.contains("migrate"), "{reason}");
-
-        tracing::info!("a component of the wrong world");
-        let reason = refusal(
-            deployer
-                .deploy_plugin(
-                    PluginKind::StateMachine,
-                    Bytes::from_static(bundled::ALLOW_ALL),
-                    "",
-                    Bytes::new(),
-                    &mut |_, _| {},
-                )
-                .await,
-        );
-        assert!(reason.contains("policy plugin"), "{reason}");
-
-        tracing::info!("garbage bytes");
-        let reason = refusal(
-            deployer
-                .deploy_plugin(
-                    PluginKind::StateMachine,
-                    Bytes::from_static(b"this is not a wasm component at all"),
-                    "",
-                    Bytes::new(),
-                    &mut |_, _| {},
-                )
-                .await,
-        );
-        assert!(reason.contains("not a WebAssembly"), "{reason}");
-
-        tracing::info!("a policy deploys through the same path, checked against its own world");
-        let reason = refusal(
-            deployer
-                .deploy_plugin(
-                    PluginKind::Policy,
-                    Bytes::from_static(bundled::KV),
-                    "",
-                    Bytes::new(),
-                    &mut |_, _| {},
-                )
-                .await,
-        );
-        assert!(reason.contains("state-machine plugin"), "{reason}");
+        // A migrate that traps, the wrong world, garbage, and a policy checked against its own
+        // world: each refused with its reason.
+        let refusals: [(PluginKind, &'static [u8], &str, &str); 4] = [
+            (PluginKind::StateMachine, bundled::FAULTY, "bad", "migrate"),
+            (
+                PluginKind::StateMachine,
+                bundled::ALLOW_ALL,
+                "",
+                "policy plugin",
+            ),
+            (
+                PluginKind::StateMachine,
+                b"this is not a wasm component at all",
+                "",
+                "not a WebAssembly",
+            ),
+            (PluginKind::Policy, bundled::KV, "", "state-machine plugin"),
+        ];
+        for (kind, wasm, version, expected) in refusals {
+            tracing::info!(%kind, expected, "a deploy that must be refused");
+            let reason = refusal(
+                deployer
+                    .deploy_plugin(
+                        kind,
+                        Bytes::from_static(wasm),
+                        version,
+                        Bytes::new(),
+                        &mut |_, _| {},
+                    )
+                    .await,
+            );
+            assert!(reason.contains(expected), "{reason}");
+        }
         // Padded past several upload chunks, to see the progress reports.
         let read_only = Bytes::from(iroh_raft::bench::deploy::padded_component(
             bundled::READ_ONLY,

@@ -1,20 +1,11 @@
 //! The command line against a real node process: kv commands, exit codes, JSON output, and a
 //! clean stop on SIGTERM.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use iroh_raft::format_node_address;
 
-use crate::support::{free_port, spawn};
-
-fn cli(node: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args(args)
-        .env("IROH_RAFT_NODE", node)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run iroh-raft")
-}
+use crate::support::{cli, free_port, spawn};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -9,16 +9,7 @@ use iroh_raft::{
     Client, Consistency, PluginKind, bundled, format_node_address, sha256, sha256_hex,
 };
 
-use crate::support::{cluster, eventually, leader_of, put};
-
-fn cli(node: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args(args)
-        .env("IROH_RAFT_NODE", node)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run iroh-raft")
-}
+use crate::support::{cli, cluster, eventually, leader_of, put};
 
 fn json(output: &Output) -> serde_json::Value {
     assert!(output.status.success(), "{output:?}");

@@ -3,21 +3,12 @@
 //! step-down, events, and the exit code and message of a refused request.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use iroh_raft::format_node_address;
 
-use crate::support::{free_port, spawn};
-
-fn cli(node: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args(args)
-        .env("IROH_RAFT_NODE", node)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run iroh-raft")
-}
+use crate::support::{cli, free_port, spawn};
 
 fn json(node: &str, args: &[&str]) -> serde_json::Value {
     let mut with_json = args.to_vec();

@@ -204,3 +204,13 @@ pub(crate) async fn leader_of(nodes: &[NodeProcess], seen_from: usize) -> usize 
         .position(|n| *n.addr.id.as_bytes() == leader_key)
         .expect("the leader is one of ours")
 }
+
+/// Runs the `iroh-raft` command line against `node` (quiet logs), to completion.
+pub(crate) fn cli(node: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(args)
+        .env("IROH_RAFT_NODE", node)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run iroh-raft")
+}
