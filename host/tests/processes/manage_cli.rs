@@ -180,3 +180,51 @@ async fn the_management_tour_example_runs_against_a_cluster() {
         node.kill();
     }
 }
+
+/// The walk-through in `examples/custom-state-machine` (steps 4 and 5), as its README types it:
+/// deploy the tally with the CLI, then drive it with raw `write`/`read` in hex.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_through_deploys_the_tally_and_uses_it() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let wasm = root.path().join("my_tally.wasm");
+    std::fs::write(&wasm, iroh_raft::bundled::EXAMPLE_TALLY).expect("write the plugin");
+    let deployed = cli(
+        &address,
+        &[
+            "plugin",
+            "deploy",
+            "--kind",
+            "state-machine",
+            "--version",
+            "1",
+            wasm.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(deployed.status.success(), "{deployed:?}");
+    assert!(
+        String::from_utf8_lossy(&deployed.stdout).contains("activated at index"),
+        "{deployed:?}"
+    );
+    let text = |output: std::process::Output| {
+        assert!(output.status.success(), "{output:?}");
+        let hex = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        String::from_utf8(hex::decode(hex).expect("hex")).expect("utf-8")
+    };
+    assert_eq!(
+        text(cli(&address, &["write", &hex::encode("add apples 3")])),
+        "3"
+    );
+    assert_eq!(
+        text(cli(&address, &["write", &hex::encode("add apples 2")])),
+        "5"
+    );
+    assert_eq!(text(cli(&address, &["read", &hex::encode("apples")])), "5");
+    assert_eq!(text(cli(&address, &["read", ""])), "apples=5\n");
+    node.kill();
+}
