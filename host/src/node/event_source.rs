@@ -106,6 +106,9 @@ pub(crate) fn diff(before: &Observed, after: &Observed) -> Vec<ClusterEvent> {
     events
 }
 
+/// The least time between two looks prompted by metric changes.
+const COALESCE: Duration = Duration::from_millis(5);
+
 /// How often health is looked at when nothing else changes.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -123,7 +126,14 @@ pub(crate) async fn run(
     let mut before = look(&raft, &state_machine, unreachable_after(&config), None);
     loop {
         tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { return },
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // Under write load the metrics change with every apply: look at most every few
+                // milliseconds (what changed meanwhile is still seen, in one look).
+                tokio::time::sleep(COALESCE).await;
+            }
             _ = config.changed() => {}
             _ = tokio::time::sleep(TICK) => {}
         }

@@ -45,6 +45,9 @@ pub(crate) fn heartbeat_interval(
     config.heartbeat().min(running_election_min / 3)
 }
 
+/// The least time between two decisions prompted by metric changes.
+const COALESCE: Duration = Duration::from_millis(5);
+
 /// How long a requested snapshot may take before another is requested.
 const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -102,7 +105,14 @@ pub(crate) async fn run(
             heartbeat_interval(&settings, running_election_min)
         };
         tokio::select! {
-            changed = metrics.changed() => if changed.is_err() { return },
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // The metrics change with every apply under load: decide at most every few
+                // milliseconds, never past the next heartbeat.
+                tokio::time::sleep(wait.min(COALESCE)).await;
+            }
             _ = config.changed() => {}
             _ = tokio::time::sleep(wait) => {}
         }
