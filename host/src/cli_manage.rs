@@ -68,8 +68,8 @@ pub(crate) enum ConfigCli {
     ///
     /// The update is validated first (a refusal names the field and why), then replicated: it
     /// takes effect on every member at the same log index. Plugin budgets apply from that entry on;
-    /// heartbeats, snapshots and frame limits as soon as each member applies it; election timeouts
-    /// when each member's raft core next starts.
+    /// heartbeats, snapshots and frame limits as soon as each member applies it; a change of the
+    /// election timeouts makes each member start a new raft core over its storage (one election).
     Set {
         /// `name=value` pairs; `config get` lists the names.
         #[arg(required = true)]

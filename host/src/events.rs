@@ -130,6 +130,54 @@ pub enum ClusterEvent {
     },
 }
 
+/// Each member's role in `membership`: voters, then non-voters told apart by the observer flag.
+pub(crate) fn roles(
+    membership: &openraft::Membership<u64, crate::raft::Member>,
+) -> std::collections::BTreeMap<u64, MemberRole> {
+    let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, member)| {
+            let role = if voters.contains(id) {
+                MemberRole::Voter
+            } else if member.observer {
+                MemberRole::Observer
+            } else {
+                MemberRole::Learner
+            };
+            (*id, role)
+        })
+        .collect()
+}
+
+/// The membership events between two role maps: additions and role changes in id order, then
+/// removals.
+pub(crate) fn role_events(
+    before: &std::collections::BTreeMap<u64, MemberRole>,
+    after: &std::collections::BTreeMap<u64, MemberRole>,
+) -> Vec<ClusterEvent> {
+    let mut events = Vec::new();
+    for (node_id, role) in after {
+        match before.get(node_id) {
+            None => events.push(ClusterEvent::MemberAdded {
+                node_id: *node_id,
+                role: *role,
+            }),
+            Some(old) if old != role => events.push(ClusterEvent::MemberRoleChanged {
+                node_id: *node_id,
+                role: *role,
+            }),
+            Some(_) => {}
+        }
+    }
+    for node_id in before.keys() {
+        if !after.contains_key(node_id) {
+            events.push(ClusterEvent::MemberRemoved { node_id: *node_id });
+        }
+    }
+    events
+}
+
 /// The node's event bus. Clones publish to the same subscribers.
 #[derive(Debug, Clone)]
 pub struct EventBus {
@@ -218,6 +266,28 @@ mod tests {
             slow.next().await,
             Some(ClusterEvent::MemberRemoved { node_id: 6 })
         );
+    }
+
+    #[test]
+    fn role_events_name_each_change_once() {
+        use MemberRole::{Learner, Observer, Voter};
+        let before = [(1, Voter), (2, Voter), (3, Learner), (4, Observer)].into();
+        let after = [(1, Voter), (3, Voter), (4, Observer), (5, Learner)].into();
+        assert_eq!(
+            role_events(&before, &after),
+            vec![
+                ClusterEvent::MemberRoleChanged {
+                    node_id: 3,
+                    role: Voter
+                },
+                ClusterEvent::MemberAdded {
+                    node_id: 5,
+                    role: Learner
+                },
+                ClusterEvent::MemberRemoved { node_id: 2 },
+            ]
+        );
+        assert!(role_events(&after, &after).is_empty());
     }
 
     #[test]

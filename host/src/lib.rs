@@ -58,7 +58,7 @@ pub use plugin::{
 pub use raft::{
     ApplyResponse, CONFIG_FIELDS, ClusterConfig, ConfigError, DeployEntry, FjallLogStore,
     LogPayload, Member, PluginOutcome, PluginSnapshotBuilder, RaftStorage, RaftStorageError,
-    SnapshotFormatError, StateMachineStore, TypeConfig, verify_snapshot,
+    SharedRaft, SnapshotFormatError, StateMachineStore, TypeConfig, verify_snapshot,
 };
 pub use store::{
     AppliedMark, FjallStateStore, Pairs, PluginBlobs, StateRead, StateStore, StoreError, Txn,

@@ -14,6 +14,7 @@ mod join;
 mod leadership;
 mod maintenance;
 mod members;
+mod raft_core;
 mod service;
 
 use std::collections::BTreeMap;
@@ -31,10 +32,12 @@ pub use identity::ClusterIdentity;
 use self::discovery::DiscoveryServer;
 use self::service::NodeService;
 use crate::net::{
-    Admission, JoinTicket, ManagementServer, NetError, NodeStatus, RaftNetwork, RaftServer, alpn,
-    bind_endpoint, load_or_create_secret_key,
+    Admission, JoinTicket, ManagementServer, NetError, NodeStatus, RaftServer, alpn, bind_endpoint,
+    load_or_create_secret_key,
 };
-use crate::raft::{ClusterConfig, LogPayload, Member, RaftStorage, StateMachineStore, TypeConfig};
+use crate::raft::{
+    ClusterConfig, LogPayload, Member, RaftStorage, SharedRaft, StateMachineStore, TypeConfig,
+};
 use crate::{PluginEngine, PluginError, bundled};
 
 /// How a node starts.
@@ -129,7 +132,7 @@ async fn bind_with_retry(
 
 /// A running node.
 pub struct Node {
-    raft: Raft<C, StateMachineStore>,
+    raft: SharedRaft<StateMachineStore>,
     router: Router,
     identity: ClusterIdentity,
     service: Arc<NodeService>,
@@ -205,15 +208,14 @@ impl Node {
         } else {
             config.cluster_config()
         };
-        let raft = Raft::new(
-            identity.node_id,
-            Arc::new(cluster_config.raft_config().map_err(NodeError::Config)?),
-            RaftNetwork::new(endpoint.clone()),
-            storage.log_store(),
-            state_machine.clone(),
-        )
-        .await
-        .map_err(|e| NodeError::Raft(e.to_string()))?;
+        let factory = raft_core::CoreFactory {
+            node_id: identity.node_id,
+            endpoint: endpoint.clone(),
+            log: storage.log_store(),
+            state_machine: state_machine.clone(),
+        };
+        let raft = factory.start(&cluster_config).await?;
+        let shared = SharedRaft::new(raft.clone());
 
         let membership = Arc::new(tokio::sync::Mutex::new(()));
         let management_frame = Arc::new(AtomicUsize::new(
@@ -221,7 +223,7 @@ impl Node {
         ));
         let raft_frame = Arc::new(AtomicUsize::new(cluster_config.max_raft_frame as usize));
         let service = Arc::new(NodeService {
-            raft: raft.clone(),
+            raft: shared.clone(),
             state_machine: state_machine.clone(),
             log: storage.log_store(),
             cluster_id: identity.cluster_id,
@@ -234,9 +236,10 @@ impl Node {
             started: std::time::Instant::now(),
             storage_dir,
             max_frame: management_frame.clone(),
+            local_config: config.cluster_config(),
         });
         let discovery = DiscoveryServer {
-            raft: raft.clone(),
+            raft: shared.clone(),
             node_id: identity.node_id,
             cluster_id: identity.cluster_id,
             secret: identity.secret,
@@ -246,7 +249,7 @@ impl Node {
         let router = Router::builder(endpoint.clone())
             .accept(
                 alpn::RAFT,
-                RaftServer::new(raft.clone(), admission, dir.join("incoming"))
+                RaftServer::shared(shared.clone(), admission, dir.join("incoming"))
                     .with_max_frame(raft_frame.clone()),
             )
             .accept(alpn::MANAGEMENT, ManagementServer::new(service.clone()))
@@ -254,17 +257,19 @@ impl Node {
             .spawn();
         let tasks = vec![
             tokio::spawn(event_source::run(
-                raft.clone(),
+                shared.clone(),
                 state_machine.clone(),
                 state_machine.events().clone(),
             )),
             tokio::spawn(maintenance::run(
-                raft.clone(),
+                shared.clone(),
+                factory,
                 state_machine.clone(),
                 management_frame,
                 raft_frame,
+                config.cluster_config(),
             )),
-            tokio::spawn(members::promote_learners(raft.clone(), membership)),
+            tokio::spawn(members::promote_learners(shared.clone(), membership)),
         ];
         if initialize {
             raft.initialize(BTreeMap::from([(identity.node_id, me)]))
@@ -287,7 +292,7 @@ impl Node {
         }
         tracing::info!(node_id = identity.node_id, addr = ?endpoint.bound_sockets(), "node started");
         Ok(Self {
-            raft,
+            raft: shared,
             router,
             identity,
             service,
@@ -341,18 +346,20 @@ impl Node {
         &self.state_machine
     }
 
-    /// The raft instance (metrics, membership changes).
-    pub fn raft(&self) -> &Raft<C, StateMachineStore> {
-        &self.raft
+    /// The raft core in use now (metrics, membership changes). The node replaces its core when
+    /// the replicated election timeouts change, so ask again rather than keep it.
+    pub fn raft(&self) -> Raft<C, StateMachineStore> {
+        self.raft.get()
     }
 
     /// Shuts raft down, then stops serving and closes the endpoint; everything acknowledged is
     /// already on disk. Raft goes first so that it stops replicating before the endpoint closes.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        self.raft.stop();
         for task in &self.tasks {
             task.abort();
         }
-        let stopped = self.raft.shutdown().await;
+        let stopped = self.raft.get().shutdown().await;
         if let Some((_, leader)) = self.service.leader.lock().await.take() {
             leader.close().await;
         }

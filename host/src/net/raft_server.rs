@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::raft_wire::{RaftReply, RaftRequest};
 use super::{FrameError, alpn, decode_body, encode_frame, read_frame, write_frame};
-use crate::raft::TypeConfig;
+use crate::raft::{SharedRaft, TypeConfig};
 
 type C = TypeConfig;
 
@@ -63,7 +63,7 @@ impl Admission {
 
 /// Serves `iroh-raft/0` for one node.
 pub struct RaftServer<SM: RaftStateMachine<C>> {
-    raft: Raft<C, SM>,
+    raft: SharedRaft<SM>,
     admission: Admission,
     incoming_snapshots: PathBuf,
     max_frame: Arc<AtomicUsize>,
@@ -94,6 +94,11 @@ where
 {
     /// A server for `raft`; snapshots being received are written under `incoming_snapshots`.
     pub fn new(raft: Raft<C, SM>, admission: Admission, incoming_snapshots: PathBuf) -> Self {
+        Self::shared(SharedRaft::new(raft), admission, incoming_snapshots)
+    }
+
+    /// A server for whichever core `raft` holds when each request arrives.
+    pub fn shared(raft: SharedRaft<SM>, admission: Admission, incoming_snapshots: PathBuf) -> Self {
         Self {
             raft,
             admission,
@@ -132,24 +137,28 @@ where
         let response = match request {
             RaftRequest::Vote(rpc) => self
                 .raft
+                .get()
                 .vote(rpc)
                 .await
                 .map(RaftReply::Vote)
                 .map_err(|e| e.to_string()),
             RaftRequest::PreVote(rpc) => self
                 .raft
+                .get()
                 .pre_vote(rpc)
                 .await
                 .map(RaftReply::Vote)
                 .map_err(|e| e.to_string()),
             RaftRequest::AppendEntries(rpc) => self
                 .raft
+                .get()
                 .append_entries(rpc)
                 .await
                 .map(RaftReply::AppendEntries)
                 .map_err(|e| e.to_string()),
             RaftRequest::TransferLeader(rpc) => self
                 .raft
+                .get()
                 .handle_transfer_leader(rpc)
                 .await
                 .map(RaftReply::TransferLeader)
@@ -158,6 +167,7 @@ where
             RaftRequest::Snapshot { vote, meta } => match self.receive_snapshot(&mut recv).await {
                 Ok(file) => self
                     .raft
+                    .get()
                     .install_full_snapshot(
                         vote,
                         Snapshot {
@@ -193,7 +203,8 @@ where
             }
             Ok::<(), FrameError>(())
         });
-        let mut results = std::pin::pin!(self.raft.stream_append(tokio_stream(rx)));
+        let raft = self.raft.get();
+        let mut results = std::pin::pin!(raft.stream_append(tokio_stream(rx)));
         while let Some(result) = results.next().await {
             match result {
                 Ok(result) => {
@@ -271,7 +282,7 @@ where
 {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
         let peer = *connection.remote_id().as_bytes();
-        if !self.admission.admits(&self.raft, &peer) {
+        if !self.admission.admits(&self.raft.get(), &peer) {
             tracing::warn!(peer = %connection.remote_id().fmt_short(), "refused raft connection from a non-member");
             connection.close(NOT_A_MEMBER.into(), b"not a member of this cluster");
             return Ok(());

@@ -103,7 +103,7 @@ impl NodeService {
 
     /// Replicates a deploy or rollback and reports what the replicas did with it.
     async fn propose(&self, payload: LogPayload) -> Result<Reply, RequestError> {
-        match self.raft.client_write(payload.clone()).await {
+        match self.raft().client_write(payload.clone()).await {
             Ok(response) => match response.data {
                 ApplyResponse::Plugin(outcome) => Ok(Reply::Plugin(outcome)),
                 ApplyResponse::Failed(reason) => Err(RequestError::PluginRefused(reason)),

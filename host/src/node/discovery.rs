@@ -15,7 +15,7 @@ use openraft::storage::RaftStateMachine;
 use crate::net::{
     JoinReply, JoinRequest, alpn, decode_body, encode_frame, read_frame, write_frame,
 };
-use crate::raft::{Member, TypeConfig};
+use crate::raft::{Member, SharedRaft, TypeConfig};
 
 type C = TypeConfig;
 
@@ -47,7 +47,7 @@ pub(crate) fn next_node_id(members: impl Iterator<Item = u64>, handed_out: &BTre
 
 /// Serves join requests.
 pub(crate) struct DiscoveryServer<SM: RaftStateMachine<C>> {
-    pub(crate) raft: Raft<C, SM>,
+    pub(crate) raft: SharedRaft<SM>,
     pub(crate) node_id: u64,
     pub(crate) cluster_id: [u8; 16],
     pub(crate) secret: [u8; 32],
@@ -82,7 +82,7 @@ impl<SM: RaftStateMachine<C>> DiscoveryServer<SM> {
         if let Err(reason) = check_join(request, &self.cluster_id, &self.secret) {
             return JoinReply::Refused(reason);
         }
-        let metrics = self.raft.metrics();
+        let metrics = self.raft.get().metrics();
         let (leader, members) = {
             let metrics = metrics.borrow_watched();
             let membership = metrics.membership_config.membership();
@@ -123,7 +123,7 @@ impl<SM: RaftStateMachine<C>> DiscoveryServer<SM> {
             observer: false,
         };
         tokio::spawn(add_learner(
-            self.raft.clone(),
+            self.raft.get(),
             self.membership_changes.clone(),
             node_id,
             member,

@@ -1,6 +1,7 @@
-//! Turns what raft's metrics show into cluster events: a new leader, members added, removed or
-//! changing role, members the leader stops (or starts again) hearing from, finished snapshots.
-//! [`diff`] decides, free of I/O; [`run`] feeds it and publishes.
+//! Turns what raft's metrics show into cluster events: a new leader, members the leader stops (or
+//! starts again) hearing from, finished snapshots. [`diff`] decides, free of I/O; [`run`] feeds it
+//! and publishes. (Membership events come from the apply path, one per membership entry, so none
+//! is lost to sampling.)
 
 use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
@@ -9,16 +10,15 @@ use std::time::Duration;
 use openraft::Raft;
 
 use super::inspect::View;
-use crate::events::{ClusterEvent, EventBus, MemberRole};
+use crate::events::{ClusterEvent, EventBus};
 use crate::net::MemberHealth;
-use crate::raft::{StateMachineStore, TypeConfig};
+use crate::raft::{SharedRaft, StateMachineStore, TypeConfig};
 
 /// What one observation saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Observed {
     /// The leader and its term.
     pub(crate) leader: Option<(u64, u64)>,
-    pub(crate) roles: BTreeMap<u64, MemberRole>,
     /// On a leader: whether each member answers (members it cannot tell about are absent).
     pub(crate) healthy: BTreeMap<u64, bool>,
     /// The snapshot's last index and size.
@@ -33,11 +33,6 @@ pub(crate) fn observe(
 ) -> Observed {
     Observed {
         leader: view.leader.map(|leader| (leader, view.term)),
-        roles: view
-            .members
-            .keys()
-            .filter_map(|id| Some((*id, view.role(*id)?)))
-            .collect(),
         healthy: view
             .members
             .keys()
@@ -59,7 +54,7 @@ pub(crate) fn observe(
     }
 }
 
-/// The events between two observations, in a fixed order: leadership, membership, health,
+/// The events between two observations, in a fixed order: leadership, health,
 /// snapshots.
 pub(crate) fn diff(before: &Observed, after: &Observed) -> Vec<ClusterEvent> {
     let mut events = Vec::new();
@@ -67,24 +62,6 @@ pub(crate) fn diff(before: &Observed, after: &Observed) -> Vec<ClusterEvent> {
         && before.leader != after.leader
     {
         events.push(ClusterEvent::LeaderElected { leader, term });
-    }
-    for (node_id, role) in &after.roles {
-        match before.roles.get(node_id) {
-            None => events.push(ClusterEvent::MemberAdded {
-                node_id: *node_id,
-                role: *role,
-            }),
-            Some(old) if old != role => events.push(ClusterEvent::MemberRoleChanged {
-                node_id: *node_id,
-                role: *role,
-            }),
-            Some(_) => {}
-        }
-    }
-    for node_id in before.roles.keys() {
-        if !after.roles.contains_key(node_id) {
-            events.push(ClusterEvent::MemberRemoved { node_id: *node_id });
-        }
     }
     for (node_id, healthy) in &after.healthy {
         if before
@@ -112,12 +89,14 @@ const COALESCE: Duration = Duration::from_millis(5);
 /// How often health is looked at when nothing else changes.
 const TICK: Duration = Duration::from_millis(200);
 
-/// Publishes the events raft's metrics show until raft stops.
+/// Publishes the events raft's metrics show until the node stops (following the raft core when
+/// the node replaces it).
 pub(crate) async fn run(
-    raft: Raft<TypeConfig, StateMachineStore>,
+    shared: SharedRaft<StateMachineStore>,
     state_machine: StateMachineStore,
     events: EventBus,
 ) {
+    let mut raft = shared.get();
     let mut metrics = raft.metrics();
     let mut config = state_machine.config();
     let unreachable_after = |config: &tokio::sync::watch::Receiver<crate::raft::ClusterConfig>| {
@@ -128,7 +107,14 @@ pub(crate) async fn run(
         tokio::select! {
             changed = metrics.changed() => {
                 if changed.is_err() {
-                    return;
+                    // This core stopped: the node is stopping, or it is starting a new core.
+                    if shared.is_stopping() {
+                        return;
+                    }
+                    tokio::time::sleep(TICK).await;
+                    raft = shared.get();
+                    metrics = raft.metrics();
+                    continue;
                 }
                 // Under write load the metrics change with every apply: look at most every few
                 // milliseconds (what changed meanwhile is still seen, in one look).
@@ -177,53 +163,30 @@ mod tests {
 
     fn observed(
         leader: Option<(u64, u64)>,
-        roles: &[(u64, MemberRole)],
         healthy: &[(u64, bool)],
         snapshot: Option<(u64, u64)>,
     ) -> Observed {
         Observed {
             leader,
-            roles: roles.iter().copied().collect(),
             healthy: healthy.iter().copied().collect(),
             snapshot,
         }
     }
 
-    use MemberRole::{Learner, Observer, Voter};
-
     #[test]
     fn nothing_changed_means_no_events() {
-        let state = observed(Some((1, 2)), &[(1, Voter)], &[(2, true)], Some((10, 5)));
+        let state = observed(Some((1, 2)), &[(2, true)], Some((10, 5)));
         assert!(diff(&state, &state).is_empty());
     }
 
     #[test]
     fn each_change_is_one_event_in_a_fixed_order() {
-        let before = observed(
-            Some((1, 2)),
-            &[(1, Voter), (2, Voter), (3, Learner), (4, Observer)],
-            &[(2, true), (3, true)],
-            Some((10, 5)),
-        );
-        let after = observed(
-            Some((2, 3)),
-            &[(1, Voter), (3, Voter), (4, Observer), (5, Learner)],
-            &[(3, false)],
-            Some((20, 7)),
-        );
+        let before = observed(Some((1, 2)), &[(2, true), (3, true)], Some((10, 5)));
+        let after = observed(Some((2, 3)), &[(3, false)], Some((20, 7)));
         assert_eq!(
             diff(&before, &after),
             vec![
                 ClusterEvent::LeaderElected { leader: 2, term: 3 },
-                ClusterEvent::MemberRoleChanged {
-                    node_id: 3,
-                    role: Voter
-                },
-                ClusterEvent::MemberAdded {
-                    node_id: 5,
-                    role: Learner
-                },
-                ClusterEvent::MemberRemoved { node_id: 2 },
                 ClusterEvent::MemberHealthChanged {
                     node_id: 3,
                     healthy: false
@@ -235,8 +198,8 @@ mod tests {
 
     #[test]
     fn losing_the_leader_or_first_hearing_of_a_member_is_silent() {
-        let before = observed(Some((1, 2)), &[(1, Voter)], &[], None);
-        let after = observed(None, &[(1, Voter)], &[(2, true)], None);
+        let before = observed(Some((1, 2)), &[], None);
+        let after = observed(None, &[(2, true)], None);
         assert!(diff(&before, &after).is_empty());
     }
 }

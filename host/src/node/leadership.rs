@@ -18,7 +18,7 @@ impl NodeService {
         target: Option<u64>,
     ) -> Result<Reply, RequestError> {
         let started = Instant::now();
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         if !view.is_leader() {
             return Err(RequestError::NoLeader);
         }
@@ -30,15 +30,15 @@ impl NodeService {
                 _ => RequestError::TransferRefused(reason),
             },
         )?;
-        self.raft
+        self.raft()
             .trigger()
             .transfer_leader(target)
             .await
             .map_err(|e| RequestError::Unavailable(format!("raft stopped: {e}")))?;
-        let mut metrics = self.raft.metrics();
+        let mut metrics = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + TRANSFER_TIMEOUT;
         loop {
-            let now = View::of(&self.raft);
+            let now = View::of(&self.raft());
             if now.leader == Some(target) {
                 return Ok(Reply::Leadership(LeadershipResponse {
                     previous_leader: view.node_id,

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use openraft::Raft;
-
 use super::inspect::View;
-use crate::raft::{ClusterConfig, StateMachineStore, TypeConfig};
+use super::raft_core::{self, CoreFactory};
+use crate::raft::{ClusterConfig, SharedRaft, StateMachineStore};
 
 /// What to ask of raft now, decided from a view and the configuration.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -36,6 +35,19 @@ pub(crate) fn chores(view: &View, config: &ClusterConfig, snapshot_pending: bool
     }
 }
 
+/// The configuration a node runs: the replicated one once the cluster has one (version 1 on), else
+/// the node's own settings (`local`, from its flags).
+pub(crate) fn effective<'a>(
+    replicated: &'a ClusterConfig,
+    local: &'a ClusterConfig,
+) -> &'a ClusterConfig {
+    if replicated.version > 0 {
+        replicated
+    } else {
+        local
+    }
+}
+
 /// The heartbeat interval to use: the replicated one, but at most a third of the election timeout
 /// the running raft core's followers use.
 pub(crate) fn heartbeat_interval(
@@ -51,27 +63,43 @@ const COALESCE: Duration = Duration::from_millis(5);
 /// How long a requested snapshot may take before another is requested.
 const SNAPSHOT_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Runs the chores until raft stops.
+/// Runs the chores until the node stops (or its raft core fails).
 pub(crate) async fn run(
-    raft: Raft<TypeConfig, StateMachineStore>,
+    shared: SharedRaft<StateMachineStore>,
+    factory: CoreFactory,
     state_machine: StateMachineStore,
     management_frame: Arc<AtomicUsize>,
     raft_frame: Arc<AtomicUsize>,
+    local: ClusterConfig,
 ) {
     let mut config = state_machine.config();
+    let mut raft = shared.get();
     let mut metrics = raft.metrics();
     // Heartbeats follow the replicated interval, so openraft's fixed-interval ones are off.
     raft.runtime_config().heartbeat(false);
     let mut next_heartbeat = Instant::now();
-    // Election timeouts change only when the raft core restarts: never heartbeat slower than the
-    // running core's followers wait.
-    let running_election_min = Duration::from_millis(raft.config().election_timeout_min);
     let mut snapshot_requested: Option<(Instant, Option<u64>)> = None;
     let mut purge_requested: Option<u64> = None;
     loop {
-        let settings = config.borrow_and_update().clone();
+        let settings = effective(&config.borrow_and_update(), &local).clone();
         management_frame.store(settings.max_management_frame as usize, Ordering::Relaxed);
         raft_frame.store(settings.max_raft_frame as usize, Ordering::Relaxed);
+        if raft_core::election_changed(raft.config(), &settings) && !shared.is_stopping() {
+            match raft_core::restart(&shared, &factory, &settings).await {
+                Ok(core) => {
+                    raft = core;
+                    metrics = raft.metrics();
+                    raft.runtime_config().heartbeat(false);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!("the raft core could not be restarted: {error}");
+                    return;
+                }
+            }
+        }
+        // Never heartbeat slower than the running core's followers wait.
+        let running_election_min = Duration::from_millis(raft.config().election_timeout_min);
         let view = View::of(&raft);
         if !view.running {
             return;

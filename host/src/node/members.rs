@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
-use openraft::{ChangeMembers, Raft};
 
 use super::inspect::{self, View};
 use super::service::NodeService;
 use crate::events::MemberRole;
 use crate::net::{MemberOperationResponse, Operation, Reply, RequestError};
-use crate::raft::{Member, StateMachineStore, TypeConfig};
+use crate::raft::{Member, SharedRaft, StateMachineStore, TypeConfig};
 
 type C = TypeConfig;
 
@@ -39,7 +39,7 @@ impl NodeService {
         retain: bool,
     ) -> Result<u64, RequestError> {
         let response = self
-            .raft
+            .raft()
             .change_membership(change, retain)
             .await
             .map_err(Self::membership_error)?;
@@ -53,7 +53,7 @@ impl NodeService {
         role: MemberRole,
     ) -> Result<Reply, RequestError> {
         let _turn = self.membership.lock().await;
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         if let Some(existing) = view.role(node_id) {
             return Err(RequestError::MemberExists(format!(
                 "node {node_id} is already a member ({existing}); `iroh-raft member role` changes its role"
@@ -70,7 +70,7 @@ impl NodeService {
         }
         member.observer = role == MemberRole::Observer;
         let index = self
-            .raft
+            .raft()
             .add_learner(node_id, member, false)
             .await
             .map_err(Self::membership_error)?
@@ -102,9 +102,9 @@ impl NodeService {
 
     /// Waits until `node_id` votes; the index of the membership that made it so.
     async fn until_voter(&self, node_id: u64) -> Result<u64, RequestError> {
-        let mut metrics = self.raft.metrics();
+        let mut metrics = self.raft().metrics();
         loop {
-            let view = View::of(&self.raft);
+            let view = View::of(&self.raft());
             match view.role(node_id) {
                 // Both steps of the change are done, not just the joint one.
                 Some(MemberRole::Voter) if !view.joint => {
@@ -135,7 +135,7 @@ impl NodeService {
     }
 
     pub(crate) async fn remove_member(&self, node_id: u64) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         let role = view
             .role(node_id)
             .ok_or(RequestError::UnknownMember { node_id })?;
@@ -181,7 +181,7 @@ impl NodeService {
         role: MemberRole,
     ) -> Result<Reply, RequestError> {
         let _turn = self.membership.lock().await;
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         let current = view
             .role(node_id)
             .ok_or(RequestError::UnknownMember { node_id })?;
@@ -256,14 +256,19 @@ const PROMOTION_CHECK: Duration = Duration::from_millis(100);
 
 /// On the leader: promotes every learner (not observer) that has caught up, one change at a time.
 pub(crate) async fn promote_learners(
-    raft: Raft<C, StateMachineStore>,
+    shared: SharedRaft<StateMachineStore>,
     membership: std::sync::Arc<tokio::sync::Mutex<()>>,
 ) {
     loop {
         tokio::time::sleep(PROMOTION_CHECK).await;
+        if shared.is_stopping() {
+            return;
+        }
+        // The current core (the node may have replaced the one of the last round).
+        let raft = shared.get();
         let view = View::of(&raft);
         if !view.running {
-            return;
+            continue;
         }
         for node_id in inspect::promotable(&view) {
             let _turn = membership.lock().await;

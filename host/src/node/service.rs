@@ -24,7 +24,7 @@ use crate::net::{
     Operation, Reply, RequestError, SnapshotInfo,
 };
 use crate::raft::{
-    ApplyResponse, ClusterConfig, FjallLogStore, LogPayload, Member, RaftStorage,
+    ApplyResponse, ClusterConfig, FjallLogStore, LogPayload, Member, RaftStorage, SharedRaft,
     StateMachineStore, TypeConfig,
 };
 use crate::{EntryError, StateMachineReader};
@@ -44,7 +44,7 @@ const MAX_LOG_ENTRY_BYTES: usize = 4 << 20;
 
 /// A node's management service.
 pub(crate) struct NodeService {
-    pub(crate) raft: Raft<C, StateMachineStore>,
+    pub(crate) raft: SharedRaft<StateMachineStore>,
     pub(crate) state_machine: StateMachineStore,
     pub(crate) log: FjallLogStore,
     pub(crate) cluster_id: [u8; 16],
@@ -59,12 +59,19 @@ pub(crate) struct NodeService {
     pub(crate) started: Instant,
     pub(crate) storage_dir: PathBuf,
     pub(crate) max_frame: Arc<AtomicUsize>,
+    /// The node's own settings (its flags), in effect until the cluster has a configuration.
+    pub(crate) local_config: ClusterConfig,
 }
 
 impl NodeService {
+    /// The raft core in use now.
+    pub(crate) fn raft(&self) -> Raft<C, StateMachineStore> {
+        self.raft.get()
+    }
+
     async fn write(&self, command: Bytes) -> Result<Reply, RequestError> {
         match self
-            .raft
+            .raft()
             .client_write(LogPayload::Command(command.clone()))
             .await
         {
@@ -92,7 +99,7 @@ impl NodeService {
             Consistency::Linearizable => Some(ReadPolicy::ReadIndex),
         };
         if let Some(policy) = policy
-            && let Err(error) = self.raft.ensure_linearizable(policy).await
+            && let Err(error) = self.raft().ensure_linearizable(policy).await
         {
             return match error.forward_to_leader() {
                 Some(forward) => {
@@ -118,7 +125,7 @@ impl NodeService {
     }
 
     pub(crate) fn status(&self) -> NodeStatus {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         let listed = |ids: &mut dyn Iterator<Item = u64>| -> Vec<(u64, Member)> {
             ids.filter_map(|id| view.members.get(&id).map(|m| (id, m.clone())))
                 .collect()
@@ -142,7 +149,8 @@ impl NodeService {
 
     /// The configuration in effect here.
     pub(crate) fn config(&self) -> ClusterConfig {
-        self.state_machine.config().borrow().clone()
+        super::maintenance::effective(&self.state_machine.config().borrow(), &self.local_config)
+            .clone()
     }
 
     /// A member that has not acknowledged the leader for this long counts as unreachable.
@@ -152,7 +160,7 @@ impl NodeService {
 
     pub(crate) fn health_status(&self) -> HealthStatus {
         inspect::health(
-            &View::of(&self.raft),
+            &View::of(&self.raft()),
             self.started.elapsed(),
             self.unreachable_after(),
         )
@@ -177,7 +185,7 @@ impl NodeService {
             ..config
         };
         let response = self
-            .raft
+            .raft()
             .client_write(LogPayload::Config(proposed.clone()))
             .await
             .map_err(|error| match error.forward_to_leader() {
@@ -191,7 +199,7 @@ impl NodeService {
     }
 
     fn log_info(&self) -> Result<LogInfo, RequestError> {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         let first = view
             .last_log
             .map(|_| view.purged.map_or(0, |purged| purged + 1));
@@ -222,7 +230,7 @@ impl NodeService {
     }
 
     async fn compact_log(&self, index: u64) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         if view.snapshot.is_none_or(|snapshot| index > snapshot) {
             return Err(RequestError::CompactBeyondSnapshot {
                 index,
@@ -232,16 +240,16 @@ impl NodeService {
         if let Some(purged) = view.purged.filter(|purged| *purged >= index) {
             return Ok(Reply::LogCompacted { purged });
         }
-        self.raft
+        self.raft()
             .trigger()
             .purge_log(index)
             .await
             .map_err(|e| RequestError::Unavailable(format!("raft stopped: {e}")))?;
         // Openraft purges once no replication still reads those entries.
-        let mut metrics = self.raft.metrics();
+        let mut metrics = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let purged = View::of(&self.raft).purged;
+            let purged = View::of(&self.raft()).purged;
             if purged.is_some_and(|purged| purged >= index) {
                 return Ok(Reply::LogCompacted {
                     purged: purged.unwrap_or(index),
@@ -272,7 +280,7 @@ impl NodeService {
                 end - start
             )));
         }
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         if let Some(purged) = view.purged.filter(|purged| start <= *purged) {
             return Err(range_error(format!(
                 "entries up to {purged} were compacted into the snapshot; start at {} or later",
@@ -339,20 +347,23 @@ impl NodeService {
     }
 
     async fn trigger_snapshot(&self) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         let Some(applied) = view.applied else {
             return Err(RequestError::Refused(
                 "nothing is applied yet, so there is nothing to snapshot".into(),
             ));
         };
         if view.snapshot.is_none_or(|at| at < applied) {
-            self.raft
+            self.raft()
                 .trigger()
                 .snapshot()
                 .await
                 .map_err(|e| RequestError::Unavailable(format!("raft stopped: {e}")))?;
-            let mut metrics = self.raft.metrics();
-            while View::of(&self.raft).snapshot.is_none_or(|at| at < applied) {
+            let mut metrics = self.raft().metrics();
+            while View::of(&self.raft())
+                .snapshot
+                .is_none_or(|at| at < applied)
+            {
                 if metrics.changed().await.is_err() {
                     return Err(RequestError::Unavailable("raft stopped".into()));
                 }
@@ -362,7 +373,7 @@ impl NodeService {
     }
 
     fn metrics(&self, categories: &[MetricsCategory]) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         let (fuel_consumed, instances_created) = self.state_machine.plugin_usage();
         let plugin = self
             .state_machine
@@ -409,7 +420,7 @@ impl NodeService {
         &self,
         operation: &Operation,
     ) -> Option<Result<Reply, RequestError>> {
-        let view = View::of(&self.raft);
+        let view = View::of(&self.raft());
         if view.is_leader() {
             return None;
         }
@@ -425,7 +436,7 @@ impl NodeService {
     /// The leader if it is another node, `None` if it is this one; [`RequestError::NoLeader`]
     /// while none is known (the caller waits for the election).
     pub(crate) fn other_leader(&self) -> Result<Option<u64>, RequestError> {
-        match View::of(&self.raft).leader {
+        match View::of(&self.raft()).leader {
             None => Err(RequestError::NoLeader),
             Some(leader) => Ok((leader != self.node_id).then_some(leader)),
         }
@@ -437,7 +448,7 @@ impl NodeService {
         leader: u64,
         operation: Operation,
     ) -> Result<Reply, RequestError> {
-        let node = View::of(&self.raft)
+        let node = View::of(&self.raft())
             .members
             .get(&leader)
             .cloned()
@@ -531,8 +542,8 @@ impl NodeService {
 
     /// Waits until some node is known to lead (an election is a short, normal event).
     async fn leader_known(&self) {
-        let mut metrics = self.raft.metrics();
-        while View::of(&self.raft).leader.is_none() {
+        let mut metrics = self.raft().metrics();
+        while View::of(&self.raft()).leader.is_none() {
             if metrics.changed().await.is_err() {
                 return;
             }
@@ -551,7 +562,7 @@ impl NodeService {
             Operation::Read { query, consistency } => self.read(query, consistency).await,
             Operation::Status => Ok(Reply::Status(self.status())),
             Operation::GetClusterStatus => Ok(Reply::ClusterStatus(inspect::cluster_status(
-                &View::of(&self.raft),
+                &View::of(&self.raft()),
                 self.cluster_id,
                 self.config().version,
                 self.unreachable_after(),

@@ -135,8 +135,14 @@ fn run(
                 let entry = &entries[position];
                 responses.push(match &entry.payload {
                     EntryPayload::Membership(membership) => {
+                        // Every membership entry, in log order: no role change is ever missed.
+                        let before = crate::events::roles(next.last_membership.membership());
                         next.last_membership =
                             StoredMembership::new(Some(entry.log_id), membership.clone());
+                        events.extend(crate::events::role_events(
+                            &before,
+                            &crate::events::roles(membership),
+                        ));
                         ApplyResponse::None
                     }
                     EntryPayload::Normal(LogPayload::Config(config)) => apply_config(

@@ -246,7 +246,8 @@ impl ClusterConfig {
 
     /// The openraft configuration for these settings. Snapshots and log purges are driven by the
     /// node from the replicated settings (so a change applies without a restart); openraft's own
-    /// policies are off. The election timeouts are read when the raft core starts.
+    /// policies are off. openraft reads the election timeouts only when a core starts, so the node
+    /// starts a new core when they change (`node/raft_core.rs`).
     pub(crate) fn raft_config(&self) -> Result<openraft::Config, String> {
         let config = openraft::Config {
             cluster_name: "iroh-raft".into(),

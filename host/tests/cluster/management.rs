@@ -700,3 +700,58 @@ async fn the_client_fails_over_when_its_member_goes_down() {
     from_ticket.close().await;
     shutdown(nodes).await;
 }
+
+/// openraft reads election timeouts only when a raft core starts, so a change makes every node
+/// start a new core over its storage; the cluster elects a leader under the new timeouts and
+/// nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_timeouts_change_on_every_node_without_a_restart() {
+    let nodes = tokio::time::timeout(LONG, cluster(3))
+        .await
+        .expect("cluster");
+    let writer = client(&nodes[0]).await;
+    for i in 0..10 {
+        writer
+            .write(put(&format!("before{i}"), "v"))
+            .await
+            .expect("write")
+            .1
+            .expect("ok");
+    }
+    let manage = manage(&nodes[0]).await;
+    let mut config = manage.get_configuration().await.expect("config");
+    config.election_timeout_min_ms = 450;
+    config.election_timeout_max_ms = 900;
+    manage.update_configuration(config).await.expect("update");
+    wait_for(LONG, "every node running the new timeouts", || {
+        nodes.iter().all(|n| {
+            let running = n.node.raft().config().clone();
+            running.election_timeout_min == 450 && running.election_timeout_max == 900
+        })
+    })
+    .await;
+    wait_for(LONG, "a leader under the new timeouts", || {
+        nodes.iter().all(|n| n.node.status().leader.is_some())
+    })
+    .await;
+    // Writes go on (a follower forwards), and everything written before is still there.
+    let (_, outcome) = tokio::time::timeout(LONG, client(&nodes[1]).await.write(put("after", "v")))
+        .await
+        .expect("a write in time")
+        .expect("write");
+    outcome.expect("ok");
+    for i in 0..10 {
+        let answer = client(&nodes[2])
+            .await
+            .read(
+                crate::support::get(&format!("before{i}")),
+                iroh_raft::Consistency::Linearizable,
+            )
+            .await
+            .expect("read")
+            .expect("query");
+        assert_eq!(crate::support::value(&answer), Some(b"v".to_vec()));
+    }
+    manage.close().await;
+    shutdown(nodes).await;
+}

@@ -1,0 +1,65 @@
+//! [`SharedRaft`]: the node's handle on its raft core, which the node may replace with a new core
+//! over the same storage (to start using new election timeouts, which openraft fixes when a core
+//! starts). Every user asks for the current core each time instead of keeping one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use openraft::Raft;
+use openraft::storage::RaftStateMachine;
+
+use super::TypeConfig;
+
+/// The current raft core, shared by everything on a node that talks to raft.
+pub struct SharedRaft<SM: RaftStateMachine<TypeConfig>> {
+    current: Arc<RwLock<Raft<TypeConfig, SM>>>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl<SM: RaftStateMachine<TypeConfig>> Clone for SharedRaft<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            current: self.current.clone(),
+            stopping: self.stopping.clone(),
+        }
+    }
+}
+
+impl<SM: RaftStateMachine<TypeConfig>> std::fmt::Debug for SharedRaft<SM> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedRaft")
+    }
+}
+
+impl<SM: RaftStateMachine<TypeConfig>> SharedRaft<SM> {
+    /// Shares `raft`.
+    pub fn new(raft: Raft<TypeConfig, SM>) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(raft)),
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The core in use now (a cheap handle).
+    pub fn get(&self) -> Raft<TypeConfig, SM> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `raft` in place of the current core (which the caller has shut down).
+    pub fn replace(&self, raft: Raft<TypeConfig, SM>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = raft;
+    }
+
+    /// Marks the node as stopping: a core that stops now is not coming back.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the node is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
