@@ -25,6 +25,17 @@ pub enum MemberRole {
 }
 
 impl MemberRole {
+    /// The role of `member`: a voter if it votes, else an observer or a learner by its flag.
+    pub(crate) fn of(votes: bool, member: &crate::raft::Member) -> Self {
+        if votes {
+            Self::Voter
+        } else if member.observer {
+            Self::Observer
+        } else {
+            Self::Learner
+        }
+    }
+
     /// The name used on the command line and in messages.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -137,16 +148,7 @@ pub(crate) fn roles(
     let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
     membership
         .nodes()
-        .map(|(id, member)| {
-            let role = if voters.contains(id) {
-                MemberRole::Voter
-            } else if member.observer {
-                MemberRole::Observer
-            } else {
-                MemberRole::Learner
-            };
-            (*id, role)
-        })
+        .map(|(id, member)| (*id, MemberRole::of(voters.contains(id), member)))
         .collect()
 }
 

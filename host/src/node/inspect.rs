@@ -97,13 +97,7 @@ impl View {
     /// A member's role, `None` for a non-member.
     pub(crate) fn role(&self, node_id: u64) -> Option<MemberRole> {
         let member = self.members.get(&node_id)?;
-        Some(if self.voters.contains(&node_id) {
-            MemberRole::Voter
-        } else if member.observer {
-            MemberRole::Observer
-        } else {
-            MemberRole::Learner
-        })
+        Some(MemberRole::of(self.voters.contains(&node_id), member))
     }
 
     /// Entries `node_id` is behind the leader's last log index (leader only).

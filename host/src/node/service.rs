@@ -126,23 +126,18 @@ impl NodeService {
 
     pub(crate) fn status(&self) -> NodeStatus {
         let view = View::of(&self.raft());
-        let listed = |ids: &mut dyn Iterator<Item = u64>| -> Vec<(u64, Member)> {
-            ids.filter_map(|id| view.members.get(&id).map(|m| (id, m.clone())))
-                .collect()
-        };
+        let (voters, learners): (Vec<(u64, Member)>, _) = view
+            .members
+            .iter()
+            .map(|(id, member)| (*id, member.clone()))
+            .partition(|(id, _)| view.voters.contains(id));
         NodeStatus {
             cluster_id: self.cluster_id,
             node_id: self.node_id,
             leader: view.leader,
             term: view.term,
-            voters: listed(&mut view.voters.iter().copied()),
-            learners: listed(
-                &mut view
-                    .members
-                    .keys()
-                    .copied()
-                    .filter(|id| !view.voters.contains(id)),
-            ),
+            voters,
+            learners,
             applied: view.applied,
         }
     }
