@@ -102,6 +102,14 @@ async fn every_read_only_and_maintenance_operation_answers_from_a_follower_clien
         nodes[follower].node.node_id(),
         "asked of the follower"
     );
+    // The HealthCheck frame: answered by the node itself.
+    let probe = client(&nodes[follower]).await;
+    let checked = probe.health_check().await.expect("health check");
+    assert!(
+        checked.healthy && checked.node_id == health.node_id,
+        "{checked:?}"
+    );
+    assert_eq!(checked.leader, Some(nodes[leader].node.node_id()));
 
     let metrics = manage.get_metrics(Vec::new()).await.expect("metrics");
     let raft = metrics.raft.expect("raft figures");
@@ -271,6 +279,20 @@ async fn members_are_added_promoted_observed_demoted_and_removed_leader_included
         }),
         "{seen:?}"
     );
+    // Neither the id nor the endpoint can be added twice.
+    for (node_id, what) in [
+        (10, "node 10 is already a member"),
+        (12, "already member 10"),
+    ] {
+        match request_error(
+            manage
+                .add_member(node_id, ten_member.clone(), MemberRole::Voter)
+                .await,
+        ) {
+            RequestError::MemberExists(message) => assert!(message.contains(what), "{message}"),
+            other => panic!("expected MemberExists, got {other:?}"),
+        }
+    }
 
     tracing::info!("add node 11 as an observer: never promoted");
     let (eleven, eleven_member) = standby(&nodes, 11).await;

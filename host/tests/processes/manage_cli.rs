@@ -228,3 +228,53 @@ async fn the_walk_through_deploys_the_tally_and_uses_it() {
     assert_eq!(text(cli(&address, &["read", ""])), "apples=5\n");
     node.kill();
 }
+
+/// `demo --serve` keeps the demo cluster up, prints every node's address and stops cleanly on
+/// Ctrl-C (SIGINT), as the README and the examples rely on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_keeps_the_cluster_up_until_ctrl_c() {
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(["demo", "--serve", "--writes", "10"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the demo");
+    let lines = BufReader::new(demo.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut addresses = Vec::new();
+    while addresses.len() < 3 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the demo printed its addresses in time");
+        if let Some(address) = line.trim().strip_prefix("node ").and_then(|rest| {
+            rest.split_once(": ")
+                .map(|(_, address)| address.to_string())
+        }) {
+            addresses.push(address);
+        }
+    }
+    // Still serving: every node answers a status request.
+    for address in &addresses {
+        let status = cli(address, &["status", "-o", "json"]);
+        assert!(status.status.success(), "{status:?}");
+        let json: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
+        assert_eq!(json["members"].as_array().expect("members").len(), 3);
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(demo.id() as libc::pid_t, libc::SIGINT) };
+    let mut rest = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let exit = demo.wait().expect("reap the demo");
+    assert!(exit.success(), "{exit:?}: {rest}");
+    assert!(rest.contains("All nodes stopped cleanly"), "{rest}");
+}
