@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use iroh_raft::{
-    AppliedMark, FjallStateStore, PluginEngine, PluginLimits, StateRead, StateStore, Txn, bundled,
-};
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::{AppliedMark, FjallStateStore, StateRead, StateStore, Txn};
+use iroh_raft::{PluginEngine, bundled};
 use iroh_raft_kv_types::{Command, KvAccess, KvRead};
 
 const SAMPLES: usize = 15;

@@ -13,7 +13,8 @@ use iroh::EndpointAddr;
 use iroh_raft_kv_types::{Command, Query};
 use serde::Serialize;
 
-use crate::{Client, ClientError, Consistency};
+use crate::proto::Consistency;
+use crate::{Client, ClientError};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,11 +153,11 @@ pub async fn run(target: EndpointAddr, config: BenchConfig) -> Result<BenchRepor
                         }
                     }
                     BenchMode::ClusterStatus => client
-                        .request(crate::net::Operation::GetClusterStatus)
+                        .request(crate::proto::Operation::GetClusterStatus)
                         .await
                         .is_ok(),
                     BenchMode::Health => client
-                        .request(crate::net::Operation::GetHealthStatus)
+                        .request(crate::proto::Operation::GetHealthStatus)
                         .await
                         .is_ok(),
                     BenchMode::Read(consistency) => {

@@ -30,12 +30,12 @@ pub const ALLOW_ALL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow_all
 pub const READ_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/read_only.wasm"));
 
 /// Every bundled plugin: name, kind and bytes.
-pub const ALL: &[(&str, crate::PluginKind, &[u8])] = &[
-    ("kv", crate::PluginKind::StateMachine, KV),
-    ("kv-v2", crate::PluginKind::StateMachine, KV_V2),
-    ("counter", crate::PluginKind::StateMachine, COUNTER),
-    ("noop", crate::PluginKind::StateMachine, NOOP),
-    ("faulty", crate::PluginKind::StateMachine, FAULTY),
-    ("allow-all", crate::PluginKind::Policy, ALLOW_ALL),
-    ("read-only", crate::PluginKind::Policy, READ_ONLY),
+pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
+    ("kv", crate::proto::PluginKind::StateMachine, KV),
+    ("kv-v2", crate::proto::PluginKind::StateMachine, KV_V2),
+    ("counter", crate::proto::PluginKind::StateMachine, COUNTER),
+    ("noop", crate::proto::PluginKind::StateMachine, NOOP),
+    ("faulty", crate::proto::PluginKind::StateMachine, FAULTY),
+    ("allow-all", crate::proto::PluginKind::Policy, ALLOW_ALL),
+    ("read-only", crate::proto::PluginKind::Policy, READ_ONLY),
 ];

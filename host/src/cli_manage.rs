@@ -5,12 +5,11 @@
 use anyhow::Context;
 use clap::Subcommand;
 use futures_util::StreamExt;
-use iroh_raft::events::{ClusterEvent, MemberRole};
-use iroh_raft::metrics::MetricsCategory;
-use iroh_raft::{
-    ClusterStatus, IrohRaftManagementClient, LogEntryKind, Member, MemberOperationResponse,
-    parse_node_address, sha256_hex,
+use iroh_raft::proto::{
+    ClusterEvent, ClusterStatus, LogEntryKind, Member, MemberOperationResponse, MemberRole,
+    MetricsCategory,
 };
+use iroh_raft::{IrohRaftManagementClient, parse_node_address, sha256_hex};
 
 use crate::{Output, Target, print_json};
 

@@ -7,9 +7,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
-use iroh_raft::{
-    Client, KindPlugins, PluginKind, PluginOutcome, PluginRecord, PluginRegistry, sha256_hex,
-};
+use iroh_raft::proto::{KindPlugins, PluginKind, PluginOutcome, PluginRecord, PluginRegistry};
+use iroh_raft::{Client, sha256_hex};
 
 use super::{Output, Target, print_json};
 

@@ -9,14 +9,13 @@ use futures_util::stream::BoxStream;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 
-use crate::events::ClusterEvent;
-use crate::net::{
-    ClientFrame, Consistency, DeployRequest, FrameError, HealthStatus, NetError, NodeStatus,
-    Operation, Reply, RequestError, RequestId, ServerFrame, UPLOAD_CHUNK, alpn, bind_endpoint,
-    decode_body, encode_frame, read_frame, write_frame,
+use crate::hash::sha256;
+use crate::net::{NetError, bind_endpoint, read_frame, write_frame};
+use crate::proto::{
+    ClientFrame, ClusterEvent, Consistency, DeployRequest, FrameError, HealthStatus, NodeStatus,
+    Operation, PluginKind, PluginOutcome, PluginRecord, PluginRegistry, Reply, RequestError,
+    RequestId, ServerFrame, UPLOAD_CHUNK, alpn, decode_body, encode_frame,
 };
-use crate::plugin::{PluginKind, PluginRecord, PluginRegistry, sha256};
-use crate::raft::PluginOutcome;
 
 /// A client request that did not get a reply.
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +340,7 @@ impl EventStream {
         }
     }
 
-    /// The events as a [`Stream`]; it ends when the subscription does, or after an error.
+    /// The events as a [`Stream`](futures_util::Stream); it ends when the subscription does, or after an error.
     pub fn into_stream(self) -> BoxStream<'static, Result<ClusterEvent, ClientError>> {
         futures_util::stream::unfold(Some(self), |state| async move {
             let mut events = state?;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use iroh_raft_kv_types::{Command, Query, QueryResponse};
 
-use crate::{Client, Consistency, Node, NodeConfig, NodeError, Start};
+use crate::proto::Consistency;
+use crate::{Client, Node, NodeConfig, NodeError, Start};
 
 /// What the demo saw.
 #[derive(Debug, Clone, serde::Serialize)]

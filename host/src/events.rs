@@ -5,145 +5,16 @@
 //! oldest events and is told how many with [`ClusterEvent::Lagged`]. A subscriber therefore never
 //! slows the node down.
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::plugin::PluginKind;
+use crate::proto::{ClusterEvent, Member, MemberRole};
 
 /// How many events a subscriber may fall behind before it starts losing them.
 pub const SUBSCRIBER_QUEUE: usize = 1024;
 
-/// A member's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MemberRole {
-    /// Votes in elections and counts toward the quorum.
-    Voter,
-    /// Receives the log; promoted to voter automatically once caught up.
-    Learner,
-    /// Receives the log; never promoted.
-    Observer,
-}
-
-impl MemberRole {
-    /// The role of `member`: a voter if it votes, else an observer or a learner by its flag.
-    pub(crate) fn of(votes: bool, member: &crate::raft::Member) -> Self {
-        if votes {
-            Self::Voter
-        } else if member.observer {
-            Self::Observer
-        } else {
-            Self::Learner
-        }
-    }
-
-    /// The name used on the command line and in messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Voter => "voter",
-            Self::Learner => "learner",
-            Self::Observer => "observer",
-        }
-    }
-}
-
-impl std::fmt::Display for MemberRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for MemberRole {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "voter" => Ok(Self::Voter),
-            "learner" => Ok(Self::Learner),
-            "observer" => Ok(Self::Observer),
-            other => Err(format!(
-                "unknown role `{other}`: expected voter, learner or observer"
-            )),
-        }
-    }
-}
-
-/// Something that happened in the cluster, as one node saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ClusterEvent {
-    /// A node became leader in `term`.
-    LeaderElected {
-        /// The new leader.
-        leader: u64,
-        /// Its term.
-        term: u64,
-    },
-    /// A member joined the membership.
-    MemberAdded {
-        /// The member.
-        node_id: u64,
-        /// Its role.
-        role: MemberRole,
-    },
-    /// A member's role changed (a learner promoted, a voter demoted, ...).
-    MemberRoleChanged {
-        /// The member.
-        node_id: u64,
-        /// Its new role.
-        role: MemberRole,
-    },
-    /// A member left the membership.
-    MemberRemoved {
-        /// The member.
-        node_id: u64,
-    },
-    /// The leader started or stopped hearing from a member.
-    MemberHealthChanged {
-        /// The member.
-        node_id: u64,
-        /// Whether it answers the leader.
-        healthy: bool,
-    },
-    /// The replicated cluster configuration changed.
-    ConfigurationChanged {
-        /// Its new version.
-        version: u64,
-        /// The log index where it took effect.
-        index: u64,
-    },
-    /// This node finished a snapshot.
-    SnapshotCompleted {
-        /// The last log index it covers.
-        index: u64,
-        /// Its size in bytes.
-        size: u64,
-    },
-    /// A backup was created.
-    BackupCreated {
-        /// The backup's id.
-        backup_id: String,
-    },
-    /// A plugin became active.
-    PluginDeployed {
-        /// Which kind.
-        kind: PluginKind,
-        /// The component's sha256.
-        sha256: [u8; 32],
-        /// The version the operator gave it.
-        version: String,
-        /// The log index where it took effect.
-        index: u64,
-    },
-    /// This subscriber fell behind and missed `missed` events.
-    Lagged {
-        /// How many events were dropped.
-        missed: u64,
-    },
-}
-
 /// Each member's role in `membership`: voters, then non-voters told apart by the observer flag.
 pub(crate) fn roles(
-    membership: &openraft::Membership<u64, crate::raft::Member>,
+    membership: &openraft::Membership<u64, Member>,
 ) -> std::collections::BTreeMap<u64, MemberRole> {
     let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
     membership

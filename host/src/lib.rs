@@ -1,12 +1,18 @@
 //! iroh-raft: a Raft node whose behaviour is defined by WebAssembly.
 //!
-//! This crate is the host: the plugin runtime that runs state-machine components over a durable
-//! fjall keyspace, and the bundled plugins. See the repository README for the whole picture.
+//! This crate is the host: a [`Node`] runs raft (openraft) over fjall storage and serves the four
+//! QUIC protocols on one iroh endpoint; [`Client`] and [`IrohRaftManagementClient`] talk to it;
+//! [`PluginEngine`] runs the WIT-defined state-machine, policy and backup components. Everything
+//! that crosses the wire is in [`proto`]; sockets and servers in [`net`]; the storage layer (for
+//! embedding it or testing against it) in [`storage`]. See the repository README and
+//! `ARCHITECTURE.md` for the whole picture.
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use bytes::Bytes;
-//! use iroh_raft::{AppliedMark, FjallStateStore, PluginEngine, PluginLimits, bundled};
+//! use iroh_raft::proto::PluginLimits;
+//! use iroh_raft::storage::{AppliedMark, FjallStateStore};
+//! use iroh_raft::{PluginEngine, bundled};
 //!
 //! # fn main() -> anyhow::Result<()> {
 //! let db = fjall::Database::builder("/tmp/iroh-raft-doc").open()?;
@@ -29,38 +35,41 @@ pub mod bundled;
 mod client;
 pub mod demo;
 pub mod events;
-pub mod metrics;
+mod hash;
+mod metrics;
 mod mgmt_client;
-mod net;
+pub mod net;
 mod node;
 mod plugin;
+pub mod proto;
 mod raft;
 mod store;
 
+#[cfg(test)]
+mod layout_tests;
+
 pub use client::{Client, ClientError, EventStream, Progress};
+pub use hash::{sha256, sha256_hex};
 pub use mgmt_client::IrohRaftManagementClient;
-pub use net::{
-    Admission, ClientFrame, ClusterStatus, Consistency, DeployRequest, FrameError, HealthStatus,
-    JoinReply, JoinRequest, JoinTicket, LeadershipResponse, LogEntryInfo, LogEntryKind, LogInfo,
-    MAX_PLUGIN_CONFIG, ManagementServer, ManagementService, MemberHealth, MemberOperationResponse,
-    MemberStatus, NOT_A_MEMBER, NetError, NodeStatus, Operation, PeerClient, RaftNetwork, RaftRole,
-    RaftServer, Reply, RequestError, RequestId, ServerFrame, SnapshotInfo, TicketError,
-    UPLOAD_CHUNK, alpn, bind_endpoint, decode_body, encode_frame, format_node_address,
-    load_or_create_secret_key, parse_node_address, read_frame, write_frame,
-};
+pub use net::{NetError, format_node_address, parse_node_address};
 pub use node::{ClusterIdentity, Node, NodeConfig, NodeError, Start};
 pub use plugin::{
-    Activation, ActivationCause, CompiledStateMachine, ComponentInfo, DeployDecision, EntryError,
-    EntryOutcome, HISTORY_LIMIT, KindPlugins, MAX_PLUGIN_BYTES, PluginEngine, PluginError,
-    PluginKind, PluginLimits, PluginRecord, PluginRegistry, ROLLBACK_DEPTH, RollbackRefused,
-    RuntimeError, StateMachineApplier, StateMachineReader, sha256, sha256_hex,
+    CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,
+    RuntimeError, StateMachineApplier, StateMachineReader,
 };
-pub use raft::{
-    ApplyResponse, CONFIG_FIELDS, ClusterConfig, ConfigError, DeployEntry, FjallLogStore,
-    LogPayload, Member, PluginOutcome, PluginSnapshotBuilder, RaftStorage, RaftStorageError,
-    SharedRaft, SnapshotFormatError, StateMachineStore, TypeConfig, verify_snapshot,
-};
-pub use store::{
-    AppliedMark, FjallStateStore, Pairs, PluginBlobs, StateRead, StateStore, StoreError, Txn,
-    WriteSet,
-};
+pub use raft::RaftStorageError;
+pub use store::StoreError;
+
+/// The storage layer underneath a node: openraft's log store and state machine over fjall, the
+/// state-machine keyspace and its transactions, snapshots. A [`Node`] sets all of this up; use it
+/// directly to embed raft differently or to test against the store.
+pub mod storage {
+    pub use crate::raft::{
+        FjallLogStore, PluginSnapshotBuilder, RaftStorage, RaftStorageError, SharedRaft,
+        SnapshotFormatError, StateMachineStore, verify_snapshot,
+    };
+    pub use crate::store::{
+        AppliedMark, FjallStateStore, Pairs, PluginBlobs, StateRead, StateStore, StoreError, Txn,
+        WriteSet,
+    };
+}

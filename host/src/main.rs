@@ -14,9 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use iroh::EndpointAddr;
 use iroh_raft::bench::deploy::DeployBenchConfig;
 use iroh_raft::bench::{BenchConfig, BenchMode};
+use iroh_raft::proto::{Consistency, PluginKind};
 use iroh_raft::{
-    Client, Consistency, Node, NodeConfig, PluginEngine, PluginKind, Start, format_node_address,
-    parse_node_address, sha256, sha256_hex,
+    Client, Node, NodeConfig, PluginEngine, Start, format_node_address, parse_node_address, sha256,
+    sha256_hex,
 };
 use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
 
@@ -91,7 +92,7 @@ enum Command {
         target: Target,
         /// Only these categories (repeatable): raft, storage, network, plugin, management.
         #[arg(long = "category")]
-        categories: Vec<iroh_raft::metrics::MetricsCategory>,
+        categories: Vec<iroh_raft::proto::MetricsCategory>,
     },
     /// List, add, remove members or change their role.
     Member {

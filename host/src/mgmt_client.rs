@@ -12,13 +12,11 @@ use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
 
 use crate::client::{Client, ClientError, client_endpoint};
-use crate::events::{ClusterEvent, MemberRole};
-use crate::metrics::{MetricsCategory, MetricsSnapshot};
-use crate::net::{
-    ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse, LogEntryInfo, LogInfo,
-    MemberOperationResponse, Operation, Reply, SnapshotInfo,
+use crate::proto::{
+    ClusterConfig, ClusterEvent, ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse,
+    LogEntryInfo, LogInfo, Member, MemberOperationResponse, MemberRole, MetricsCategory,
+    MetricsSnapshot, Operation, Reply, SnapshotInfo,
 };
-use crate::raft::{ClusterConfig, Member};
 
 /// How long dialling one member may take before the next is tried.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

@@ -6,30 +6,24 @@
 //! no WASI, no clock, no randomness. Fuel and memory are capped per call, deterministically, so
 //! every replica fails the same entry the same way.
 
+mod applier;
 mod bindings;
+mod compiled;
 mod engine;
 mod error;
 mod host_state;
-mod kind;
 mod kv_host;
-mod limits;
 mod log_host;
 mod payload;
 mod reader;
-mod registry;
-mod state_machine;
 mod trap;
 mod validate;
+mod world;
 
-pub use engine::{CompiledStateMachine, PluginEngine};
+pub use applier::{EntryOutcome, StateMachineApplier};
+pub use compiled::CompiledStateMachine;
+pub use engine::PluginEngine;
 pub use error::{PluginError, RuntimeError};
-pub use kind::PluginKind;
-pub use limits::PluginLimits;
 pub use reader::StateMachineReader;
-pub use registry::{
-    Activation, ActivationCause, DeployDecision, HISTORY_LIMIT, KindPlugins, MAX_PLUGIN_BYTES,
-    PluginRecord, PluginRegistry, ROLLBACK_DEPTH, RollbackRefused,
-};
-pub use state_machine::{EntryOutcome, StateMachineApplier};
 pub use trap::EntryError;
-pub use validate::{ComponentInfo, sha256, sha256_hex};
+pub use validate::ComponentInfo;

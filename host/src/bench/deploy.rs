@@ -17,7 +17,8 @@ use iroh::EndpointAddr;
 use iroh_raft_kv_types::Command;
 use serde::Serialize;
 
-use crate::{Client, ClientError, PluginKind, bundled, sha256};
+use crate::proto::PluginKind;
+use crate::{Client, ClientError, bundled, sha256};
 
 /// A deploy benchmark run.
 #[derive(Debug, Clone)]

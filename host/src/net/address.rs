@@ -3,7 +3,7 @@
 
 use iroh::{EndpointAddr, EndpointId};
 
-use super::JoinTicket;
+use crate::proto::JoinTicket;
 
 /// Formats `addr` the way [`parse_node_address`] reads it.
 pub fn format_node_address(addr: &EndpointAddr) -> String {

@@ -93,7 +93,7 @@ mod tests {
 
     #[tokio::test]
     async fn endpoints_talk_over_loopback() {
-        let alpn = super::super::alpn::RAFT.to_vec();
+        let alpn = crate::proto::alpn::RAFT.to_vec();
         let a = bind_endpoint(
             SecretKey::generate(),
             "127.0.0.1:0".parse().unwrap(),

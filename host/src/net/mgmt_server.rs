@@ -12,11 +12,12 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use bytes::Bytes;
 
 use super::plugin_upload::Upload;
-use super::{
-    ClientFrame, FrameError, HealthStatus, Operation, Reply, RequestError, RequestId, ServerFrame,
-    decode_body, encode_frame, read_frame, write_frame,
-};
+use super::{read_frame, write_frame};
 use crate::events::Subscription;
+use crate::proto::{
+    ClientFrame, FrameError, HealthStatus, Operation, Reply, RequestError, RequestId, ServerFrame,
+    decode_body, encode_frame,
+};
 
 /// What a node does with a management operation. Implemented by the node; kept apart from the
 /// protocol so the handler only decodes, delegates and encodes.

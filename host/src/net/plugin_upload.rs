@@ -4,8 +4,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{RequestError, RequestId};
-use crate::plugin::{MAX_PLUGIN_BYTES, sha256, sha256_hex};
+use crate::hash::{sha256, sha256_hex};
+use crate::proto::{MAX_PLUGIN_BYTES, RequestError, RequestId};
 
 /// An upload in progress.
 #[derive(Debug)]

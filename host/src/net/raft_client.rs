@@ -21,9 +21,9 @@ use openraft::raft::{
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use tokio::io::AsyncReadExt;
 
-use super::raft_wire::{RaftReply, RaftRequest};
-use super::{FrameError, alpn, decode_body, encode_frame, read_frame, write_frame};
-use crate::raft::{Member, TypeConfig};
+use super::{read_frame, write_frame};
+use crate::proto::raft_rpc::{RaftReply, RaftRequest};
+use crate::proto::{FrameError, Member, TypeConfig, alpn, decode_body, encode_frame};
 
 type C = TypeConfig;
 

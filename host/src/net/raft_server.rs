@@ -17,9 +17,10 @@ use openraft::raft::AppendEntriesRequest;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use tokio::io::AsyncWriteExt;
 
-use super::raft_wire::{RaftReply, RaftRequest};
-use super::{FrameError, alpn, decode_body, encode_frame, read_frame, write_frame};
-use crate::raft::{SharedRaft, TypeConfig};
+use super::{read_frame, write_frame};
+use crate::proto::raft_rpc::{RaftReply, RaftRequest};
+use crate::proto::{FrameError, TypeConfig, alpn, decode_body, encode_frame};
+use crate::raft::SharedRaft;
 
 type C = TypeConfig;
 

@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::PluginLimits;
-use crate::raft::ClusterConfig;
+use crate::proto::{ClusterConfig, PluginLimits};
 
 /// How a node runs.
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use std::time::Duration;
 use openraft::Raft;
 
 use super::inspect::View;
-use crate::events::{ClusterEvent, EventBus};
-use crate::net::MemberHealth;
-use crate::raft::{SharedRaft, StateMachineStore, TypeConfig};
+use crate::events::EventBus;
+use crate::proto::{ClusterEvent, MemberHealth, TypeConfig};
+use crate::raft::{SharedRaft, StateMachineStore};
 
 /// What one observation saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub(crate) async fn run(
     let mut raft = shared.get();
     let mut metrics = raft.metrics();
     let mut config = state_machine.config();
-    let unreachable_after = |config: &tokio::sync::watch::Receiver<crate::raft::ClusterConfig>| {
+    let unreachable_after = |config: &tokio::sync::watch::Receiver<crate::proto::ClusterConfig>| {
         Duration::from_millis(config.borrow().election_timeout_max_ms)
     };
     let mut before = look(&raft, &state_machine, unreachable_after(&config), None);

@@ -8,9 +8,10 @@ use std::time::Duration;
 use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
 
-use crate::events::MemberRole;
-use crate::net::{ClusterStatus, HealthStatus, MemberHealth, MemberStatus, RaftRole};
-use crate::raft::{Member, TypeConfig};
+use crate::proto::{
+    ClusterStatus, HealthStatus, Member, MemberHealth, MemberRole, MemberStatus, RaftRole,
+    TypeConfig,
+};
 
 /// A member is promoted (or may take leadership) once it is at most this many entries behind.
 pub(crate) const CAUGHT_UP_LAG: u64 = 50;

@@ -7,11 +7,8 @@ use std::time::{Duration, Instant};
 use iroh::Endpoint;
 
 use super::{ClusterIdentity, NodeError};
-use crate::net::{
-    Admission, JoinReply, JoinRequest, JoinTicket, alpn, decode_body, encode_frame, read_frame,
-    write_frame,
-};
-use crate::raft::Member;
+use crate::net::{Admission, read_frame, write_frame};
+use crate::proto::{JoinReply, JoinRequest, JoinTicket, Member, alpn, decode_body, encode_frame};
 
 /// How long a join keeps trying through elections and unreachable members.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::inspect::{self, View};
 use super::service::NodeService;
-use crate::net::{LeadershipResponse, Reply, RequestError};
+use crate::proto::{LeadershipResponse, Reply, RequestError};
 
 /// How long the new leader may take to take office.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,7 +34,9 @@ impl NodeService {
             .trigger()
             .transfer_leader(target)
             .await
-            .map_err(|e| RequestError::Unavailable(format!("raft stopped: {e}")))?;
+            .map_err(|e| RequestError::RaftStopped {
+                reason: e.to_string(),
+            })?;
         let mut metrics = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + TRANSFER_TIMEOUT;
         loop {
@@ -51,10 +53,11 @@ impl NodeService {
                 .await
                 .is_err()
             {
-                return Err(RequestError::Unavailable(format!(
-                    "node {target} did not take office within {TRANSFER_TIMEOUT:?}; the leader is now {:?}",
-                    now.leader
-                )));
+                return Err(RequestError::TransferTimedOut {
+                    target,
+                    leader: now.leader,
+                    after_ms: TRANSFER_TIMEOUT.as_millis() as u64,
+                });
             }
         }
     }

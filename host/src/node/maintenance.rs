@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::inspect::View;
 use super::raft_core::{self, CoreFactory};
-use crate::raft::{ClusterConfig, SharedRaft, StateMachineStore};
+use crate::proto::ClusterConfig;
+use crate::raft::{SharedRaft, StateMachineStore};
 
 /// What to ask of raft now, decided from a view and the configuration.
 #[derive(Debug, Default, PartialEq, Eq)]

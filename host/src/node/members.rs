@@ -8,30 +8,11 @@ use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
 
 use super::inspect::{self, View};
-use super::service::NodeService;
-use crate::events::MemberRole;
-use crate::net::{MemberOperationResponse, Operation, Reply, RequestError};
-use crate::raft::{Member, SharedRaft, StateMachineStore, TypeConfig};
-
-type C = TypeConfig;
-
-fn refused(error: impl std::fmt::Display) -> RequestError {
-    RequestError::Unavailable(format!("the membership change failed: {error}"))
-}
+use super::service::{NodeService, raft_failure};
+use crate::proto::{Member, MemberOperationResponse, MemberRole, Operation, Reply, RequestError};
+use crate::raft::{SharedRaft, StateMachineStore};
 
 impl NodeService {
-    /// Maps a failed membership change: lost leadership means "retry on the new leader".
-    fn membership_error<E>(error: openraft::errors::RaftError<C, E>) -> RequestError
-    where
-        E: std::error::Error + openraft::TryAsRef<openraft::errors::ForwardToLeader<C>> + 'static,
-    {
-        if error.forward_to_leader().is_some() {
-            RequestError::NoLeader
-        } else {
-            refused(error)
-        }
-    }
-
     /// Changes the membership; `retain` keeps removed voters as learners.
     async fn change(
         &self,
@@ -42,7 +23,7 @@ impl NodeService {
             .raft()
             .change_membership(change, retain)
             .await
-            .map_err(Self::membership_error)?;
+            .map_err(|error| raft_failure("the membership change", error))?;
         Ok(response.log_id.index)
     }
 
@@ -73,7 +54,7 @@ impl NodeService {
             .raft()
             .add_learner(node_id, member, false)
             .await
-            .map_err(Self::membership_error)?
+            .map_err(|error| raft_failure("adding the learner", error))?
             .log_id
             .index;
         if role != MemberRole::Voter {
@@ -117,19 +98,16 @@ impl NodeService {
                 }
                 Some(_) => {}
                 None => {
-                    return Err(RequestError::Unavailable(format!(
-                        "node {node_id} left the membership before it was promoted"
-                    )));
+                    return Err(RequestError::MemberLeft { node_id });
                 }
             }
             if !view.is_leader() {
-                return Err(RequestError::Unavailable(format!(
-                    "this node stopped leading while node {node_id} caught up; it is a learner \
-                     and the new leader promotes it once caught up"
-                )));
+                return Err(RequestError::PromotionInterrupted { node_id });
             }
             if metrics.changed().await.is_err() {
-                return Err(RequestError::Unavailable("raft stopped".into()));
+                return Err(RequestError::RaftStopped {
+                    reason: "it stopped while the new member caught up".into(),
+                });
             }
         }
     }
@@ -149,7 +127,11 @@ impl NodeService {
             let handed = self.transfer_leadership(None).await?;
             tracing::info!(?handed, "handed leadership over to be removed");
             return self
-                .forward_unless_leader(&Operation::RemoveMember { node_id })
+                .leader
+                .route(
+                    &View::of(&self.raft()),
+                    &Operation::RemoveMember { node_id },
+                )
                 .await
                 .unwrap_or(Err(RequestError::NoLeader));
         }

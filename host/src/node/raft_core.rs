@@ -11,7 +11,8 @@ use openraft::Raft;
 
 use super::NodeError;
 use crate::net::RaftNetwork;
-use crate::raft::{ClusterConfig, FjallLogStore, SharedRaft, StateMachineStore, TypeConfig};
+use crate::proto::{ClusterConfig, TypeConfig};
+use crate::raft::{FjallLogStore, SharedRaft, StateMachineStore};
 
 type C = TypeConfig;
 
@@ -38,7 +39,7 @@ impl CoreFactory {
             self.state_machine.clone(),
         )
         .await
-        .map_err(|e| NodeError::Raft(e.to_string()))
+        .map_err(|e| NodeError::raft("starting the raft core", e))
     }
 }
 
@@ -63,7 +64,7 @@ pub(crate) async fn restart(
         .get()
         .shutdown()
         .await
-        .map_err(|e| NodeError::Raft(format!("stopping the raft core: {e}")))?;
+        .map_err(|e| NodeError::raft("stopping the raft core", e))?;
     let core = factory.start(config).await?;
     shared.replace(core.clone());
     Ok(core)

@@ -1,9 +1,8 @@
 //! What a node does with management operations: writes through raft, reads at the requested
-//! consistency, cluster status and health, configuration, the log and snapshots. Operations only
-//! the leader can do are forwarded to it. Membership and leadership live in `members` and
-//! `leadership`.
+//! consistency, cluster status and health, configuration and metrics. An operation only the
+//! leader serves is routed there first ([`LeaderLink`]); the log and snapshot operations live in
+//! `log_ops`, membership in `members`, leadership in `leadership`, plugins in `plugin_ops`.
 
-use openraft::async_runtime::WatchReceiver;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,23 +10,21 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iroh::{Endpoint, EndpointId};
-use openraft::errors::ForwardToLeader;
-use openraft::storage::RaftLogReader;
-use openraft::{EntryPayload, Raft, ReadPolicy};
+use openraft::async_runtime::WatchReceiver;
+use openraft::{Raft, ReadPolicy};
 
+use super::forward::{LeaderLink, not_leader};
 use super::inspect::{self, View};
-use crate::client::{Client, ClientError};
+use super::log_ops::LogAccess;
 use crate::events::Subscription;
-use crate::metrics::{self, ManagementCounters, MetricsCategory, PluginFigures, RaftFigures};
-use crate::net::{
-    Consistency, HealthStatus, LogEntryInfo, LogEntryKind, LogInfo, ManagementService, NodeStatus,
-    Operation, Reply, RequestError, SnapshotInfo,
+use crate::metrics::{self, ManagementCounters};
+use crate::net::ManagementService;
+use crate::plugin::{EntryError, StateMachineReader};
+use crate::proto::{
+    ApplyResponse, ClusterConfig, Consistency, HealthStatus, LogPayload, Member, MetricsCategory,
+    NodeStatus, Operation, PluginFigures, RaftFigures, RaftRole, Reply, RequestError, TypeConfig,
 };
-use crate::raft::{
-    ApplyResponse, ClusterConfig, FjallLogStore, LogPayload, Member, RaftStorage, SharedRaft,
-    StateMachineStore, TypeConfig,
-};
-use crate::{EntryError, StateMachineReader};
+use crate::raft::{FjallLogStore, RaftStorage, SharedRaft, StateMachineStore};
 
 type C = TypeConfig;
 
@@ -35,12 +32,6 @@ type C = TypeConfig;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests that wait for a member to catch up or a snapshot to finish may take.
 const LONG_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long dialling the leader to forward a request may take.
-const LEADER_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
-/// The most log entries one request returns.
-pub(crate) const MAX_LOG_ENTRIES: u64 = 1000;
-/// The most command bytes one log-entries reply carries.
-const MAX_LOG_ENTRY_BYTES: usize = 4 << 20;
 
 /// A node's management service.
 pub(crate) struct NodeService {
@@ -51,8 +42,8 @@ pub(crate) struct NodeService {
     pub(crate) node_id: u64,
     pub(crate) reader: Arc<Mutex<StateMachineReader>>,
     pub(crate) endpoint: Endpoint,
-    /// A client connection to the current leader, for forwarding.
-    pub(crate) leader: tokio::sync::Mutex<Option<(u64, Arc<Client>)>>,
+    /// Forwarding to the leader.
+    pub(crate) leader: LeaderLink,
     /// Taken around membership changes, so they go one at a time.
     pub(crate) membership: Arc<tokio::sync::Mutex<()>>,
     pub(crate) counters: Arc<ManagementCounters>,
@@ -63,33 +54,52 @@ pub(crate) struct NodeService {
     pub(crate) local_config: ClusterConfig,
 }
 
+/// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
+/// is routed again), otherwise what `action` ran into.
+pub(crate) fn raft_failure<E>(
+    action: &str,
+    error: openraft::errors::RaftError<C, E>,
+) -> RequestError
+where
+    E: std::error::Error + openraft::TryAsRef<openraft::errors::ForwardToLeader<C>> + 'static,
+{
+    not_leader(&error).unwrap_or_else(|| RequestError::Raft {
+        action: action.into(),
+        reason: error.to_string(),
+    })
+}
+
 impl NodeService {
     /// The raft core in use now.
     pub(crate) fn raft(&self) -> Raft<C, StateMachineStore> {
         self.raft.get()
     }
 
-    async fn write(&self, command: Bytes) -> Result<Reply, RequestError> {
-        match self
-            .raft()
-            .client_write(LogPayload::Command(command.clone()))
-            .await
-        {
-            Ok(response) => Ok(Reply::Written {
-                index: response.log_id.index,
-                outcome: match response.data {
-                    ApplyResponse::Ok(bytes) => Ok(bytes),
-                    ApplyResponse::Failed(message) => Err(message),
-                    ApplyResponse::None | ApplyResponse::Plugin(_) => Ok(Bytes::new()),
-                },
-            }),
-            Err(error) => match error.forward_to_leader() {
-                Some(forward) => self.redirect(forward, Operation::Write { command }).await,
-                None => Err(RequestError::Unavailable(format!(
-                    "the write failed: {error}"
-                ))),
-            },
+    /// What the log and snapshot operations read.
+    fn log_access(&self) -> LogAccess<'_> {
+        LogAccess {
+            raft: self.raft(),
+            log: &self.log,
+            state_machine: &self.state_machine,
+            node_id: self.node_id,
+            storage_dir: &self.storage_dir,
         }
+    }
+
+    async fn write(&self, command: Bytes) -> Result<Reply, RequestError> {
+        let response = self
+            .raft()
+            .client_write(LogPayload::Command(command))
+            .await
+            .map_err(|error| raft_failure("the write", error))?;
+        Ok(Reply::Written {
+            index: response.log_id.index,
+            outcome: match response.data {
+                ApplyResponse::Ok(bytes) => Ok(bytes),
+                ApplyResponse::Failed(message) => Err(message),
+                ApplyResponse::None | ApplyResponse::Plugin(_) => Ok(Bytes::new()),
+            },
+        })
     }
 
     async fn read(&self, query: Bytes, consistency: Consistency) -> Result<Reply, RequestError> {
@@ -98,18 +108,11 @@ impl NodeService {
             Consistency::Lease => Some(ReadPolicy::LeaseRead),
             Consistency::Linearizable => Some(ReadPolicy::ReadIndex),
         };
-        if let Some(policy) = policy
-            && let Err(error) = self.raft().ensure_linearizable(policy).await
-        {
-            return match error.forward_to_leader() {
-                Some(forward) => {
-                    self.redirect(forward, Operation::Read { query, consistency })
-                        .await
-                }
-                None => Err(RequestError::Unavailable(format!(
-                    "cannot serve a {consistency} read: {error}"
-                ))),
-            };
+        if let Some(policy) = policy {
+            self.raft()
+                .ensure_linearizable(policy)
+                .await
+                .map_err(|error| raft_failure(&format!("a {consistency} read"), error))?;
         }
         let reader = self.reader.clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -117,8 +120,14 @@ impl NodeService {
             reader.query(&query)
         })
         .await
-        .map_err(|e| RequestError::Unavailable(format!("the query task failed: {e}")))?
-        .map_err(|e| RequestError::Unavailable(format!("the node cannot read its state: {e}")))?;
+        .map_err(|e| RequestError::TaskFailed {
+            task: "query".into(),
+            reason: e.to_string(),
+        })?
+        .map_err(|e| RequestError::Storage {
+            what: "its state".into(),
+            reason: e.to_string(),
+        })?;
         Ok(Reply::Read {
             outcome: outcome.map_err(|e: EntryError| e.to_string()),
         })
@@ -183,188 +192,11 @@ impl NodeService {
             .raft()
             .client_write(LogPayload::Config(proposed.clone()))
             .await
-            .map_err(|error| match error.forward_to_leader() {
-                Some(_) => RequestError::NoLeader,
-                None => RequestError::Unavailable(format!("the update failed: {error}")),
-            })?;
+            .map_err(|error| raft_failure("the configuration update", error))?;
         match response.data {
             ApplyResponse::Failed(reason) => Err(RequestError::Refused(reason)),
             _ => Ok(Reply::Configuration(proposed)),
         }
-    }
-
-    fn log_info(&self) -> Result<LogInfo, RequestError> {
-        let view = View::of(&self.raft());
-        let first = view
-            .last_log
-            .map(|_| view.purged.map_or(0, |purged| purged + 1));
-        let entries = match (first, view.last_log) {
-            (Some(first), Some(last)) => (last + 1).saturating_sub(first),
-            _ => 0,
-        };
-        Ok(LogInfo {
-            node_id: self.node_id,
-            first,
-            last: view.last_log,
-            committed: view.committed,
-            applied: view.applied,
-            purged: view.purged,
-            snapshot: view.snapshot,
-            entries,
-            storage_bytes: metrics::dir_size(&RaftStorage::database_dir(&self.storage_dir)),
-            snapshot_bytes: self.snapshot_size()?,
-        })
-    }
-
-    fn snapshot_size(&self) -> Result<u64, RequestError> {
-        Ok(self
-            .state_machine
-            .current_snapshot()
-            .map_err(|e| RequestError::Unavailable(format!("reading the snapshot: {e}")))?
-            .map_or(0, |(_, size)| size))
-    }
-
-    async fn compact_log(&self, index: u64) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft());
-        if view.snapshot.is_none_or(|snapshot| index > snapshot) {
-            return Err(RequestError::CompactBeyondSnapshot {
-                index,
-                snapshot: view.snapshot,
-            });
-        }
-        if let Some(purged) = view.purged.filter(|purged| *purged >= index) {
-            return Ok(Reply::LogCompacted { purged });
-        }
-        self.raft()
-            .trigger()
-            .purge_log(index)
-            .await
-            .map_err(|e| RequestError::Unavailable(format!("raft stopped: {e}")))?;
-        // Openraft purges once no replication still reads those entries.
-        let mut metrics = self.raft().metrics();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let purged = View::of(&self.raft()).purged;
-            if purged.is_some_and(|purged| purged >= index) {
-                return Ok(Reply::LogCompacted {
-                    purged: purged.unwrap_or(index),
-                });
-            }
-            if tokio::time::timeout_at(deadline, metrics.changed())
-                .await
-                .is_err()
-            {
-                return Err(RequestError::Unavailable(format!(
-                    "the purge up to {index} was requested but has not happened within 10 s \
-                     (a follower may still be reading those entries); it will happen once they are replicated"
-                )));
-            }
-        }
-    }
-
-    async fn log_entries(&self, start: u64, end: u64) -> Result<Reply, RequestError> {
-        let range_error = |reason: String| RequestError::LogRange { start, end, reason };
-        if start >= end {
-            return Err(range_error(
-                "the range is empty: end must be greater than start".into(),
-            ));
-        }
-        if end - start > MAX_LOG_ENTRIES {
-            return Err(range_error(format!(
-                "{} entries asked for; at most {MAX_LOG_ENTRIES} per request",
-                end - start
-            )));
-        }
-        let view = View::of(&self.raft());
-        if let Some(purged) = view.purged.filter(|purged| start <= *purged) {
-            return Err(range_error(format!(
-                "entries up to {purged} were compacted into the snapshot; start at {} or later",
-                purged + 1
-            )));
-        }
-        match view.last_log {
-            Some(last) if end <= last + 1 => {}
-            last => {
-                return Err(range_error(format!(
-                    "the log ends at {}",
-                    last.map_or("nothing (it is empty)".into(), |l| l.to_string())
-                )));
-            }
-        }
-        let entries = self
-            .log
-            .clone()
-            .try_get_log_entries(start..end)
-            .await
-            .map_err(|e| RequestError::Unavailable(format!("reading the log: {e}")))?;
-        let mut bytes = 0usize;
-        let mut infos = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let kind = match entry.payload {
-                EntryPayload::Blank => LogEntryKind::Blank,
-                EntryPayload::Membership(membership) => LogEntryKind::Membership {
-                    voters: membership.voter_ids().collect(),
-                    learners: membership.learner_ids().collect(),
-                },
-                EntryPayload::Normal(LogPayload::Command(command)) => {
-                    bytes += command.len();
-                    LogEntryKind::Command(command)
-                }
-                EntryPayload::Normal(LogPayload::Config(config)) => LogEntryKind::Config(config),
-                EntryPayload::Normal(other) => LogEntryKind::Other(other.to_string()),
-            };
-            if bytes > MAX_LOG_ENTRY_BYTES {
-                return Err(range_error(format!(
-                    "the entries hold more than {MAX_LOG_ENTRY_BYTES} bytes; ask for fewer"
-                )));
-            }
-            infos.push(LogEntryInfo {
-                index: entry.log_id.index,
-                term: entry.log_id.leader_id.term,
-                kind,
-            });
-        }
-        Ok(Reply::LogEntries(infos))
-    }
-
-    fn snapshot_info(&self) -> Result<SnapshotInfo, RequestError> {
-        let (log_id, size) = self
-            .state_machine
-            .current_snapshot()
-            .map_err(|e| RequestError::Unavailable(format!("reading the snapshot: {e}")))?
-            .ok_or(RequestError::NoSnapshot)?;
-        Ok(SnapshotInfo {
-            node_id: self.node_id,
-            index: log_id.index,
-            term: log_id.leader_id.term,
-            size,
-        })
-    }
-
-    async fn trigger_snapshot(&self) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft());
-        let Some(applied) = view.applied else {
-            return Err(RequestError::Refused(
-                "nothing is applied yet, so there is nothing to snapshot".into(),
-            ));
-        };
-        if view.snapshot.is_none_or(|at| at < applied) {
-            self.raft()
-                .trigger()
-                .snapshot()
-                .await
-                .map_err(|e| RequestError::Unavailable(format!("raft stopped: {e}")))?;
-            let mut metrics = self.raft().metrics();
-            while View::of(&self.raft())
-                .snapshot
-                .is_none_or(|at| at < applied)
-            {
-                if metrics.changed().await.is_err() {
-                    return Err(RequestError::Unavailable("raft stopped".into()));
-                }
-            }
-        }
-        Ok(Reply::Snapshot(self.snapshot_info()?))
     }
 
     fn metrics(&self, categories: &[MetricsCategory]) -> Result<Reply, RequestError> {
@@ -373,7 +205,10 @@ impl NodeService {
         let plugin = self
             .state_machine
             .plugin()
-            .map_err(|e| RequestError::Unavailable(format!("the state machine stopped: {e}")))?;
+            .map_err(|e| RequestError::Storage {
+                what: "its state machine".into(),
+                reason: e.to_string(),
+            })?;
         let database_dir = RaftStorage::database_dir(&self.storage_dir);
         Ok(Reply::Metrics(Box::new(metrics::collect(
             categories,
@@ -381,7 +216,7 @@ impl NodeService {
                 node_id: self.node_id,
                 raft: RaftFigures {
                     term: view.term,
-                    state: view.state.unwrap_or(crate::net::RaftRole::Shutdown),
+                    state: view.state.unwrap_or(RaftRole::Shutdown),
                     leader: view.leader,
                     last_log: view.last_log,
                     committed: view.committed,
@@ -397,7 +232,7 @@ impl NodeService {
                         .filter(|_| view.is_leader()),
                 },
                 database_dir: &database_dir,
-                snapshot_bytes: self.snapshot_size()?,
+                snapshot_bytes: self.log_access().snapshot_size()?,
                 endpoint: &self.endpoint,
                 plugin: PluginFigures {
                     state_machine: plugin.name().to_string(),
@@ -408,131 +243,6 @@ impl NodeService {
                 management: &self.counters,
             },
         ))))
-    }
-
-    /// `None` when this node leads; otherwise the leader's answer to `operation`.
-    pub(crate) async fn forward_unless_leader(
-        &self,
-        operation: &Operation,
-    ) -> Option<Result<Reply, RequestError>> {
-        let view = View::of(&self.raft());
-        if view.is_leader() {
-            return None;
-        }
-        let leader = view
-            .leader
-            .and_then(|id| Some((id, view.members.get(&id)?.clone())));
-        Some(match leader {
-            Some((id, member)) => self.forward(id, &member, operation.clone()).await,
-            None => Err(RequestError::NoLeader),
-        })
-    }
-
-    /// The leader if it is another node, `None` if it is this one; [`RequestError::NoLeader`]
-    /// while none is known (the caller waits for the election).
-    pub(crate) fn other_leader(&self) -> Result<Option<u64>, RequestError> {
-        match View::of(&self.raft()).leader {
-            None => Err(RequestError::NoLeader),
-            Some(leader) => Ok((leader != self.node_id).then_some(leader)),
-        }
-    }
-
-    /// Sends `operation` to the leader `leader`, found in the membership.
-    pub(crate) async fn forward_to(
-        &self,
-        leader: u64,
-        operation: Operation,
-    ) -> Result<Reply, RequestError> {
-        let node = View::of(&self.raft())
-            .members
-            .get(&leader)
-            .cloned()
-            .ok_or(RequestError::NoLeader)?;
-        self.forward(leader, &node, operation).await
-    }
-
-    /// Sends `operation` to the leader a forward-to-leader error names.
-    pub(crate) async fn redirect(
-        &self,
-        forward: &ForwardToLeader<C>,
-        operation: Operation,
-    ) -> Result<Reply, RequestError> {
-        let (id, node) = forward
-            .leader_id
-            .zip(forward.leader_node.clone())
-            .ok_or(RequestError::NoLeader)?;
-        self.forward(id, &node, operation).await
-    }
-
-    /// Sends `operation` to the leader and relays its reply.
-    async fn forward(
-        &self,
-        leader: u64,
-        node: &Member,
-        operation: Operation,
-    ) -> Result<Reply, RequestError> {
-        if leader == self.node_id {
-            return Err(RequestError::NoLeader);
-        }
-        self.counters.forwarded();
-        let client = self.leader_client(leader, node).await?;
-        let result = match operation {
-            // The bytes are already here: they stream on to the leader the same way.
-            Operation::PluginDeploy(request) => {
-                client.forward_deploy(request).await.map(Reply::Plugin)
-            }
-            operation => client.request(operation).await,
-        };
-        result.map_err(|error| {
-            if !matches!(error, ClientError::Request(_)) {
-                // The connection may be stale: dial again next time.
-                if let Ok(mut cached) = self.leader.try_lock() {
-                    *cached = None;
-                }
-            }
-            match error {
-                ClientError::Request(error) => error,
-                other => RequestError::Unavailable(format!(
-                    "forwarding to leader {leader} failed: {other}"
-                )),
-            }
-        })
-    }
-
-    async fn leader_client(&self, leader: u64, node: &Member) -> Result<Arc<Client>, RequestError> {
-        let mut cached = self.leader.lock().await;
-        if let Some((id, client)) = cached.as_ref()
-            && *id == leader
-            && !client.is_closed()
-        {
-            return Ok(client.clone());
-        }
-        let addr = node.endpoint_addr().map_err(|e| {
-            RequestError::Unavailable(format!("leader {leader} has an invalid key: {e}"))
-        })?;
-        // A leader that cannot be dialled has most likely just stopped: nothing was sent yet, so
-        // wait for the election and try again (within the request's time).
-        let client = match tokio::time::timeout(
-            LEADER_DIAL_TIMEOUT,
-            Client::connect_from(self.endpoint.clone(), addr),
-        )
-        .await
-        {
-            Ok(Ok(client)) => Arc::new(client),
-            Ok(Err(error)) => {
-                tracing::debug!(leader, "cannot reach the leader: {error}");
-                return Err(RequestError::NoLeader);
-            }
-            Err(_) => {
-                tracing::debug!(
-                    leader,
-                    "no answer from the leader within {LEADER_DIAL_TIMEOUT:?}"
-                );
-                return Err(RequestError::NoLeader);
-            }
-        };
-        *cached = Some((leader, client.clone()));
-        Ok(client)
     }
 
     /// Waits until some node is known to lead (an election is a short, normal event).
@@ -547,10 +257,8 @@ impl NodeService {
 
     /// Serves one operation once.
     async fn serve(&self, operation: &Operation) -> Result<Reply, RequestError> {
-        if is_for_leader(operation)
-            && let Some(forwarded) = self.forward_unless_leader(operation).await
-        {
-            return forwarded;
+        if let Some(answer) = self.leader.route(&View::of(&self.raft()), operation).await {
+            return answer;
         }
         match operation.clone() {
             Operation::Write { command } => self.write(command).await,
@@ -579,11 +287,11 @@ impl NodeService {
             Operation::UpdateConfiguration { config } => self.update_config(config).await,
             Operation::GetHealthStatus => Ok(Reply::Health(self.health_status())),
             Operation::GetMetrics { categories } => self.metrics(&categories),
-            Operation::GetLogInfo => Ok(Reply::LogInfo(self.log_info()?)),
-            Operation::CompactLog { index } => self.compact_log(index).await,
-            Operation::GetLogEntries { start, end } => self.log_entries(start, end).await,
-            Operation::TriggerSnapshot => self.trigger_snapshot().await,
-            Operation::GetSnapshotInfo => Ok(Reply::Snapshot(self.snapshot_info()?)),
+            Operation::GetLogInfo => Ok(Reply::LogInfo(self.log_access().info()?)),
+            Operation::CompactLog { index } => self.log_access().compact(index).await,
+            Operation::GetLogEntries { start, end } => self.log_access().entries(start, end).await,
+            Operation::TriggerSnapshot => self.log_access().trigger_snapshot().await,
+            Operation::GetSnapshotInfo => Ok(Reply::Snapshot(self.log_access().snapshot_info()?)),
             Operation::CreateBackup { .. }
             | Operation::RestoreBackup { .. }
             | Operation::ListBackups => Err(RequestError::NoBackupHandler),
@@ -595,20 +303,6 @@ impl NodeService {
             )),
         }
     }
-}
-
-/// Operations only the leader can serve (a follower forwards them).
-fn is_for_leader(operation: &Operation) -> bool {
-    matches!(
-        operation,
-        Operation::GetClusterStatus
-            | Operation::AddMember { .. }
-            | Operation::RemoveMember { .. }
-            | Operation::UpdateMemberRole { .. }
-            | Operation::TransferLeadership { .. }
-            | Operation::StepDown
-            | Operation::UpdateConfiguration { .. }
-    )
 }
 
 fn timeout_for(operation: &Operation) -> Duration {
@@ -635,13 +329,12 @@ impl ManagementService for NodeService {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
-        let result = tokio::time::timeout(timeout, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(RequestError::Unavailable(format!(
-                    "no answer within {timeout:?}; the cluster may have lost its quorum"
-                )))
-            });
+        let result =
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or(Err(RequestError::TimedOut {
+                    after_ms: timeout.as_millis() as u64,
+                }));
         self.counters.answered(result.is_ok());
         result
     }

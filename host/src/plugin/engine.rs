@@ -6,25 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wasmtime::component::{
-    Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker,
-};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
+use wasmtime::{Config, Engine};
 
-use super::bindings;
-use super::host_state::{Access, HostState, new_store};
-use super::kind::interface;
-use super::state_machine::{
-    ApplyParams, ApplyReturn, MigrateParams, MigrateReturn, QueryParams, QueryReturn,
-};
+use super::compiled::{CompiledStateMachine, Exports};
+use super::host_state::{Access, HostState};
 use super::validate::{self, ComponentInfo};
-use super::{
-    PluginError, PluginKind, PluginLimits, RuntimeError, StateMachineApplier, StateMachineReader,
-};
-use crate::store::StateStore;
-
-/// Fuel for instantiation (a component's start code runs then).
-const INSTANTIATE_FUEL: u64 = 100_000_000;
+use super::world::interface;
+use super::{PluginError, bindings};
+use crate::proto::{PluginKind, PluginLimits};
 
 /// One wasmtime engine for all plugins of a node.
 #[derive(Clone)]
@@ -128,16 +118,14 @@ impl PluginEngine {
                 None
             },
         };
-        let compiled = CompiledStateMachine {
-            inner: Arc::new(CompiledInner {
-                name: name.into(),
-                wasm: bytes::Bytes::copy_from_slice(wasm),
-                info,
-                engine: self.clone(),
-                pre,
-                exports,
-            }),
-        };
+        let compiled = CompiledStateMachine::new(
+            name,
+            bytes::Bytes::copy_from_slice(wasm),
+            info,
+            self.clone(),
+            pre,
+            exports,
+        );
         // Instantiate once to type-check every export against the world.
         let (mut store, instance) = compiled
             .instantiate(Access::Closed, PluginLimits::default().memory_bytes)
@@ -154,7 +142,7 @@ impl PluginEngine {
         wasm: &[u8],
     ) -> Result<(Component, ComponentInfo), PluginError> {
         validate::check_header(wasm)?;
-        let sha256 = validate::sha256(wasm);
+        let sha256 = crate::hash::sha256(wasm);
         let component = self.compile(wasm, &sha256)?;
         let info = validate::check_world(&self.inner.engine, &component, kind, sha256, wasm.len())?;
         Ok((component, info))
@@ -171,7 +159,7 @@ impl PluginEngine {
         };
         let path = dir.join(format!(
             "{}-{}.cwasm",
-            validate::sha256_hex(sha256),
+            crate::hash::sha256_hex(sha256),
             self.inner.config_hash
         ));
         if path.exists() {
@@ -201,132 +189,9 @@ impl PluginEngine {
     }
 }
 
-struct Exports {
-    apply: ComponentExportIndex,
-    query: ComponentExportIndex,
-    migrate: Option<ComponentExportIndex>,
-}
-
-/// A validated, compiled state-machine plugin, ready to instantiate. Cheap to clone.
-#[derive(Clone)]
-pub struct CompiledStateMachine {
-    inner: Arc<CompiledInner>,
-}
-
-struct CompiledInner {
-    name: Arc<str>,
-    wasm: bytes::Bytes,
-    info: ComponentInfo,
-    engine: PluginEngine,
-    pre: InstancePre<HostState>,
-    exports: Exports,
-}
-
-/// The typed exports of one instance.
-pub(crate) struct Funcs {
-    pub(crate) apply: wasmtime::component::Func,
-    pub(crate) query: wasmtime::component::Func,
-    pub(crate) migrate: Option<wasmtime::component::Func>,
-}
-
-impl CompiledStateMachine {
-    /// The plugin's name (used in logs and keyspace names).
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// What validation learned about the component.
-    pub fn info(&self) -> &ComponentInfo {
-        &self.inner.info
-    }
-
-    /// The component's `.wasm` bytes (kept so that a deploy can store the plugin it replaces).
-    pub fn wasm(&self) -> &bytes::Bytes {
-        &self.inner.wasm
-    }
-
-    /// The engine that compiled it.
-    pub fn engine(&self) -> &PluginEngine {
+impl PluginEngine {
+    /// The wasmtime engine underneath.
+    pub(crate) fn wasmtime(&self) -> &Engine {
         &self.inner.engine
-    }
-
-    /// Creates the instance that applies committed entries to `state`.
-    pub fn applier(
-        &self,
-        state: Arc<dyn StateStore>,
-        limits: PluginLimits,
-    ) -> Result<StateMachineApplier, RuntimeError> {
-        StateMachineApplier::new(self.clone(), state, limits)
-    }
-
-    /// Creates an instance that answers queries against snapshots of `state`.
-    pub fn reader(&self, state: Arc<dyn StateStore>, limits: PluginLimits) -> StateMachineReader {
-        StateMachineReader::new(self.clone(), state, limits)
-    }
-
-    /// A fresh store and instance.
-    pub(crate) fn instantiate(
-        &self,
-        access: Access,
-        memory_bytes: usize,
-    ) -> Result<(Store<HostState>, Instance), RuntimeError> {
-        let inner = &self.inner;
-        let fail = |e: wasmtime::Error| RuntimeError::Instantiate {
-            plugin: inner.name.to_string(),
-            reason: format!("{e:#}"),
-        };
-        let mut store = new_store(
-            &inner.engine.inner.engine,
-            HostState::new(inner.name.clone(), access, memory_bytes),
-        );
-        store.set_fuel(INSTANTIATE_FUEL).map_err(fail)?;
-        let instance = inner.pre.instantiate(&mut store).map_err(fail)?;
-        Ok((store, instance))
-    }
-
-    /// Looks up and type-checks the exports of `instance`.
-    pub(crate) fn funcs(
-        &self,
-        store: &mut Store<HostState>,
-        instance: &Instance,
-    ) -> Result<Funcs, RuntimeError> {
-        let exports = &self.inner.exports;
-        let fail = |what: &str, e: wasmtime::Error| RuntimeError::Instantiate {
-            plugin: self.inner.name.to_string(),
-            reason: format!("`{what}`: {e:#}"),
-        };
-        let missing = |what: &str| RuntimeError::Instantiate {
-            plugin: self.inner.name.to_string(),
-            reason: format!("`{what}` is missing from the instance"),
-        };
-        let apply = instance
-            .get_func(&mut *store, exports.apply)
-            .ok_or_else(|| missing("apply"))?;
-        apply
-            .typed::<ApplyParams<'_>, ApplyReturn>(&*store)
-            .map_err(|e| fail("apply", e))?;
-        let query = instance
-            .get_func(&mut *store, exports.query)
-            .ok_or_else(|| missing("query"))?;
-        query
-            .typed::<QueryParams<'_>, QueryReturn>(&*store)
-            .map_err(|e| fail("query", e))?;
-        let migrate = match exports.migrate {
-            Some(index) => {
-                let migrate = instance
-                    .get_func(&mut *store, index)
-                    .ok_or_else(|| missing("migrate"))?;
-                migrate
-                    .typed::<MigrateParams<'_>, MigrateReturn>(&*store)
-                    .map_err(|e| fail("migrate", e))?;
-                Some(migrate)
-            }
-            None => None,
-        };
-        Ok(Funcs {
-            apply,
-            query,
-            migrate,
-        })
     }
 }

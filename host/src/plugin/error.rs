@@ -3,7 +3,7 @@
 
 use crate::store::StoreError;
 
-use super::PluginKind;
+use crate::proto::PluginKind;
 
 /// A component was refused, or the engine could not be set up.
 #[derive(Debug, thiserror::Error)]

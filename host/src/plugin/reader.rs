@@ -7,12 +7,20 @@ use bytes::Bytes;
 use wasmtime::Store;
 use wasmtime::component::{Func, TypedFunc};
 
-use super::engine::CompiledStateMachine;
+use super::RuntimeError;
+use super::bindings::{QueryParams, QueryReturn};
+use super::compiled::CompiledStateMachine;
 use super::host_state::{Access, HostState};
-use super::state_machine::{QueryParams, QueryReturn};
 use super::trap::{EntryError, classify};
-use super::{PluginLimits, RuntimeError};
+use crate::proto::PluginLimits;
 use crate::store::StateStore;
+
+impl CompiledStateMachine {
+    /// Creates an instance that answers queries against snapshots of `state`.
+    pub fn reader(&self, state: Arc<dyn StateStore>, limits: PluginLimits) -> StateMachineReader {
+        StateMachineReader::new(self.clone(), state, limits)
+    }
+}
 
 /// Runs a state machine's `query` export.
 pub struct StateMachineReader {

@@ -1,12 +1,12 @@
 //! Checks a component before it is accepted: that the bytes are a component at all, and that it
 //! belongs to the world of the expected kind and imports nothing else.
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::kind::interface;
-use super::{PluginError, PluginKind};
+use super::PluginError;
+use super::world::{World, interface};
+use crate::proto::PluginKind;
 
 /// What validation learned about a component.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,16 +21,6 @@ pub struct ComponentInfo {
     pub has_migration: bool,
     /// Everything it imports (a subset of what its kind may).
     pub imports: Vec<String>,
-}
-
-/// Lowercase hex of a sha256.
-pub fn sha256_hex(hash: &[u8; 32]) -> String {
-    hex::encode(hash)
-}
-
-/// sha256 of `bytes`: how plugins are identified.
-pub fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
 }
 
 /// Tells garbage, core modules and components apart by their header.

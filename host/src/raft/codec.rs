@@ -59,8 +59,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::TypeConfig;
-    use crate::raft::types::LogPayload;
+    use crate::proto::LogPayload;
+    use crate::proto::TypeConfig;
     use bytes::Bytes;
     use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
     use openraft::vote::{RaftLeaderId, RaftLeaderIdExt, RaftVote};
@@ -87,8 +87,8 @@ mod tests {
                 proptest::collection::vec(any::<u8>(), 0..256),
             )
                 .prop_map(|(kind, sha256, version, config, wasm)| {
-                    EntryPayload::Normal(LogPayload::Deploy(crate::raft::DeployEntry {
-                        kind: crate::plugin::PluginKind::ALL[kind],
+                    EntryPayload::Normal(LogPayload::Deploy(crate::proto::DeployEntry {
+                        kind: crate::proto::PluginKind::ALL[kind],
                         sha256,
                         version,
                         config: Bytes::from(config),
@@ -97,14 +97,14 @@ mod tests {
                 }),
             (0..3usize, any::<[u8; 32]>()).prop_map(|(kind, from_sha256)| {
                 EntryPayload::Normal(LogPayload::Rollback {
-                    kind: crate::plugin::PluginKind::ALL[kind],
+                    kind: crate::proto::PluginKind::ALL[kind],
                     from_sha256,
                 })
             }),
             proptest::collection::btree_set(0u64..8, 1..4).prop_map(|voters| {
-                let nodes: BTreeMap<u64, crate::raft::Member> = voters
+                let nodes: BTreeMap<u64, crate::proto::Member> = voters
                     .iter()
-                    .map(|id| (*id, crate::raft::Member::default()))
+                    .map(|id| (*id, crate::proto::Member::default()))
                     .collect();
                 EntryPayload::Membership(
                     Membership::new(vec![voters], nodes).expect("valid membership"),

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use openraft::Raft;
 use openraft::storage::RaftStateMachine;
 
-use super::TypeConfig;
+use crate::proto::TypeConfig;
 
 /// The current raft core, shared by everything on a node that talks to raft.
 pub struct SharedRaft<SM: RaftStateMachine<TypeConfig>> {

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use fjall::Database;
 
 use super::{FjallLogStore, RaftStorageError, StateMachineStore};
-use crate::plugin::{CompiledStateMachine, PluginLimits};
+use crate::plugin::CompiledStateMachine;
+use crate::proto::PluginLimits;
 use crate::store::StateStore;
 
 /// A node's raft storage, ready to hand to `openraft::Raft::new`.

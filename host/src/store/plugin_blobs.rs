@@ -10,7 +10,7 @@ use bytes::Bytes;
 use fjall::{Database, Keyspace, Readable};
 
 use super::StoreError;
-use crate::plugin::sha256;
+use crate::hash::sha256;
 
 const KEYSPACE: &str = "plugins.blobs";
 

@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use iroh_raft::events::ClusterEvent;
-use iroh_raft::{
-    ClientError, Consistency, Node, PluginKind, PluginOutcome, RequestError, Start, StateStore,
-    bundled, sha256,
-};
+use iroh_raft::proto::{ClusterEvent, Consistency, PluginKind, PluginOutcome, RequestError};
+use iroh_raft::storage::StateStore;
+use iroh_raft::{ClientError, Node, Start, bundled, sha256};
 use openraft::async_runtime::WatchReceiver;
 
 use crate::support::{TestNode, client, cluster, config, get, put, value, wait_for};

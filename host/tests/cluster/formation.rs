@@ -1,6 +1,7 @@
 //! A cluster formed through a ticket serves writes through every node and linearizable reads.
 
-use iroh_raft::{Consistency, JoinTicket, Node, Start};
+use iroh_raft::proto::{Consistency, JoinTicket};
+use iroh_raft::{Node, Start};
 
 use crate::support::{client, cluster, config, get, put, value};
 

@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use iroh_raft::events::{ClusterEvent, MemberRole};
-use iroh_raft::metrics::MetricsCategory;
-use iroh_raft::{
-    ClientError, IrohRaftManagementClient, LogEntryKind, Member, MemberHealth, Node, Operation,
-    RaftRole, Reply, RequestError, Start,
+use iroh_raft::proto::{
+    ClusterEvent, LogEntryKind, Member, MemberHealth, MemberRole, MetricsCategory, Operation,
+    RaftRole, Reply, RequestError,
 };
+use iroh_raft::{ClientError, IrohRaftManagementClient, Node, Start};
 
 use crate::support::{TestNode, client, cluster, config, put, start, wait_for};
 
@@ -309,7 +308,7 @@ async fn members_are_added_promoted_observed_demoted_and_removed_leader_included
         .1
         .expect("ok");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let role_of = |status: &iroh_raft::ClusterStatus, id: u64| {
+    let role_of = |status: &iroh_raft::proto::ClusterStatus, id: u64| {
         status
             .members
             .iter()
@@ -767,7 +766,7 @@ async fn election_timeouts_change_on_every_node_without_a_restart() {
             .await
             .read(
                 crate::support::get(&format!("before{i}")),
-                iroh_raft::Consistency::Linearizable,
+                iroh_raft::proto::Consistency::Linearizable,
             )
             .await
             .expect("read")

@@ -3,11 +3,12 @@
 
 use bytes::Bytes;
 use iroh::SecretKey;
-use iroh_raft::{
-    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_BYTES, NOT_A_MEMBER, Operation, PluginKind,
-    RequestError, ServerFrame, Start, alpn, bind_endpoint, decode_body, encode_frame, read_frame,
-    sha256, write_frame,
+use iroh_raft::net::{NOT_A_MEMBER, bind_endpoint, read_frame, write_frame};
+use iroh_raft::proto::{
+    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_BYTES, Operation, PluginKind, RequestError,
+    ServerFrame, alpn, decode_body, encode_frame,
 };
+use iroh_raft::{Start, sha256};
 
 use crate::support::{client, get, put, start, value};
 
@@ -157,8 +158,10 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
         .await
         .expect("reply")
         .expect("frame");
-    match decode_body::<iroh_raft::JoinReply>(&body).expect("a join reply") {
-        iroh_raft::JoinReply::Refused(reason) => assert!(reason.contains("malformed"), "{reason}"),
+    match decode_body::<iroh_raft::proto::JoinReply>(&body).expect("a join reply") {
+        iroh_raft::proto::JoinReply::Refused(reason) => {
+            assert!(reason.contains("malformed"), "{reason}")
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
 
@@ -173,8 +176,8 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
         .await
         .expect("reply")
         .expect("frame");
-    match decode_body::<iroh_raft::JoinReply>(&body).expect("a join reply") {
-        iroh_raft::JoinReply::Refused(reason) => {
+    match decode_body::<iroh_raft::proto::JoinReply>(&body).expect("a join reply") {
+        iroh_raft::proto::JoinReply::Refused(reason) => {
             assert!(reason.contains("exceeds the limit"), "{reason}")
         }
         other => panic!("expected a refusal, got {other:?}"),

@@ -5,9 +5,8 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use iroh_raft::{
-    Client, Consistency, PluginKind, bundled, format_node_address, sha256, sha256_hex,
-};
+use iroh_raft::proto::{Consistency, PluginKind};
+use iroh_raft::{Client, bundled, format_node_address, sha256, sha256_hex};
 
 use crate::support::{cli, cluster, eventually, leader_of, put};
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use iroh_raft::{Client, Consistency};
+use iroh_raft::Client;
+use iroh_raft::proto::Consistency;
 
 use crate::support::{cluster, eventually, get, leader_of, put};
 

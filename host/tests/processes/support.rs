@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iroh::EndpointAddr;
-use iroh_raft::{Client, Consistency, parse_node_address};
+use iroh_raft::proto::Consistency;
+use iroh_raft::{Client, parse_node_address};
 use iroh_raft_kv_types::{Command as KvCommand, Query, QueryResponse};
 
 /// A node process. Killed with SIGKILL when dropped, so a failing test leaves nothing behind.

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use fjall::{Database, KeyspaceCreateOptions, PersistMode};
-use iroh_raft::{PluginLimits, RaftStorage, RaftStorageError};
+use iroh_raft::RaftStorageError;
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::RaftStorage;
 use openraft::storage::{RaftLogReader, RaftLogStorage};
 use proptest::prelude::*;
 

@@ -4,7 +4,8 @@
 
 use std::io::SeekFrom;
 
-use iroh_raft::{RaftStorageError, StateStore, verify_snapshot};
+use iroh_raft::RaftStorageError;
+use iroh_raft::storage::{StateStore, verify_snapshot};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::type_config::alias::SnapshotOf;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};

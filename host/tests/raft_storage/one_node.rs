@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iroh_raft::{
-    ApplyResponse, LogPayload, Member, PluginLimits, RaftStorage, StateMachineStore, TypeConfig,
-};
+use iroh_raft::proto::{ApplyResponse, LogPayload, Member, PluginLimits, TypeConfig};
+use iroh_raft::storage::{RaftStorage, StateMachineStore};
 use iroh_raft_kv_types::{Response, decode};
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{RPCError, StreamingError, Unreachable};

@@ -1,7 +1,7 @@
 //! Everything written comes back after the stores are dropped and reopened: vote, log, committed
 //! and purged positions, applied state, data and the latest snapshot.
 
-use iroh_raft::StateStore;
+use iroh_raft::storage::StateStore;
 use openraft::StoredMembership;
 use openraft::storage::{RaftLogReader, RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 
@@ -122,10 +122,10 @@ async fn a_state_machine_behind_its_snapshot_is_restored_from_it_at_startup() {
 
         tracing::info!("a node whose data is gone but whose snapshot survived");
         let dir = tempfile::tempdir().expect("temp dir");
-        let snapshots = iroh_raft::RaftStorage::snapshot_dir(dir.path());
+        let snapshots = iroh_raft::storage::RaftStorage::snapshot_dir(dir.path());
         std::fs::create_dir_all(&snapshots).expect("mkdir");
         std::fs::copy(
-            iroh_raft::RaftStorage::snapshot_dir(leader_dir.path()).join("current.snap"),
+            iroh_raft::storage::RaftStorage::snapshot_dir(leader_dir.path()).join("current.snap"),
             snapshots.join("current.snap"),
         )
         .expect("copy snapshot");

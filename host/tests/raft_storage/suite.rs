@@ -1,7 +1,8 @@
 //! openraft's own storage conformance suite, in full, against the fjall log store and the kv
 //! plugin's state machine.
 
-use iroh_raft::{FjallLogStore, PluginLimits, RaftStorage, StateMachineStore};
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::{FjallLogStore, RaftStorage, StateMachineStore};
 use openraft::StorageError;
 use openraft::testing::log::{StoreBuilder, Suite};
 use openraft::type_config::TypeConfigExt;

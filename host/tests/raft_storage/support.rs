@@ -7,10 +7,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use iroh_raft::{
-    CompiledStateMachine, FjallLogStore, LogPayload, Member, PluginEngine, PluginLimits,
-    RaftStorage, StateMachineStore, TypeConfig, bundled,
-};
+use iroh_raft::proto::{LogPayload, Member, PluginLimits, TypeConfig};
+use iroh_raft::storage::{FjallLogStore, RaftStorage, StateMachineStore};
+use iroh_raft::{CompiledStateMachine, PluginEngine, bundled};
 use iroh_raft_kv_types::{Command, encode};
 use openraft::storage::{IOFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::type_config::TypeConfigExt;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use iroh_raft::{
-    AppliedMark, FjallStateStore, PluginEngine, PluginLimits, StateRead, StateStore, bundled,
-};
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::{AppliedMark, FjallStateStore, StateRead, StateStore};
+use iroh_raft::{PluginEngine, bundled};
 
 const CHILD_ENV: &str = "IROH_RAFT_CRASH_CHILD";
 const BATCH: u64 = 16;

@@ -1,7 +1,9 @@
 //! Two fresh runtimes fed the same batches, traps included, return identical results, burn
 //! identical fuel and end with identical keyspaces.
 
-use iroh_raft::{PluginLimits, StateStore, bundled};
+use iroh_raft::bundled;
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::StateStore;
 
 use crate::support::Fixture;
 

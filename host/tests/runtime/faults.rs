@@ -2,7 +2,8 @@
 //! did it: that entry's writes are dropped, the instance is replaced, the rest of the batch applies
 //! and this process carries on.
 
-use iroh_raft::{EntryError, PluginLimits, bundled};
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::{EntryError, bundled};
 
 use crate::support::{Fixture, ok};
 

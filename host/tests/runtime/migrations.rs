@@ -2,7 +2,9 @@
 //! discards its writes; and the walk-through's example state machine, loaded from the `.wasm`
 //! build.rs produced from `examples/custom-state-machine`.
 
-use iroh_raft::{AppliedMark, EntryError, PluginLimits, StateRead, bundled};
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::{AppliedMark, StateRead};
+use iroh_raft::{EntryError, bundled};
 use iroh_raft_kv_types::Command;
 
 use crate::support::{Fixture, ok};

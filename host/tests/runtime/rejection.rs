@@ -1,7 +1,8 @@
 //! Components that must be refused, each with its own error and a message that says what to do;
 //! and the compile cache that spares a restart from recompiling.
 
-use iroh_raft::{PluginEngine, PluginError, PluginKind, bundled};
+use iroh_raft::proto::PluginKind;
+use iroh_raft::{PluginEngine, PluginError, bundled};
 
 fn engine() -> PluginEngine {
     PluginEngine::new(None).expect("engine")

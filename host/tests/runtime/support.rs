@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use iroh_raft::{
-    AppliedMark, CompiledStateMachine, EntryOutcome, FjallStateStore, PluginEngine, PluginLimits,
-    StateMachineApplier, StateStore,
-};
+use iroh_raft::proto::PluginLimits;
+use iroh_raft::storage::{AppliedMark, FjallStateStore, StateStore};
+use iroh_raft::{CompiledStateMachine, EntryOutcome, PluginEngine, StateMachineApplier};
 
 pub(crate) struct Fixture {
     pub(crate) _dir: tempfile::TempDir,

@@ -1,0 +1,58 @@
+//! Everything that crosses the wire, and nothing else: the messages of the four ALPNs, their frame
+//! codec and limits, the raft log payload, members, the replicated cluster configuration, plugin
+//! records, events and metric figures, and the one routing rule (which node serves an operation).
+//!
+//! This module is a leaf: it imports nothing else of the crate (a test in `layout_tests.rs` checks
+//! that), so the wire format can be read, tested and changed in one place. Sockets and streams live
+//! in `net/`; what a node does with a message lives in `node/`.
+
+pub mod alpn;
+mod cluster_config;
+mod codec;
+mod discovery;
+mod event;
+mod frame_error;
+mod log_info;
+mod log_payload;
+mod member;
+mod metrics;
+mod mgmt_frame;
+mod operation;
+mod plugin_kind;
+mod plugin_limits;
+mod plugin_registry;
+pub(crate) mod raft_rpc;
+mod reply;
+mod request_error;
+mod route;
+mod status;
+mod ticket;
+
+pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError};
+pub use codec::{RequestId, decode_body, encode_frame};
+pub use discovery::{JoinReply, JoinRequest};
+pub use event::ClusterEvent;
+pub use frame_error::FrameError;
+pub use log_info::{LogEntryInfo, LogEntryKind, LogInfo, SnapshotInfo};
+pub use log_payload::{ApplyResponse, DeployEntry, LogPayload, PluginOutcome, TypeConfig};
+pub use member::{Member, MemberRole};
+pub use metrics::{
+    ManagementFigures, MetricsCategory, MetricsSnapshot, NetworkFigures, PluginFigures,
+    RaftFigures, StorageFigures,
+};
+pub use mgmt_frame::{ClientFrame, ServerFrame, UPLOAD_CHUNK};
+pub use operation::{Consistency, DeployRequest, MAX_PLUGIN_CONFIG, Operation};
+pub use plugin_kind::PluginKind;
+pub use plugin_limits::PluginLimits;
+pub use plugin_registry::{
+    Activation, ActivationCause, DeployDecision, HISTORY_LIMIT, KindPlugins, MAX_PLUGIN_BYTES,
+    PluginRecord, PluginRegistry, ROLLBACK_DEPTH, RollbackRefused,
+};
+pub use reply::{NodeStatus, Reply};
+pub use request_error::RequestError;
+pub use route::Route;
+pub use status::{
+    ClusterStatus, HealthStatus, LeadershipResponse, MemberHealth, MemberOperationResponse,
+    MemberStatus, RaftRole,
+};
+pub use ticket::{JoinTicket, TicketError};

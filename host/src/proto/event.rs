@@ -1,0 +1,79 @@
+//! [`ClusterEvent`]: what a node observed, as streamed to management subscribers.
+
+use serde::{Deserialize, Serialize};
+
+use super::{MemberRole, PluginKind};
+
+/// Something that happened in the cluster, as one node saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ClusterEvent {
+    /// A node became leader in `term`.
+    LeaderElected {
+        /// The new leader.
+        leader: u64,
+        /// Its term.
+        term: u64,
+    },
+    /// A member joined the membership.
+    MemberAdded {
+        /// The member.
+        node_id: u64,
+        /// Its role.
+        role: MemberRole,
+    },
+    /// A member's role changed (a learner promoted, a voter demoted, ...).
+    MemberRoleChanged {
+        /// The member.
+        node_id: u64,
+        /// Its new role.
+        role: MemberRole,
+    },
+    /// A member left the membership.
+    MemberRemoved {
+        /// The member.
+        node_id: u64,
+    },
+    /// The leader started or stopped hearing from a member.
+    MemberHealthChanged {
+        /// The member.
+        node_id: u64,
+        /// Whether it answers the leader.
+        healthy: bool,
+    },
+    /// The replicated cluster configuration changed.
+    ConfigurationChanged {
+        /// Its new version.
+        version: u64,
+        /// The log index where it took effect.
+        index: u64,
+    },
+    /// This node finished a snapshot.
+    SnapshotCompleted {
+        /// The last log index it covers.
+        index: u64,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A backup was created.
+    BackupCreated {
+        /// The backup's id.
+        backup_id: String,
+    },
+    /// A plugin became active.
+    PluginDeployed {
+        /// Which kind.
+        kind: PluginKind,
+        /// The component's sha256.
+        sha256: [u8; 32],
+        /// The version the operator gave it.
+        version: String,
+        /// The log index where it took effect.
+        index: u64,
+    },
+    /// This subscriber fell behind and missed `missed` events.
+    Lagged {
+        /// How many events were dropped.
+        missed: u64,
+    },
+}

@@ -1,0 +1,188 @@
+//! Why a request failed: every error a node answers on `iroh-raft-mgmt/0`, each saying what to do.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No leader is known right now (an election is under way); retry shortly.
+    #[error("the cluster has no leader right now (an election is under way); retry shortly")]
+    NoLeader,
+    /// The request could not be decoded.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The request was larger than the protocol allows.
+    #[error("request of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The node could not serve it; the text says why and what to do.
+    #[error("{0}")]
+    Unavailable(String),
+    /// No member has this id.
+    #[error(
+        "node {node_id} is not a member of this cluster (`iroh-raft member list` shows the members)"
+    )]
+    UnknownMember {
+        /// The id asked for.
+        node_id: u64,
+    },
+    /// The id or key is taken.
+    #[error("{0}")]
+    MemberExists(String),
+    /// The request is well formed but cannot be done; the text says why and what to do instead.
+    #[error("{0}")]
+    Refused(String),
+    /// A leadership transfer was refused.
+    #[error("leadership transfer refused: {0}")]
+    TransferRefused(String),
+    /// The configuration is invalid.
+    #[error("invalid configuration: `{field}` {reason}")]
+    InvalidConfig {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The configuration changed since the client read it.
+    #[error("the configuration is at version {current}, not {expected}: read it again and retry")]
+    ConfigConflict {
+        /// The version the update was based on.
+        expected: u64,
+        /// The version in effect.
+        current: u64,
+    },
+    /// A log range that cannot be served.
+    #[error("log range {start}..{end}: {reason}")]
+    LogRange {
+        /// The first index asked for.
+        start: u64,
+        /// One past the last index asked for.
+        end: u64,
+        /// Why it cannot be served.
+        reason: String,
+    },
+    /// Log compaction beyond what the snapshot covers.
+    #[error(
+        "cannot compact the log up to {index}: the snapshot covers up to {snapshot:?}; entries after it are still needed (take a snapshot first: `iroh-raft snapshot trigger`)"
+    )]
+    CompactBeyondSnapshot {
+        /// The index asked for.
+        index: u64,
+        /// What the snapshot covers.
+        snapshot: Option<u64>,
+    },
+    /// No snapshot exists yet.
+    #[error("this node has no snapshot yet (`iroh-raft snapshot trigger` takes one)")]
+    NoSnapshot,
+    /// Backups need a backup plugin.
+    #[error(
+        "no backup handler is deployed: deploy one with `iroh-raft plugin deploy --kind backup FILE.wasm`"
+    )]
+    NoBackupHandler,
+    /// A plugin deploy or rollback was refused (the old plugin stays active); the text says why.
+    #[error("refused: {0}")]
+    PluginRefused(String),
+    // Variants below were added after the ones above; new ones go last, so that every encoding
+    // above stays as it was.
+    /// This node's raft core has stopped (it exits and recovers on restart).
+    #[error("this node's raft core has stopped ({reason}); ask another member while it restarts")]
+    RaftStopped {
+        /// What raft said.
+        reason: String,
+    },
+    /// Raft could not do what the request needed.
+    #[error("{action} failed: {reason}")]
+    Raft {
+        /// What was being done ("the write", "the membership change", ...).
+        action: String,
+        /// What raft said.
+        reason: String,
+    },
+    /// This node could not read its own storage.
+    #[error(
+        "this node cannot read {what}: {reason}; ask another member, and check this node's log and disk"
+    )]
+    Storage {
+        /// What it was reading.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A task serving the request ended abnormally (a bug: please report it with the node's log).
+    #[error(
+        "the {task} task failed: {reason}; this is a bug, please report it with the node's log"
+    )]
+    TaskFailed {
+        /// Which task.
+        task: String,
+        /// How it ended.
+        reason: String,
+    },
+    /// Forwarding the request to the leader failed.
+    #[error("forwarding to leader {leader} failed: {reason}; retry, the node may be restarting")]
+    ForwardFailed {
+        /// The leader it was sent to.
+        leader: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The request was not answered in time.
+    #[error(
+        "no answer within {after_ms} ms; the cluster may have lost its quorum (`iroh-raft status` shows the members)"
+    )]
+    TimedOut {
+        /// How long the node waited.
+        after_ms: u64,
+    },
+    /// A log purge was requested but has not happened yet.
+    #[error(
+        "the purge up to {index} was requested but has not happened within {after_ms} ms \
+         (a follower may still be reading those entries); it will happen once they are replicated"
+    )]
+    PurgePending {
+        /// The last index to purge.
+        index: u64,
+        /// How long the node waited.
+        after_ms: u64,
+    },
+    /// The transfer target did not take office in time.
+    #[error("node {target} did not take office within {after_ms} ms; the leader is now {leader:?}")]
+    TransferTimedOut {
+        /// The node leadership was handed to.
+        target: u64,
+        /// The leader now.
+        leader: Option<u64>,
+        /// How long the node waited.
+        after_ms: u64,
+    },
+    /// A member being promoted left the membership first.
+    #[error("node {node_id} left the membership before it was promoted")]
+    MemberLeft {
+        /// The member.
+        node_id: u64,
+    },
+    /// This node stopped leading while a new voter caught up.
+    #[error(
+        "this node stopped leading while node {node_id} caught up; it is a learner and the new \
+         leader promotes it once caught up"
+    )]
+    PromotionInterrupted {
+        /// The member.
+        node_id: u64,
+    },
+    /// A log entry was applied with an outcome its kind cannot have (a bug: please report it).
+    #[error(
+        "the entry at {index} was applied as {outcome}; this is a bug, please report it with the node's log"
+    )]
+    UnexpectedOutcome {
+        /// The entry.
+        index: u64,
+        /// What applying it returned.
+        outcome: String,
+    },
+}

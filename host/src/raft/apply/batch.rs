@@ -1,0 +1,300 @@
+//! How one `apply` call of openraft becomes plugin calls: [`plan`] groups the entries (consecutive
+//! commands into one batch for a single wasm call; blank and membership entries alone; plugin
+//! deploys and rollbacks alone), and [`apply_entries`] runs the plan and commits once, atomically
+//! with the new [`AppliedState`]. A deploy splits the call: what came before it commits under the
+//! old plugin, the activation commits with its `migrate` writes, and the rest runs on the new
+//! plugin (`deploy.rs`).
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use openraft::EntryPayload;
+use openraft::StoredMembership;
+use openraft::type_config::alias::EntryOf;
+
+use crate::proto::{ApplyResponse, ClusterConfig, ClusterEvent, LogPayload, TypeConfig};
+use crate::raft::RaftStorageError;
+use crate::raft::apply::activate::{Activator, ActiveMachine};
+use crate::raft::apply::applied_state::AppliedState;
+
+type C = TypeConfig;
+
+/// One step of an apply call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Commands at consecutive log indexes, applied by one plugin call.
+    Commands(Range<usize>),
+    /// A blank, membership or configuration entry: recorded, nothing for the plugin.
+    Record(usize),
+    /// A plugin deploy or rollback: activates a plugin at this index.
+    Plugin(usize),
+}
+
+/// Groups `entries` into steps, in order.
+pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut run: Option<Range<usize>> = None;
+    for (position, entry) in entries.iter().enumerate() {
+        let is_command = matches!(entry.payload, EntryPayload::Normal(LogPayload::Command(_)));
+        let is_plugin = matches!(
+            entry.payload,
+            EntryPayload::Normal(LogPayload::Deploy(_) | LogPayload::Rollback { .. })
+        );
+        let continues = run.as_ref().is_some_and(|run| {
+            // Indexes are consecutive in any apply call; split anyway if not, since the plugin
+            // numbers a batch's entries from its first index.
+            entries[run.end - 1].log_id.index.checked_add(1) == Some(entry.log_id.index)
+        });
+        match (is_command, continues) {
+            (true, true) => {
+                if let Some(run) = &mut run {
+                    run.end = position + 1;
+                }
+            }
+            (true, false) => {
+                if let Some(done) = run.replace(position..position + 1) {
+                    steps.push(Step::Commands(done));
+                }
+            }
+            (false, _) => {
+                if let Some(done) = run.take() {
+                    steps.push(Step::Commands(done));
+                }
+                steps.push(if is_plugin {
+                    Step::Plugin(position)
+                } else {
+                    Step::Record(position)
+                });
+            }
+        }
+    }
+    if let Some(done) = run {
+        steps.push(Step::Commands(done));
+    }
+    steps
+}
+
+/// What an apply call produced: the new state, one response per entry, and the events to publish.
+pub(crate) struct Applied {
+    pub(crate) state: AppliedState,
+    pub(crate) responses: Vec<ApplyResponse>,
+    pub(crate) events: Vec<ClusterEvent>,
+}
+
+/// Applies `entries` (in log order, continuing from `state`) through `machine`, then commits the
+/// writes and the new applied state in one batch (a deploy among them commits what precedes it
+/// first). On error nothing more is committed and the node stops.
+pub(crate) fn apply_entries(
+    machine: &mut ActiveMachine,
+    state: &AppliedState,
+    entries: &[EntryOf<C>],
+    activator: &Activator<'_>,
+) -> Result<Applied, RaftStorageError> {
+    let result = run(machine, state, entries, activator);
+    if result.is_err() {
+        machine.applier.abort();
+    }
+    result
+}
+
+fn run(
+    machine: &mut ActiveMachine,
+    state: &AppliedState,
+    entries: &[EntryOf<C>],
+    activator: &Activator<'_>,
+) -> Result<Applied, RaftStorageError> {
+    let mut next = state.clone();
+    let mut responses = Vec::with_capacity(entries.len());
+    let mut events = Vec::new();
+    for step in plan(entries) {
+        match step {
+            Step::Commands(range) => {
+                let batch = &entries[range];
+                let payloads: Vec<Bytes> = batch
+                    .iter()
+                    .filter_map(|entry| match &entry.payload {
+                        EntryPayload::Normal(LogPayload::Command(bytes)) => Some(bytes.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let first_index = batch.first().map_or(0, |entry| entry.log_id.index);
+                let outcomes = machine.applier.apply(first_index, &payloads)?;
+                if outcomes.len() != batch.len() {
+                    return Err(RaftStorageError::Task(format!(
+                        "the plugin runtime returned {} outcomes for {} entries",
+                        outcomes.len(),
+                        batch.len()
+                    )));
+                }
+                responses.extend(outcomes.into_iter().map(|outcome| match outcome {
+                    Ok(bytes) => ApplyResponse::Ok(bytes),
+                    Err(error) => ApplyResponse::Failed(error.to_string()),
+                }));
+            }
+            Step::Record(position) => {
+                let entry = &entries[position];
+                responses.push(match &entry.payload {
+                    EntryPayload::Membership(membership) => {
+                        // Every membership entry, in log order: no role change is ever missed.
+                        let before = crate::events::roles(next.last_membership.membership());
+                        next.last_membership =
+                            StoredMembership::new(Some(entry.log_id), membership.clone());
+                        events.extend(crate::events::role_events(
+                            &before,
+                            &crate::events::roles(membership),
+                        ));
+                        ApplyResponse::None
+                    }
+                    EntryPayload::Normal(LogPayload::Config(config)) => apply_config(
+                        machine,
+                        activator,
+                        &mut next,
+                        config,
+                        entry.log_id.index,
+                        &mut events,
+                    )?,
+                    _ => ApplyResponse::None,
+                });
+            }
+            Step::Plugin(position) => {
+                // What came before ran on the old plugin: commit it under that plugin first.
+                if let Some(before) = position.checked_sub(1) {
+                    next.last_applied = Some(entries[before].log_id);
+                    machine.applier.commit(&next.to_mark()?)?;
+                }
+                responses.push(activator.apply(
+                    machine,
+                    &mut next,
+                    &entries[position],
+                    &mut events,
+                )?);
+            }
+        }
+    }
+    if let Some(last) = entries.last() {
+        next.last_applied = Some(last.log_id);
+        machine.applier.commit(&next.to_mark()?)?;
+    }
+    Ok(Applied {
+        state: next,
+        responses,
+        events,
+    })
+}
+
+/// A configuration entry: accepted only as the next version (two updates proposed against the same
+/// version cannot both win), then in effect from this entry on, plugin budgets included.
+fn apply_config(
+    machine: &mut ActiveMachine,
+    activator: &Activator<'_>,
+    next: &mut AppliedState,
+    config: &ClusterConfig,
+    index: u64,
+    events: &mut Vec<ClusterEvent>,
+) -> Result<ApplyResponse, RaftStorageError> {
+    let expected = next.config.version + 1;
+    if config.version != expected {
+        return Ok(ApplyResponse::Failed(format!(
+            "configuration version {} was proposed, but version {} is next: another update won; \
+             read the configuration again and retry",
+            config.version, expected
+        )));
+    }
+    if let Err(error) = config.validate() {
+        return Ok(ApplyResponse::Failed(error.to_string()));
+    }
+    next.config = config.clone();
+    activator.set_limits(machine, next.limits(activator.limits))?;
+    events.push(ClusterEvent::ConfigurationChanged {
+        version: config.version,
+        index,
+    });
+    Ok(ApplyResponse::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::Membership;
+    use openraft::type_config::alias::LogIdOf;
+    use openraft::vote::RaftLeaderIdExt;
+    use std::collections::BTreeSet;
+
+    type LeaderId = openraft::type_config::alias::LeaderIdOf<TypeConfig>;
+
+    fn entry(index: u64, kind: char) -> EntryOf<C> {
+        let payload = match kind {
+            'c' => EntryPayload::Normal(LogPayload::Command(Bytes::from_static(b"x"))),
+            'b' => EntryPayload::Blank,
+            'd' => EntryPayload::Normal(LogPayload::Rollback {
+                kind: crate::proto::PluginKind::StateMachine,
+                from_sha256: [0; 32],
+            }),
+            _ => EntryPayload::Membership(Membership::new_with_defaults(
+                vec![BTreeSet::from([1])],
+                BTreeSet::new(),
+            )),
+        };
+        EntryOf::<C> {
+            log_id: LogIdOf::<C>::new(LeaderId::new_committed(1, 1), index),
+            payload,
+        }
+    }
+
+    fn entries(kinds: &str) -> Vec<EntryOf<C>> {
+        kinds
+            .chars()
+            .enumerate()
+            .map(|(i, kind)| entry(10 + i as u64, kind))
+            .collect()
+    }
+
+    #[test]
+    fn consecutive_commands_form_one_step() {
+        assert_eq!(plan(&entries("ccc")), vec![Step::Commands(0..3)]);
+        assert_eq!(
+            plan(&entries("bccmcb")),
+            vec![
+                Step::Record(0),
+                Step::Commands(1..3),
+                Step::Record(3),
+                Step::Commands(4..5),
+                Step::Record(5),
+            ]
+        );
+        assert_eq!(plan(&entries("")), vec![]);
+        assert_eq!(plan(&entries("bm")), vec![Step::Record(0), Step::Record(1)]);
+        assert_eq!(
+            plan(&entries("ccdcc")),
+            vec![Step::Commands(0..2), Step::Plugin(2), Step::Commands(3..5)]
+        );
+    }
+
+    #[test]
+    fn a_gap_in_indexes_splits_a_run() {
+        let mut list = entries("cccc");
+        list[2].log_id.index += 5;
+        list[3].log_id.index += 5;
+        assert_eq!(
+            plan(&list),
+            vec![Step::Commands(0..2), Step::Commands(2..4)]
+        );
+    }
+
+    #[test]
+    fn every_entry_is_in_exactly_one_step_in_order() {
+        for kinds in [
+            "", "c", "b", "cbcbc", "ccbbcc", "mcmcmcc", "bbbb", "cdcdd", "dbc",
+        ] {
+            let list = entries(kinds);
+            let covered: Vec<usize> = plan(&list)
+                .into_iter()
+                .flat_map(|step| match step {
+                    Step::Commands(range) => range.collect::<Vec<_>>(),
+                    Step::Record(position) | Step::Plugin(position) => vec![position],
+                })
+                .collect();
+            assert_eq!(covered, (0..list.len()).collect::<Vec<_>>(), "{kinds}");
+        }
+    }
+}

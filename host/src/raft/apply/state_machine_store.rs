@@ -1,0 +1,339 @@
+//! [`StateMachineStore`]: openraft's `RaftStateMachine` over a wasm state-machine plugin and its
+//! fjall keyspace.
+//!
+//! Each `apply` call becomes plugin batches (`apply_batch`) and exactly one commit that writes the
+//! data and the new [`AppliedState`] together, so a crash never separates them; responses go out
+//! only after that commit. Snapshots are files (`snapshot_builder`, `snapshot_install`,
+//! `snapshot_store`); `SnapshotData` is a `tokio::fs::File` positioned at the start.
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use fjall::Database;
+use futures_util::{Stream, TryStreamExt};
+use openraft::OptionalSend;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use tokio::sync::watch;
+
+use crate::events::EventBus;
+use crate::hash::sha256_hex;
+use crate::plugin::{CompiledStateMachine, StateMachineReader};
+use crate::proto::{
+    ClusterConfig, PluginKind, PluginLimits, PluginRecord, PluginRegistry, TypeConfig,
+};
+use crate::raft::RaftStorageError;
+use crate::raft::apply::activate::{Activator, ActiveMachine, default_record};
+use crate::raft::apply::applied_state::AppliedState;
+use crate::raft::apply::batch::apply_entries;
+use crate::raft::snapshot::builder::PluginSnapshotBuilder;
+use crate::raft::snapshot::install::install;
+use crate::raft::snapshot::store::SnapshotStore;
+use crate::store::{FjallStateStore, PluginBlobs, StateStore};
+
+type C = TypeConfig;
+
+/// The raft state machine: a state-machine plugin applying committed entries to its keyspace.
+/// Clones share everything (the instance, the keyspace, the snapshot directory).
+#[derive(Clone)]
+pub struct StateMachineStore {
+    /// The plugin the node runs before any deploy (the bundled default): its engine compiles
+    /// deployed plugins and its name names the keyspace.
+    default: CompiledStateMachine,
+    limits: PluginLimits,
+    store: FjallStateStore,
+    blobs: PluginBlobs,
+    live: Arc<Mutex<Live>>,
+    /// The query instance of the active plugin; replaced at every activation.
+    reader: Arc<Mutex<StateMachineReader>>,
+    snapshots: Arc<SnapshotStore>,
+    events: EventBus,
+    config: Arc<watch::Sender<ClusterConfig>>,
+}
+
+/// What applying needs, behind one lock: the active plugin's instance and where it stands.
+struct Live {
+    machine: ActiveMachine,
+    applied: AppliedState,
+}
+
+impl StateMachineStore {
+    /// Opens the state machine in `db`, with its snapshots in `snapshot_dir`, at the position it
+    /// had reached, running the state-machine plugin its applied state names — `default` if none
+    /// was ever deployed (a brand-new cluster).
+    pub fn open(
+        db: &Database,
+        snapshot_dir: &Path,
+        default: CompiledStateMachine,
+        limits: PluginLimits,
+    ) -> Result<Self, RaftStorageError> {
+        // Commits stay in the journal buffer: the raft log's fsyncs (same journal) make them
+        // durable, and openraft re-applies the log (or restores the snapshot) after a crash.
+        let store = FjallStateStore::open(db, default.name(), None)?;
+        let blobs = PluginBlobs::open(db)?;
+        let snapshots = Arc::new(SnapshotStore::open(snapshot_dir)?);
+        let applied = match store.applied()? {
+            Some(mark) => AppliedState::from_mark(&mark)?,
+            None => AppliedState::empty(default.info().sha256),
+        };
+        let plugin = load_active(&default, &blobs, &applied.plugins)?;
+        let running = plugin.info().sha256;
+        if applied.plugin_sha256 != running {
+            tracing::warn!(
+                state_machine = plugin.name(),
+                recorded = %sha256_hex(&applied.plugin_sha256),
+                running = %sha256_hex(&running),
+                "the state machine's data was written by another build of its plugin; \
+                 every replica must run the same plugin"
+            );
+        }
+        let config = Arc::new(watch::Sender::new(applied.config.clone()));
+        // The replicated budgets win over the node's own once a configuration was applied.
+        let applier = plugin.applier(Arc::new(store.clone()), applied.limits(limits))?;
+        let reader = plugin.reader(Arc::new(store.clone()), applied.limits(limits));
+        Ok(Self {
+            default,
+            limits,
+            store,
+            blobs,
+            live: Arc::new(Mutex::new(Live {
+                machine: ActiveMachine { plugin, applier },
+                applied,
+            })),
+            reader: Arc::new(Mutex::new(reader)),
+            snapshots,
+            events: EventBus::default(),
+            config,
+        })
+    }
+
+    /// The bus this state machine publishes what it applies on (configuration changes, plugin
+    /// deploys, snapshots); the node streams it to subscribers.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The cluster configuration as of the last applied entry, updated as entries apply.
+    pub fn config(&self) -> watch::Receiver<ClusterConfig> {
+        self.config.subscribe()
+    }
+
+    /// The current snapshot: the log id it ends at and its size in bytes.
+    pub fn current_snapshot(&self) -> Result<Option<(LogIdOf<C>, u64)>, RaftStorageError> {
+        let Some((header, file)) = self.snapshots.open_current()? else {
+            return Ok(None);
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| RaftStorageError::Task(format!("reading the snapshot's size: {e}")))?
+            .len();
+        Ok(header.last_log_id.map(|id| (id, size)))
+    }
+
+    /// Fuel burned by apply calls since start, and instances created.
+    pub fn plugin_usage(&self) -> (u64, u64) {
+        // A poisoned lock still holds the counters as they were.
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            live.machine.applier.fuel_consumed(),
+            live.machine.applier.instances_created(),
+        )
+    }
+
+    /// The state-machine plugin active now.
+    pub fn plugin(&self) -> Result<CompiledStateMachine, RaftStorageError> {
+        Ok(lock(&self.live)?.machine.plugin.clone())
+    }
+
+    /// The plugins active now, the rollback targets and the history, with the bundled state
+    /// machine that runs where nothing was deployed.
+    pub fn plugins(&self) -> Result<(PluginRegistry, Option<PluginRecord>), RaftStorageError> {
+        let registry = lock(&self.live)?.applied.plugins.clone();
+        Ok((
+            registry,
+            default_record(&self.default, PluginKind::StateMachine),
+        ))
+    }
+
+    /// The plugin's keyspace (for reads, [`StateStore::content_hash`], ...).
+    pub fn state(&self) -> &FjallStateStore {
+        &self.store
+    }
+
+    /// A new query instance of the active plugin over the committed state. It never touches the
+    /// applying instance.
+    pub fn reader(&self) -> Result<StateMachineReader, RaftStorageError> {
+        let limits = lock(&self.live)?.applied.limits(self.limits);
+        Ok(self.plugin()?.reader(Arc::new(self.store.clone()), limits))
+    }
+
+    /// The query instance the node serves reads with: it always runs the active plugin (an
+    /// activation replaces it together with the commit that activates).
+    pub fn shared_reader(&self) -> Arc<Mutex<StateMachineReader>> {
+        self.reader.clone()
+    }
+
+    fn activator(&self) -> Activator<'_> {
+        Activator {
+            default: &self.default,
+            store: &self.store,
+            blobs: &self.blobs,
+            limits: self.limits,
+            reader: &self.reader,
+        }
+    }
+}
+
+/// The state-machine plugin `registry` names active: `default` unless another was deployed, in
+/// which case its bytes come from `blobs` (compiled from the cache, not again).
+fn load_active(
+    default: &CompiledStateMachine,
+    blobs: &PluginBlobs,
+    registry: &PluginRegistry,
+) -> Result<CompiledStateMachine, RaftStorageError> {
+    let Some(active) = registry.active(PluginKind::StateMachine) else {
+        return Ok(default.clone());
+    };
+    if active.sha256 == default.info().sha256 {
+        return Ok(default.clone());
+    }
+    let wasm = blobs
+        .get(&active.sha256)?
+        .ok_or_else(|| RaftStorageError::Corrupt {
+            subject: "plugin blobs",
+            reason: format!(
+                "the active state machine {} has no stored bytes",
+                sha256_hex(&active.sha256)
+            ),
+        })?;
+    default
+        .engine()
+        .load_state_machine(default.name(), &wasm)
+        .map_err(|error| RaftStorageError::PluginLoad {
+            sha256: sha256_hex(&active.sha256),
+            reason: error.to_string(),
+        })
+}
+
+fn lock(live: &Mutex<Live>) -> Result<std::sync::MutexGuard<'_, Live>, RaftStorageError> {
+    // A panic while applying may have left the instance mid-batch: refuse to go on.
+    live.lock().map_err(|_| {
+        RaftStorageError::Task("the state machine panicked earlier; restart the node".into())
+    })
+}
+
+impl RaftStateMachine<C> for StateMachineStore {
+    type SnapshotData = tokio::fs::File;
+    type SnapshotBuilder = PluginSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<C>>, StoredMembershipOf<C>), io::Error> {
+        let state = match self.store.applied().map_err(RaftStorageError::from)? {
+            Some(mark) => AppliedState::from_mark(&mark)?,
+            None => AppliedState::default(),
+        };
+        Ok((state.last_applied, state.last_membership))
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<C>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut batch = Vec::new();
+        let mut responders = Vec::new();
+        while let Some((entry, responder)) = entries.try_next().await? {
+            batch.push(entry);
+            responders.push(responder);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let this = self.clone();
+        let (responses, events, config) = tokio::task::spawn_blocking(move || {
+            let mut live = lock(&this.live)?;
+            let live = &mut *live;
+            let applied =
+                apply_entries(&mut live.machine, &live.applied, &batch, &this.activator())?;
+            live.applied = applied.state;
+            let config = live.applied.config.clone();
+            Ok::<_, RaftStorageError>((applied.responses, applied.events, config))
+        })
+        .await
+        .map_err(RaftStorageError::from)??;
+        // Committed: announce what took effect.
+        for event in events {
+            self.events.publish(event);
+        }
+        self.config.send_if_modified(|current| {
+            let changed = *current != config;
+            *current = config;
+            changed
+        });
+        // Committed: now the clients may hear about it.
+        for (responder, response) in responders.into_iter().zip(responses) {
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        PluginSnapshotBuilder::new(
+            self.store.clone(),
+            self.snapshots.clone(),
+            self.blobs.clone(),
+            self.default.clone(),
+        )
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<C>,
+        snapshot: tokio::fs::File,
+    ) -> Result<(), io::Error> {
+        let file = snapshot.into_std().await;
+        let (this, meta) = (self.clone(), meta.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut live = lock(&this.live)?;
+            // The reader is held across the install so no query pairs one plugin with the other's
+            // data.
+            let mut reader = this.reader.lock().unwrap_or_else(|p| p.into_inner());
+            let applied = install(
+                &this.store,
+                &this.snapshots,
+                &this.blobs,
+                &meta,
+                file,
+                this.default.info().sha256,
+            )?;
+            let plugin = load_active(&this.default, &this.blobs, &applied.plugins)?;
+            // A fresh instance: nothing the old one kept in guest memory may outlive the data it
+            // was computed from.
+            let limits = applied.limits(this.limits);
+            let applier = plugin.applier(Arc::new(this.store.clone()), limits)?;
+            *reader = plugin.reader(Arc::new(this.store.clone()), limits);
+            live.machine = ActiveMachine { plugin, applier };
+            live.applied = applied;
+            Ok::<_, RaftStorageError>(live.applied.config.clone())
+        })
+        .await
+        .map_err(RaftStorageError::from)?
+        .map(|config| self.config.send_replace(config))?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<C, tokio::fs::File>>, io::Error> {
+        Ok(self
+            .snapshots
+            .open_current()?
+            .map(|(header, file)| SnapshotOf::<C, tokio::fs::File> {
+                meta: header.meta(),
+                snapshot: tokio::fs::File::from_std(file),
+            }))
+    }
+}
