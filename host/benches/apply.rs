@@ -109,8 +109,9 @@ impl KvRead for NativeKv<'_> {
 }
 
 impl KvAccess for NativeKv<'_> {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
         self.txn.put(key.to_vec(), value.to_vec());
+        Ok(())
     }
     fn delete(&mut self, key: &[u8]) -> bool {
         self.txn.delete(self.state, key.to_vec()).expect("delete")

@@ -65,15 +65,16 @@ impl ApplyContext {
         }
     }
 
-    /// Writes one key.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        host::put(key, value);
+    /// Writes one key. The host refuses an empty key, a key over the cluster's `max_key_bytes`
+    /// and a value over its `max_value_bytes`; the error names the limit. Return it from `apply`
+    /// (with `?`) so the entry fails with that message.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        host::put(key, value).map_err(crate::Error::new)
     }
 
-    /// Encodes a value with postcard and writes it.
+    /// Encodes a value with postcard and writes it (refused like [`Self::put`]).
     pub fn put_as<T: Serialize + ?Sized>(&mut self, key: &[u8], value: &T) -> Result<()> {
-        host::put(key, &crate::codec::encode(value)?);
-        Ok(())
+        self.put(key, &crate::codec::encode(value)?)
     }
 
     /// Deletes one key; returns whether it existed.

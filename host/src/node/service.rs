@@ -87,6 +87,13 @@ impl NodeService {
     }
 
     async fn write(&self, command: Bytes) -> Result<Reply, RequestError> {
+        let max = self.config().max_command_bytes;
+        if command.len() as u64 > max {
+            return Err(RequestError::CommandTooLarge {
+                len: command.len() as u64,
+                max,
+            });
+        }
         let response = self
             .raft()
             .client_write(LogPayload::Command(command))

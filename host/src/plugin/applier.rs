@@ -74,8 +74,7 @@ impl StateMachineApplier {
         state: &Arc<dyn StateStore>,
         limits: &PluginLimits,
     ) -> Result<Live, RuntimeError> {
-        let (mut store, instance) =
-            plugin.instantiate(Access::Apply(state.clone()), limits.memory_bytes)?;
+        let (mut store, instance) = plugin.instantiate(Access::Apply(state.clone()), limits)?;
         let funcs = plugin.funcs(&mut store, &instance)?;
         Ok(Live {
             store,
@@ -173,10 +172,16 @@ impl StateMachineApplier {
             .set_fuel(budget)
             .map_err(|e| self.fatal(e))?;
         let store = &mut self.live.store;
+        // One entry's budget for the whole call: a call over it traps and is replayed entry by
+        // entry, so each entry is held to the budget alone, however the batch was grouped.
+        store
+            .data_mut()
+            .begin_call(self.limits.max_entry_write_bytes);
         // SAFETY: `CompiledStateMachine::funcs` type-checked `apply` against these types.
         let apply =
             unsafe { TypedFunc::<ApplyParams<'_>, ApplyReturn>::new_unchecked(self.live.apply) };
-        let result = apply.call(&mut *store, (first_index, &lens, Payloads::new(entries)));
+        let result =
+            contain_panic(|| apply.call(&mut *store, (first_index, &lens, Payloads::new(entries))));
         self.fuel_consumed += budget - store.get_fuel().unwrap_or(0);
         if let Some(error) = store.data_mut().storage_fault.take() {
             store.data_mut().txn.discard_all();
@@ -213,10 +218,12 @@ impl StateMachineApplier {
             .set_fuel(budget)
             .map_err(|e| self.fatal(e))?;
         let store = &mut self.live.store;
+        // A migration rewrites the keyspace in one step: no per-entry write budget.
+        store.data_mut().begin_call(u64::MAX);
         // SAFETY: `CompiledStateMachine::funcs` type-checked `migrate` against these types.
         let migrate =
             unsafe { TypedFunc::<MigrateParams<'_>, MigrateReturn>::new_unchecked(migrate) };
-        let result = migrate.call(&mut *store, (from_version,));
+        let result = contain_panic(|| migrate.call(&mut *store, (from_version,)));
         self.fuel_consumed += budget - store.get_fuel().unwrap_or(0);
         if let Some(error) = store.data_mut().storage_fault.take() {
             store.data_mut().txn.discard_all();
@@ -267,6 +274,21 @@ impl StateMachineApplier {
 
 /// Checks the plugin's packed results against the batch and splits them per entry, without
 /// copying the response bytes again.
+/// Runs a wasm call, turning a panic in host code during it (one the entry's input caused) into
+/// an error of that call, so it fails the entry instead of the node.
+fn contain_panic<T>(call: impl FnOnce() -> wasmtime::Result<T>) -> wasmtime::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with no message".into());
+        Err(wasmtime::Error::msg(format!(
+            "host code panicked on this entry: {message}"
+        )))
+    })
+}
+
 fn unpack(results: ApplyResults, entries: usize) -> Result<Vec<EntryOutcome>, EntryError> {
     let ApplyResults { lens, failed, data } = results;
     if lens.len() != entries {

@@ -14,6 +14,7 @@ use super::bindings::{
 use super::engine::PluginEngine;
 use super::host_state::{Access, HostState, new_store};
 use super::validate::ComponentInfo;
+use crate::proto::PluginLimits;
 
 /// Fuel for instantiation (a component's start code runs then).
 const INSTANTIATE_FUEL: u64 = 100_000_000;
@@ -91,7 +92,7 @@ impl CompiledStateMachine {
     pub(crate) fn instantiate(
         &self,
         access: Access,
-        memory_bytes: usize,
+        limits: &PluginLimits,
     ) -> Result<(Store<HostState>, Instance), RuntimeError> {
         let inner = &self.inner;
         let fail = |e: wasmtime::Error| RuntimeError::Instantiate {
@@ -100,7 +101,7 @@ impl CompiledStateMachine {
         };
         let mut store = new_store(
             inner.engine.wasmtime(),
-            HostState::new(inner.name.clone(), access, memory_bytes),
+            HostState::new(inner.name.clone(), access, limits),
         );
         store.set_fuel(INSTANTIATE_FUEL).map_err(fail)?;
         let instance = inner.pre.instantiate(&mut store).map_err(fail)?;

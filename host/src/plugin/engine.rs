@@ -128,7 +128,7 @@ impl PluginEngine {
         );
         // Instantiate once to type-check every export against the world.
         let (mut store, instance) = compiled
-            .instantiate(Access::Closed, PluginLimits::default().memory_bytes)
+            .instantiate(Access::Closed, &PluginLimits::default())
             .map_err(|e| mismatch(e.to_string()))?;
         compiled
             .funcs(&mut store, &instance)

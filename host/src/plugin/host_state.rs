@@ -6,6 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store};
 
+use crate::proto::PluginLimits;
 use crate::store::{StateRead, StateStore, StoreError, Txn};
 
 /// What the keyspace looks like to the plugin during the current call.
@@ -28,20 +29,34 @@ pub(crate) struct HostState {
     /// A storage failure hit during a host call. The call traps and the runtime reports this
     /// instead of blaming the entry.
     pub(crate) storage_fault: Option<StoreError>,
+    /// Key and value limits of `kv.put`.
+    pub(crate) limits: PluginLimits,
+    /// Bytes passed to `kv.put` during the current call, and how many it may pass.
+    pub(crate) written: u64,
+    pub(crate) write_budget: u64,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, access: Access, memory_bytes: usize) -> Self {
+    pub(crate) fn new(plugin: Arc<str>, access: Access, limits: &PluginLimits) -> Self {
         Self {
             plugin,
             access,
             txn: Txn::default(),
             table: ResourceTable::new(),
             memory: MemoryCap {
-                max_bytes: memory_bytes,
+                max_bytes: limits.memory_bytes,
             },
             storage_fault: None,
+            limits: *limits,
+            written: 0,
+            write_budget: limits.max_entry_write_bytes,
         }
+    }
+
+    /// Starts a call that may pass `write_budget` bytes to `kv.put`.
+    pub(crate) fn begin_call(&mut self, write_budget: u64) {
+        self.written = 0;
+        self.write_budget = write_budget;
     }
 
     /// Records a storage failure and turns it into a trap for the guest.
@@ -60,6 +75,16 @@ impl HostState {
 pub(crate) struct MemoryLimitExceeded {
     pub(crate) desired: usize,
     pub(crate) limit: usize,
+}
+
+/// An entry passed more bytes to `kv.put` than the cluster's `max_entry_write_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the entry passed {written} bytes to kv.put, over the cluster's max_entry_write_bytes of {limit}; its writes were dropped"
+)]
+pub(crate) struct WriteBudgetExceeded {
+    pub(crate) written: u64,
+    pub(crate) limit: u64,
 }
 
 /// Caps linear memory; exceeding the cap traps at that exact allocation on every replica.

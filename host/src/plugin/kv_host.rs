@@ -4,7 +4,8 @@
 use wasmtime::component::Resource;
 
 use super::bindings::iroh_raft::plugin::kv::{Host, HostCursor as HostCursorMethods, Pairs};
-use super::host_state::{Access, HostState};
+use super::host_state::{Access, HostState, WriteBudgetExceeded};
+use crate::proto::PluginLimits;
 use crate::store::Pairs as PairVec;
 
 /// The state of one `kv.cursor` resource: where the next page starts.
@@ -17,6 +18,38 @@ pub struct HostCursor {
 
 /// Largest page one `cursor.next` call returns, whatever the guest asks for.
 const MAX_PAGE: u32 = 4096;
+
+/// The longest key fjall can hold; a longer one makes it panic, so none reaches it.
+const STORABLE_KEY: usize = u16::MAX as usize;
+
+/// Whether any stored key can be `key`: no empty key and none over fjall's limit ever is.
+fn storable(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= STORABLE_KEY
+}
+
+/// Why `kv.put` refuses `key` = `value` under `limits`, in words naming the limit; pure.
+pub(crate) fn refusal(limits: &PluginLimits, key: &[u8], value: &[u8]) -> Option<String> {
+    if key.is_empty() {
+        return Some("the key is empty: keys must be at least one byte long".into());
+    }
+    if key.len() as u64 > limits.max_key_bytes {
+        return Some(format!(
+            "the key is {} bytes, over the cluster's max_key_bytes of {} \
+             (`iroh-raft config set max_key_bytes=N` raises it, up to 65535)",
+            key.len(),
+            limits.max_key_bytes
+        ));
+    }
+    if value.len() as u64 > limits.max_value_bytes {
+        return Some(format!(
+            "the value is {} bytes, over the cluster's max_value_bytes of {} \
+             (`iroh-raft config set max_value_bytes=N` raises it)",
+            value.len(),
+            limits.max_value_bytes
+        ));
+    }
+    None
+}
 
 impl HostState {
     fn read(&mut self, key: &[u8]) -> wasmtime::Result<Option<Vec<u8>>> {
@@ -65,19 +98,38 @@ impl HostState {
 
 impl Host for HostState {
     fn get(&mut self, key: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
+        if !storable(&key) {
+            return Ok(None);
+        }
         self.read(&key)
     }
 
-    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<()> {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         self.writable("put")?;
+        // Counted before the limits are checked: refused bytes were copied into the host too.
+        self.written = self
+            .written
+            .saturating_add((key.len() + value.len()) as u64);
+        if self.written > self.write_budget {
+            return Err(wasmtime::Error::new(WriteBudgetExceeded {
+                written: self.written,
+                limit: self.write_budget,
+            }));
+        }
+        if let Some(reason) = refusal(&self.limits, &key, &value) {
+            return Ok(Err(reason));
+        }
         self.txn.put(key, value);
-        Ok(())
+        Ok(Ok(()))
     }
 
     fn delete(&mut self, key: Vec<u8>) -> wasmtime::Result<bool> {
         let Access::Apply(state) = &self.access else {
             return self.writable("delete").map(|()| false);
         };
+        if !storable(&key) {
+            return Ok(false);
+        }
         let result = self.txn.delete(&**state, key);
         result.map_err(|e| self.storage_trap(e))
     }
@@ -137,4 +189,39 @@ fn pack(pairs: PairVec) -> Pairs {
         packed.data.extend_from_slice(&value);
     }
     packed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn puts_are_refused_with_the_limit_they_broke() {
+        let limits = PluginLimits {
+            max_key_bytes: 4,
+            max_value_bytes: 8,
+            ..PluginLimits::default()
+        };
+        assert_eq!(refusal(&limits, b"k", b"v"), None);
+        assert_eq!(refusal(&limits, b"kkkk", b"vvvvvvvv"), None);
+        assert!(refusal(&limits, b"", b"v").unwrap().contains("empty"));
+        let key = refusal(&limits, b"kkkkk", b"v").unwrap();
+        assert!(
+            key.contains("5 bytes") && key.contains("max_key_bytes of 4"),
+            "{key}"
+        );
+        let value = refusal(&limits, b"k", b"vvvvvvvvv").unwrap();
+        assert!(
+            value.contains("9 bytes") && value.contains("max_value_bytes of 8"),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn no_empty_or_overlong_key_reaches_storage() {
+        assert!(storable(b"k"));
+        assert!(storable(&[1; STORABLE_KEY]));
+        assert!(!storable(b""));
+        assert!(!storable(&[1; STORABLE_KEY + 1]));
+    }
 }

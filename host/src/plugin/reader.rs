@@ -49,9 +49,8 @@ impl StateMachineReader {
         let (store, func) = match &mut self.live {
             Some(live) => live,
             None => {
-                let (mut store, instance) = self
-                    .plugin
-                    .instantiate(Access::Closed, self.limits.memory_bytes)?;
+                let (mut store, instance) =
+                    self.plugin.instantiate(Access::Closed, &self.limits)?;
                 let funcs = self.plugin.funcs(&mut store, &instance)?;
                 self.live.insert((store, funcs.query))
             }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use wasmtime::Trap;
 
-use super::host_state::MemoryLimitExceeded;
+use super::host_state::{MemoryLimitExceeded, WriteBudgetExceeded};
 
 /// Why an entry (or a query) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum EntryError {
     Trapped(String),
     /// The plugin returned results that do not fit the batch.
     Malformed(String),
+    /// The entry passed more to `kv.put` than the cluster's `max_entry_write_bytes`.
+    OverWriteBudget(String),
 }
 
 impl fmt::Display for EntryError {
@@ -36,6 +38,7 @@ impl fmt::Display for EntryError {
             Self::OutOfMemory(message) => write!(f, "plugin {message}"),
             Self::Trapped(message) => write!(f, "plugin trapped: {message}"),
             Self::Malformed(message) => write!(f, "plugin returned malformed results: {message}"),
+            Self::OverWriteBudget(message) => f.write_str(message),
         }
     }
 }
@@ -47,6 +50,9 @@ pub(crate) fn classify(error: &wasmtime::Error, budget: u64) -> EntryError {
     for cause in error.chain() {
         if let Some(limit) = cause.downcast_ref::<MemoryLimitExceeded>() {
             return EntryError::OutOfMemory(limit.to_string());
+        }
+        if let Some(budget) = cause.downcast_ref::<WriteBudgetExceeded>() {
+            return EntryError::OverWriteBudget(budget.to_string());
         }
         if let Some(trap) = cause.downcast_ref::<Trap>() {
             return match trap {

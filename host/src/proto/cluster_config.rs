@@ -29,6 +29,9 @@ pub struct ClusterConfig {
     pub max_management_frame: u64,
     /// Largest `iroh-raft/0` frame, in bytes.
     pub max_raft_frame: u64,
+    /// Largest state-machine command the leader accepts into the log, in bytes (etcd's
+    /// `--max-request-bytes`).
+    pub max_command_bytes: u64,
 }
 
 impl Default for ClusterConfig {
@@ -43,6 +46,7 @@ impl Default for ClusterConfig {
             limits: PluginLimits::default(),
             max_management_frame: super::alpn::MAX_MANAGEMENT_FRAME as u64,
             max_raft_frame: super::alpn::MAX_RAFT_FRAME as u64,
+            max_command_bytes: super::alpn::MAX_MANAGEMENT_FRAME as u64,
         }
     }
 }
@@ -75,7 +79,7 @@ fn within(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError
 }
 
 /// The names [`ClusterConfig::set`] accepts, in display order.
-pub const CONFIG_FIELDS: [&str; 12] = [
+pub const CONFIG_FIELDS: [&str; 16] = [
     "heartbeat_interval_ms",
     "election_timeout_min_ms",
     "election_timeout_max_ms",
@@ -87,6 +91,10 @@ pub const CONFIG_FIELDS: [&str; 12] = [
     "plugin_memory_bytes",
     "max_management_frame",
     "max_raft_frame",
+    "max_key_bytes",
+    "max_value_bytes",
+    "max_entry_write_bytes",
+    "max_command_bytes",
     "version",
 ];
 
@@ -164,6 +172,16 @@ impl ClusterConfig {
             1 << 30,
         )?;
         within("max_raft_frame", self.max_raft_frame, 1 << 20, 1 << 30)?;
+        // fjall refuses (by panicking) keys over 65,535 bytes: no setting may let one through.
+        within("max_key_bytes", self.limits.max_key_bytes, 1, 65_535)?;
+        within("max_value_bytes", self.limits.max_value_bytes, 1, 1 << 30)?;
+        within(
+            "max_entry_write_bytes",
+            self.limits.max_entry_write_bytes,
+            1 << 10,
+            1 << 32,
+        )?;
+        within("max_command_bytes", self.max_command_bytes, 1, 1 << 30)?;
         if self.max_raft_frame < self.max_management_frame + (64 << 10) {
             return Err(refuse(
                 "max_raft_frame",
@@ -201,6 +219,10 @@ impl ClusterConfig {
             }
             "max_management_frame" => &mut self.max_management_frame,
             "max_raft_frame" => &mut self.max_raft_frame,
+            "max_key_bytes" => &mut self.limits.max_key_bytes,
+            "max_value_bytes" => &mut self.limits.max_value_bytes,
+            "max_entry_write_bytes" => &mut self.limits.max_entry_write_bytes,
+            "max_command_bytes" => &mut self.max_command_bytes,
             "version" => {
                 return Err(refuse(
                     name,
@@ -235,6 +257,10 @@ impl ClusterConfig {
             ("plugin_memory_bytes", self.limits.memory_bytes as u64),
             ("max_management_frame", self.max_management_frame),
             ("max_raft_frame", self.max_raft_frame),
+            ("max_key_bytes", self.limits.max_key_bytes),
+            ("max_value_bytes", self.limits.max_value_bytes),
+            ("max_entry_write_bytes", self.limits.max_entry_write_bytes),
+            ("max_command_bytes", self.max_command_bytes),
             ("version", self.version),
         ]
     }

@@ -15,6 +15,13 @@ pub struct PluginLimits {
     pub fuel_per_migration: u64,
     /// Linear memory an instance may grow to, in bytes.
     pub memory_bytes: usize,
+    /// Longest key `kv.put` accepts (fjall's own hard limit is 65,535 bytes).
+    pub max_key_bytes: u64,
+    /// Largest value `kv.put` accepts.
+    pub max_value_bytes: u64,
+    /// Bytes (keys plus values) one entry may pass to `kv.put`, refused or not: past it the entry
+    /// traps and its writes are dropped. Bounds the host memory and copying one entry can cause.
+    pub max_entry_write_bytes: u64,
 }
 
 impl Default for PluginLimits {
@@ -24,6 +31,9 @@ impl Default for PluginLimits {
             fuel_per_query: 100_000_000,
             fuel_per_migration: 10_000_000_000,
             memory_bytes: 64 << 20,
+            max_key_bytes: 4 << 10,
+            max_value_bytes: 16 << 20,
+            max_entry_write_bytes: 64 << 20,
         }
     }
 }

@@ -185,4 +185,15 @@ pub enum RequestError {
         /// What applying it returned.
         outcome: String,
     },
+    /// A command over the cluster's `max_command_bytes`, refused before it reached the log.
+    #[error(
+        "the command is {len} bytes, over the cluster's max_command_bytes of {max}; nothing was written \
+         (`iroh-raft config set max_command_bytes=N` raises it)"
+    )]
+    CommandTooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }

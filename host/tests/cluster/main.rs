@@ -3,6 +3,7 @@
 
 mod deploy;
 mod formation;
+mod input_limits;
 mod management;
 mod support;
 mod wire_faults;

@@ -5,6 +5,7 @@ mod bundled_plugins;
 mod crash;
 mod determinism;
 mod faults;
+mod limits;
 mod migrations;
 mod rejection;
 mod support;

@@ -12,6 +12,8 @@
 //! | `unreachable:<key>` | writes `key` = `started`, then executes `unreachable` |
 //! | `recurse:<key>` | writes `key` = `started`, then recurses until the stack overflows |
 //! | `fail` | fails with "failed on purpose", writing nothing |
+//! | `empty-key` | puts an empty key and fails with the host's refusal |
+//! | `flood:<n>` | puts `n` MiB values under new keys forever, ignoring refusals |
 //! | anything else | fails with "unknown command", writing nothing |
 //!
 //! Queries: `get:<key>` answers the value or fails with "not found"; `loop` loops forever;
@@ -36,13 +38,18 @@ impl StateMachine for Faulty {
     fn apply(ctx: &mut ApplyContext, _index: u64, command: &[u8]) -> Result<Vec<u8>> {
         match parse(command) {
             Some(Order::Put { key, value }) => {
-                ctx.put(key.as_bytes(), value.as_bytes());
+                ctx.put(key.as_bytes(), value.as_bytes())?;
                 Ok(b"ok".to_vec())
             }
             Some(Order::Misbehave { key, fault }) => {
-                ctx.put(key.as_bytes(), b"started");
+                ctx.put(key.as_bytes(), b"started")?;
                 misbehave(fault)
             }
+            Some(Order::EmptyKey) => {
+                ctx.put(b"", b"x")?;
+                Ok(b"the host took an empty key".to_vec())
+            }
+            Some(Order::Flood { megabytes }) => flood(ctx, megabytes),
             Some(Order::Fail) => Err(Error::new("failed on purpose")),
             None => Err(Error::new("unknown command")),
         }
@@ -60,7 +67,7 @@ impl StateMachine for Faulty {
     }
 
     fn migrate(ctx: &mut ApplyContext, _from_version: &str) -> Result<()> {
-        ctx.put(b"migrating", b"started");
+        ctx.put(b"migrating", b"started")?;
         panic!("migrate panicked on purpose")
     }
 }
@@ -71,6 +78,8 @@ enum Order<'a> {
     Put { key: &'a str, value: &'a str },
     Misbehave { key: &'a str, fault: Fault },
     Fail,
+    EmptyKey,
+    Flood { megabytes: usize },
 }
 
 /// A way to misbehave after writing.
@@ -85,14 +94,21 @@ enum Fault {
 
 fn parse(command: &[u8]) -> Option<Order<'_>> {
     let command = core::str::from_utf8(command).ok()?;
-    if command == "fail" {
-        return Some(Order::Fail);
+    match command {
+        "fail" => return Some(Order::Fail),
+        "empty-key" => return Some(Order::EmptyKey),
+        _ => {}
     }
     let (verb, argument) = command.split_once(':')?;
     let fault = match verb {
         "put" => {
             let (key, value) = argument.split_once('=')?;
             return Some(Order::Put { key, value });
+        }
+        "flood" => {
+            return Some(Order::Flood {
+                megabytes: argument.parse().ok()?,
+            });
         }
         "loop" => Fault::Loop,
         "oom" => Fault::Oom,
@@ -118,6 +134,19 @@ fn misbehave(fault: Fault) -> ! {
             // `recurse` only returns if its opaque stop condition holds, which it never does.
             trap()
         }
+    }
+}
+
+/// Puts values of `megabytes` MiB under keys `flood/0`, `flood/1`, ... forever, ignoring refusals:
+/// only the host's per-entry write budget stops it.
+fn flood(ctx: &mut ApplyContext, megabytes: usize) -> Result<Vec<u8>> {
+    let value = vec![7u8; megabytes << 20];
+    let mut n = 0u64;
+    loop {
+        let key = alloc::format!("flood/{n}");
+        // A refusal is ignored on purpose: only the host's write budget ends this entry.
+        let _ = black_box(ctx.put(key.as_bytes(), black_box(&value)));
+        n = n.wrapping_add(1);
     }
 }
 
@@ -187,6 +216,8 @@ mod tests {
             );
         }
         assert_eq!(parse(b"fail"), Some(Order::Fail));
+        assert_eq!(parse(b"empty-key"), Some(Order::EmptyKey));
+        assert_eq!(parse(b"flood:32"), Some(Order::Flood { megabytes: 32 }));
     }
 
     #[test]

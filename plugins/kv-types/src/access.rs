@@ -5,6 +5,7 @@
 //! the type system rules out writes where the host would refuse them.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Bound;
 
@@ -20,8 +21,9 @@ pub trait KvRead {
 
 /// Read and write access to a byte-ordered keyspace.
 pub trait KvAccess: KvRead {
-    /// Writes one key.
-    fn put(&mut self, key: &[u8], value: &[u8]);
+    /// Writes one key, or says why the storage refused it (a key or value over the cluster's
+    /// limits); nothing is written then.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), String>;
 
     /// Deletes one key; returns whether it existed.
     fn delete(&mut self, key: &[u8]) -> bool;
@@ -46,8 +48,9 @@ impl KvRead for BTreeMap<Vec<u8>, Vec<u8>> {
 }
 
 impl KvAccess for BTreeMap<Vec<u8>, Vec<u8>> {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
         self.insert(key.to_vec(), value.to_vec());
+        Ok(())
     }
 
     fn delete(&mut self, key: &[u8]) -> bool {
@@ -62,7 +65,7 @@ mod tests {
     #[test]
     fn inverted_and_empty_ranges_are_empty_rather_than_a_panic() {
         let mut map = BTreeMap::new();
-        map.put(b"b", b"1");
+        map.put(b"b", b"1").unwrap();
         assert!(map.scan(b"c", Some(b"a"), 10).is_empty());
         assert!(map.scan(b"b", Some(b"b"), 10).is_empty());
         assert_eq!(map.scan(b"b", Some(b"b\0"), 10).len(), 1);

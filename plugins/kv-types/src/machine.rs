@@ -40,7 +40,7 @@ fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, Str
     match command {
         Command::Put { key, value } => {
             check_key(key)?;
-            kv.put(key, value);
+            kv.put(key, value)?;
             Ok(Response::Written)
         }
         Command::Delete { key } => {
@@ -59,7 +59,7 @@ fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, Str
                 });
             }
             match new {
-                Some(value) => kv.put(key, value),
+                Some(value) => kv.put(key, value)?,
                 None => {
                     kv.delete(key);
                 }

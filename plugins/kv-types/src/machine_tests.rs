@@ -62,8 +62,8 @@ impl KvRead for CountingReads {
 }
 
 impl KvAccess for CountingReads {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.map.put(key, value);
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), alloc::string::String> {
+        self.map.put(key, value)
     }
 
     fn delete(&mut self, key: &[u8]) -> bool {
@@ -210,7 +210,7 @@ fn cas_in_every_case() {
     for (number, case) in cases.iter().enumerate() {
         let mut kv = Map::new();
         if let Some(value) = case.before {
-            kv.put(b"k", value);
+            kv.put(b"k", value).unwrap();
         }
         let command = Command::Cas {
             key: b"k",

@@ -11,6 +11,7 @@
 #![no_std]
 extern crate alloc;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use iroh_raft_kv_types::{KvAccess, KvRead};
 use iroh_raft_plugin_api::{ApplyContext, Error, QueryContext, Result, StateMachine};
@@ -30,7 +31,7 @@ impl StateMachine for KvV2 {
         // Read everything first: the rewrite must not feed the scan its own writes.
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = ctx.scan(b"", None).collect();
         for (key, value) in pairs {
-            ctx.put(&key, &prefixed(b"m:", &value));
+            ctx.put(&key, &prefixed(b"m:", &value))?;
         }
         Ok(())
     }
@@ -70,8 +71,10 @@ impl KvRead for Writer<'_> {
 }
 
 impl KvAccess for Writer<'_> {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.0.put(key, &prefixed(b"v2:", value));
+    fn put(&mut self, key: &[u8], value: &[u8]) -> core::result::Result<(), String> {
+        self.0
+            .put(key, &prefixed(b"v2:", value))
+            .map_err(Error::into_message)
     }
 
     fn delete(&mut self, key: &[u8]) -> bool {

@@ -7,6 +7,7 @@
 #![no_std]
 extern crate alloc;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use iroh_raft_kv_types::{KvAccess, KvRead};
 use iroh_raft_plugin_api::{ApplyContext, Error, QueryContext, Result, StateMachine};
@@ -50,8 +51,8 @@ impl KvRead for Writer<'_> {
 }
 
 impl KvAccess for Writer<'_> {
-    fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.0.put(key, value);
+    fn put(&mut self, key: &[u8], value: &[u8]) -> core::result::Result<(), String> {
+        self.0.put(key, value).map_err(Error::into_message)
     }
 
     fn delete(&mut self, key: &[u8]) -> bool {
