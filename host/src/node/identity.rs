@@ -59,7 +59,8 @@ impl ClusterIdentity {
         }
     }
 
-    /// Writes the identity to `dir` durably (write, fsync, rename).
+    /// Writes the identity to `dir` durably (write, fsync, rename), readable by its owner only: it
+    /// holds the join secret.
     pub fn store(&self, dir: &Path) -> Result<(), NodeError> {
         let path = dir.join(FILE);
         let fail = |e: std::io::Error| NodeError::DataDir {
@@ -73,7 +74,15 @@ impl ClusterIdentity {
         let tmp = dir.join(format!("{FILE}.tmp"));
         {
             use std::io::Write;
-            let mut file = std::fs::File::create(&tmp).map_err(fail)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp).map_err(fail)?;
+            // A file left by an older version keeps its mode on truncate: set it.
+            #[cfg(unix)]
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(fail)?;
             file.write_all(&bytes).map_err(fail)?;
             file.sync_all().map_err(fail)?;
         }
@@ -99,5 +108,18 @@ mod tests {
         std::fs::write(dir.path().join(FILE), b"\xff").unwrap();
         let err = ClusterIdentity::load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("corrupt"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn bug_the_file_holding_the_join_secret_was_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        ClusterIdentity::new_cluster().store(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path().join(FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 }

@@ -114,23 +114,31 @@ impl LogAccess<'_> {
         }
     }
 
-    /// `GetLogEntries`: entries `start..end`, within the count and byte budgets.
+    /// `GetLogEntries`: entries `start..end`, within the count and byte budgets. Entries are read
+    /// one at a time and the budget is checked after each, so a request for many large entries
+    /// holds at most the budget plus one entry in memory.
     pub(crate) async fn entries(&self, start: u64, end: u64) -> Result<Reply, RequestError> {
         let view = View::of(&self.raft);
         check_range(start, end, view.purged, view.last_log)
             .map_err(|reason| RequestError::LogRange { start, end, reason })?;
-        let entries = self
-            .log
-            .clone()
-            .try_get_log_entries(start..end)
-            .await
-            .map_err(|error| RequestError::Storage {
-                what: "its log".into(),
-                reason: error.to_string(),
-            })?;
+        let mut log = self.log.clone();
         let mut bytes = 0usize;
-        let mut infos = Vec::with_capacity(entries.len());
-        for entry in entries {
+        let mut infos = Vec::with_capacity((end - start) as usize);
+        for index in start..end {
+            let entries = log
+                .try_get_log_entries(index..index + 1)
+                .await
+                .map_err(|error| RequestError::Storage {
+                    what: "its log".into(),
+                    reason: error.to_string(),
+                })?;
+            let Some(entry) = entries.into_iter().next() else {
+                return Err(RequestError::LogRange {
+                    start,
+                    end,
+                    reason: format!("entry {index} was compacted meanwhile; ask again"),
+                });
+            };
             let kind = match entry.payload {
                 EntryPayload::Blank => LogEntryKind::Blank,
                 EntryPayload::Membership(membership) => LogEntryKind::Membership {

@@ -30,6 +30,16 @@ pub(crate) enum Step {
     Plugin(usize),
 }
 
+/// How many leading `entries` are at or below `last_applied` and must not be applied again. A raft
+/// core replaced for new election timeouts can leave its old worker still draining entries the
+/// new core has applied; applying them twice would run their commands twice.
+pub(crate) fn already_applied(entries: &[EntryOf<C>], last_applied: Option<u64>) -> usize {
+    let Some(last) = last_applied else {
+        return 0;
+    };
+    entries.partition_point(|entry| entry.log_id.index <= last)
+}
+
 /// Groups `entries` into steps, in order.
 pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -247,6 +257,16 @@ mod tests {
             .enumerate()
             .map(|(i, kind)| entry(10 + i as u64, kind))
             .collect()
+    }
+
+    #[test]
+    fn entries_at_or_below_the_applied_index_are_not_applied_again() {
+        let entries: Vec<_> = (5..9).map(|i| entry(i, 'c')).collect();
+        assert_eq!(already_applied(&entries, None), 0);
+        assert_eq!(already_applied(&entries, Some(4)), 0);
+        assert_eq!(already_applied(&entries, Some(5)), 1);
+        assert_eq!(already_applied(&entries, Some(7)), 3);
+        assert_eq!(already_applied(&entries, Some(100)), 4);
     }
 
     #[test]

@@ -21,12 +21,13 @@ use crate::events::EventBus;
 use crate::hash::sha256_hex;
 use crate::plugin::{CompiledStateMachine, StateMachineReader};
 use crate::proto::{
-    ClusterConfig, PluginKind, PluginLimits, PluginRecord, PluginRegistry, TypeConfig,
+    ApplyResponse, ClusterConfig, PluginKind, PluginLimits, PluginRecord, PluginRegistry,
+    TypeConfig,
 };
 use crate::raft::RaftStorageError;
 use crate::raft::apply::activate::{Activator, ActiveMachine, default_record};
 use crate::raft::apply::applied_state::AppliedState;
-use crate::raft::apply::batch::apply_entries;
+use crate::raft::apply::batch::{already_applied, apply_entries};
 use crate::raft::snapshot::builder::PluginSnapshotBuilder;
 use crate::raft::snapshot::install::install;
 use crate::raft::snapshot::store::SnapshotStore;
@@ -254,11 +255,31 @@ impl RaftStateMachine<C> for StateMachineStore {
         let (responses, events, config) = tokio::task::spawn_blocking(move || {
             let mut live = lock(&this.live)?;
             let live = &mut *live;
-            let applied =
-                apply_entries(&mut live.machine, &live.applied, &batch, &this.activator())?;
+            let last = live.applied.last_applied.as_ref().map(|id| id.index);
+            let skip = already_applied(&batch, last);
+            let mut responses: Vec<ApplyResponse> = batch[..skip]
+                .iter()
+                .map(|entry| {
+                    tracing::warn!(index = entry.log_id.index, "entry already applied; skipped");
+                    ApplyResponse::Failed(format!(
+                        "entry {} was already applied; this copy was not applied again",
+                        entry.log_id.index
+                    ))
+                })
+                .collect();
+            if skip == batch.len() {
+                return Ok((responses, Vec::new(), live.applied.config.clone()));
+            }
+            let applied = apply_entries(
+                &mut live.machine,
+                &live.applied,
+                &batch[skip..],
+                &this.activator(),
+            )?;
             live.applied = applied.state;
+            responses.extend(applied.responses);
             let config = live.applied.config.clone();
-            Ok::<_, RaftStorageError>((applied.responses, applied.events, config))
+            Ok::<_, RaftStorageError>((responses, applied.events, config))
         })
         .await
         .map_err(RaftStorageError::from)??;
