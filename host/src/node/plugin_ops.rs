@@ -79,13 +79,23 @@ impl NodeService {
     async fn validate(&self, request: &DeployRequest) -> Result<(), RequestError> {
         let plugin = self.state_machine.plugin().map_err(unavailable)?;
         let (kind, wasm) = (request.kind, request.wasm.clone());
+        // The budgets every replica will instantiate it under, not the defaults.
+        let limits = self.config().limits;
         tokio::task::spawn_blocking(move || {
             let engine = plugin.engine();
             match kind {
                 PluginKind::StateMachine => {
-                    engine.load_state_machine(plugin.name(), &wasm).map(|_| ())
+                    let candidate = engine
+                        .load_state_machine(plugin.name(), &wasm)
+                        .map_err(|error| error.to_string())?;
+                    candidate.check_limits(&limits).map_err(|error| {
+                        format!("it cannot run under the cluster's plugin budgets: {error}")
+                    })
                 }
-                other => engine.validate(other, &wasm).map(|_| ()),
+                other => engine
+                    .validate(other, &wasm)
+                    .map(|_| ())
+                    .map_err(|error| error.to_string()),
             }
         })
         .await
@@ -93,7 +103,7 @@ impl NodeService {
             task: "validation".into(),
             reason: e.to_string(),
         })?
-        .map_err(|error| RequestError::PluginRefused(error.to_string()))
+        .map_err(RequestError::PluginRefused)
     }
 
     /// Replicates a deploy or rollback and reports what the replicas did with it.

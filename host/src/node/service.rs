@@ -195,6 +195,21 @@ impl NodeService {
             version: current.version + 1,
             ..config
         };
+        // Every replica re-creates the state machine's instances under the new budgets at this
+        // entry: refuse here what they could not run.
+        let plugin = self
+            .state_machine
+            .plugin()
+            .map_err(|e| RequestError::Storage {
+                what: "its state machine".into(),
+                reason: e.to_string(),
+            })?;
+        plugin.check_limits(&proposed.limits).map_err(|error| {
+            RequestError::Refused(format!(
+                "the active state-machine plugin cannot run under these budgets ({error}); \
+                 nothing was changed: raise plugin_memory_bytes or the fuel settings"
+            ))
+        })?;
         let response = self
             .raft()
             .client_write(LogPayload::Config(proposed.clone()))

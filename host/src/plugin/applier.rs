@@ -94,12 +94,25 @@ impl StateMachineApplier {
 
     /// Switches to new budgets. The instance is re-created (keeping the transaction's writes), so
     /// every replica changing budgets at the same entry has identical instances from there on.
-    pub fn set_limits(&mut self, limits: PluginLimits) -> Result<(), RuntimeError> {
+    ///
+    /// `Ok(Err(reason))`: the plugin cannot be instantiated under `limits` (say, its initial
+    /// memory is over the new cap). That is the same on every replica, so the old budgets and
+    /// instance stay and the caller refuses the change; only a storage error is `Err`.
+    pub fn set_limits(&mut self, limits: PluginLimits) -> Result<Result<(), String>, RuntimeError> {
         if limits == self.limits {
-            return Ok(());
+            return Ok(Ok(()));
         }
+        let live = match Self::instantiate(&self.plugin, &self.state, &limits) {
+            Ok(live) => live,
+            Err(RuntimeError::Instantiate { reason, .. }) => return Ok(Err(reason)),
+            Err(other) => return Err(other),
+        };
+        let txn = std::mem::take(&mut self.live.store.data_mut().txn);
+        self.live = live;
+        self.live.store.data_mut().txn = txn;
         self.limits = limits;
-        self.reinstantiate()
+        self.instances_created += 1;
+        Ok(Ok(()))
     }
 
     /// The budgets calls run under.

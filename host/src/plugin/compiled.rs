@@ -88,6 +88,13 @@ impl CompiledStateMachine {
         &self.inner.engine
     }
 
+    /// Whether the plugin can be instantiated under `limits` (its initial memory within the cap,
+    /// its start-up code within the fuel): what a replica applying a configuration or deploy with
+    /// those budgets will do, checked before it is proposed.
+    pub fn check_limits(&self, limits: &PluginLimits) -> Result<(), RuntimeError> {
+        self.instantiate(Access::Closed, limits).map(drop)
+    }
+
     /// A fresh store and instance.
     pub(crate) fn instantiate(
         &self,

@@ -152,3 +152,87 @@ async fn a_command_over_max_command_bytes_is_refused_before_the_log() {
         node.node.shutdown().await.expect("shutdown");
     }
 }
+
+fn with_memory(config: &ClusterConfig, memory_bytes: usize) -> ClusterConfig {
+    let mut lowered = config.clone();
+    lowered.limits.memory_bytes = memory_bytes;
+    lowered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_a_memory_budget_below_the_plugins_initial_memory_would_stop_every_replica() {
+    let nodes = tokio::time::timeout(LONG, cluster(3))
+        .await
+        .expect("cluster forms in time");
+    let c = client(&nodes[1]).await;
+    let current = match c
+        .request(Operation::GetConfiguration)
+        .await
+        .expect("config")
+    {
+        Reply::Configuration(config) => config,
+        other => panic!("expected the configuration, got {other:?}"),
+    };
+    tracing::info!("config set plugin_memory_bytes=1 MiB: below what the kv plugin starts with");
+    match c
+        .request(Operation::UpdateConfiguration {
+            config: with_memory(&current, 1 << 20),
+        })
+        .await
+    {
+        Err(ClientError::Request(RequestError::Refused(reason))) => {
+            assert!(
+                reason.contains("cannot run under these budgets"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected the update to be refused, got {other:?}"),
+    }
+
+    tracing::info!("the same entry, proposed past the leader's check, is refused on every replica");
+    let leader = nodes
+        .iter()
+        .find(|n| n.node.status().leader == Some(n.node.node_id()))
+        .expect("a leader");
+    let bad = ClusterConfig {
+        version: current.version + 1,
+        ..with_memory(&current, 1 << 20)
+    };
+    let response = leader
+        .node
+        .raft()
+        .client_write(iroh_raft::proto::LogPayload::Config(bad))
+        .await
+        .expect("the entry commits");
+    match response.data {
+        iroh_raft::proto::ApplyResponse::Failed(reason) => {
+            assert!(
+                reason.contains("cannot run under configuration version"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected the entry to be refused, got {other:?}"),
+    }
+    for node in &nodes {
+        wait_for(LONG, "every replica to apply the refused entry", || {
+            node.node.status().applied >= Some(response.log_id.index)
+        })
+        .await;
+        let seen = client(node)
+            .await
+            .request(Operation::GetConfiguration)
+            .await
+            .expect("config");
+        assert_eq!(seen, Reply::Configuration(current.clone()));
+        client(node)
+            .await
+            .write(put("still", "serving"))
+            .await
+            .expect("write")
+            .1
+            .expect("ok");
+    }
+    for node in nodes {
+        node.node.shutdown().await.expect("shutdown");
+    }
+}

@@ -15,7 +15,7 @@ use openraft::EntryPayload;
 use openraft::type_config::alias::EntryOf;
 
 use crate::hash::{sha256, sha256_hex};
-use crate::plugin::{CompiledStateMachine, StateMachineApplier, StateMachineReader};
+use crate::plugin::{CompiledStateMachine, RuntimeError, StateMachineApplier, StateMachineReader};
 use crate::proto::{
     ActivationCause, ApplyResponse, ClusterEvent, DeployDecision, DeployEntry, LogPayload,
     PluginKind, PluginLimits, PluginOutcome, PluginRecord, TypeConfig,
@@ -45,16 +45,19 @@ pub(crate) struct Activator<'a> {
 
 impl Activator<'_> {
     /// New budgets from this entry on: the applying instance is re-created with them (keeping
-    /// the transaction's writes), and so is the query instance.
+    /// the transaction's writes), and so is the query instance. `Ok(Err(reason))` when the plugin
+    /// cannot run under them: nothing changed, and the entry that asked is refused.
     pub(crate) fn set_limits(
         &self,
         machine: &mut ActiveMachine,
         limits: PluginLimits,
-    ) -> Result<(), RaftStorageError> {
-        machine.applier.set_limits(limits)?;
+    ) -> Result<Result<(), String>, RaftStorageError> {
+        if let Err(reason) = machine.applier.set_limits(limits)? {
+            return Ok(Err(reason));
+        }
         let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         *reader = machine.plugin.reader(Arc::new(self.store.clone()), limits);
-        Ok(())
+        Ok(Ok(()))
     }
 }
 
@@ -269,8 +272,17 @@ impl Activator<'_> {
                     Ok(plugin) => plugin,
                     Err(error) => return Ok(Err(format!("the component was refused: {error}"))),
                 };
-                let mut applier =
-                    plugin.applier(Arc::new(self.store.clone()), next.limits(self.limits))?;
+                let store = Arc::new(self.store.clone());
+                let mut applier = match plugin.applier(store, next.limits(self.limits)) {
+                    Ok(applier) => applier,
+                    // The same budgets on every replica: the same refusal everywhere.
+                    Err(RuntimeError::Instantiate { reason, .. }) => {
+                        return Ok(Err(format!(
+                            "the component cannot run under the cluster's plugin budgets: {reason}"
+                        )));
+                    }
+                    Err(other) => return Err(other.into()),
+                };
                 if let Err(error) = applier.migrate(&from_version)? {
                     applier.abort();
                     return Ok(Err(format!(

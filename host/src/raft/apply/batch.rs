@@ -213,8 +213,15 @@ fn apply_config(
     if let Err(error) = config.validate() {
         return Ok(ApplyResponse::Failed(error.to_string()));
     }
+    // A proposed configuration has version 1 or more, so its own budgets apply from here.
+    if let Err(reason) = activator.set_limits(machine, config.limits)? {
+        return Ok(ApplyResponse::Failed(format!(
+            "the active state machine cannot run under configuration version {}: {reason}; \
+             the configuration in effect is unchanged",
+            config.version
+        )));
+    }
     next.config = config.clone();
-    activator.set_limits(machine, next.limits(activator.limits))?;
     events.push(ClusterEvent::ConfigurationChanged {
         version: config.version,
         index,
