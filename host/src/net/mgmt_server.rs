@@ -10,6 +10,7 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 
 use super::plugin_upload::Upload;
 use super::{read_frame, write_frame};
@@ -42,6 +43,10 @@ pub trait ManagementService: Send + Sync + 'static {
     fn max_frame(&self) -> usize;
 }
 
+/// How many plugin uploads one connection may have in flight: each buffers up to 16 MiB until it
+/// is complete, so without a bound one peer could hold a hundred of them (one per stream).
+pub const MAX_UPLOADS_PER_CONNECTION: usize = 2;
+
 /// Serves `iroh-raft-mgmt/0`.
 pub struct ManagementServer<S> {
     service: Arc<S>,
@@ -72,6 +77,7 @@ impl<S: ManagementService> ManagementServer<S> {
     async fn serve_stream(
         self,
         peer: EndpointId,
+        uploads: Arc<Semaphore>,
         mut send: SendStream,
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
@@ -112,6 +118,18 @@ impl<S: ManagementService> ManagementServer<S> {
                     id,
                     operation: Operation::PluginDeploy(mut request),
                 }) => {
+                    let Ok(_upload) = uploads.clone().try_acquire_owned() else {
+                        let error = RequestError::Refused(format!(
+                            "this connection already has {MAX_UPLOADS_PER_CONNECTION} plugin \
+                             uploads in flight; send this one when one of them is done"
+                        ));
+                        let frame = ServerFrame::Response {
+                            id,
+                            result: Err(error),
+                        };
+                        write_frame(&mut send, encode_frame(&frame)?).await?;
+                        break;
+                    };
                     match receive_upload(&mut recv, id, request.size, request.sha256, max_frame)
                         .await
                     {
@@ -218,13 +236,14 @@ async fn receive_upload(
 impl<S: ManagementService> ProtocolHandler for ManagementServer<S> {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
         let peer = connection.remote_id();
+        let uploads = Arc::new(Semaphore::new(MAX_UPLOADS_PER_CONNECTION));
         loop {
             let Ok((send, recv)) = connection.accept_bi().await else {
                 return Ok(());
             };
-            let server = self.clone();
+            let (server, uploads) = (self.clone(), uploads.clone());
             tokio::spawn(async move {
-                if let Err(error) = server.serve_stream(peer, send, recv).await {
+                if let Err(error) = server.serve_stream(peer, uploads, send, recv).await {
                     tracing::debug!(peer = %peer.fmt_short(), "management stream failed: {error}");
                 }
             });

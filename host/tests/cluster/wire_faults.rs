@@ -283,3 +283,57 @@ async fn bad_plugin_uploads_are_refused_and_the_node_keeps_serving() {
     outcome.expect("ok");
     node.node.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_one_connection_could_hold_a_hundred_16_mib_uploads_now_two() {
+    let node = start(Start::Init).await;
+    let endpoint = stranger().await;
+    let connection = endpoint
+        .connect(node.node.addr(), alpn::MANAGEMENT)
+        .await
+        .expect("connect");
+    let announce = |id: u8| ClientFrame::Request {
+        id: [id; 16],
+        operation: Operation::PluginDeploy(DeployRequest {
+            kind: PluginKind::StateMachine,
+            version: String::new(),
+            config: Bytes::new(),
+            sha256: [0; 32],
+            size: 1 << 20,
+            wasm: Bytes::new(),
+        }),
+    };
+    let chunk = |id: u8| ClientFrame::Chunk {
+        id: [id; 16],
+        data: Bytes::from_static(&[0; 1024]),
+    };
+    tracing::info!("uploads that stay in flight, as many as a connection may have");
+    let mut open = Vec::new();
+    for id in 0..iroh_raft::net::MAX_UPLOADS_PER_CONNECTION as u8 {
+        let (mut send, recv) = connection.open_bi().await.expect("stream");
+        for frame in [announce(id), chunk(id)] {
+            write_frame(&mut send, encode_frame(&frame).expect("encode"))
+                .await
+                .expect("send");
+        }
+        open.push((send, recv));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tracing::info!("one more on the same connection is refused with the reason");
+    let id = iroh_raft::net::MAX_UPLOADS_PER_CONNECTION as u8;
+    match exchange(&connection, &[announce(id), chunk(id)]).await {
+        ServerFrame::Response {
+            result: Err(RequestError::Refused(reason)),
+            ..
+        } => assert!(reason.contains("uploads in flight"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    drop(open);
+    let (_, outcome) = client(&node)
+        .await
+        .write(put("still", "serving"))
+        .await
+        .expect("write");
+    outcome.expect("ok");
+    node.node.shutdown().await.expect("shutdown");
+}
