@@ -26,6 +26,7 @@ use std::sync::Arc;
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr};
 use openraft::Raft;
+use openraft::async_runtime::WatchReceiver;
 
 pub use config::NodeConfig;
 pub use error::NodeError;
@@ -150,6 +151,36 @@ impl Node {
     /// the replicated election timeouts change, so ask again rather than keep it.
     pub fn raft(&self) -> Raft<C, StateMachineStore> {
         self.raft.get()
+    }
+
+    /// Resolves once this node's raft core has stopped on a fatal error (a storage error, or a
+    /// panic inside raft) rather than through [`Self::shutdown`] or a core replacement. The node
+    /// cannot serve any more: exit non-zero so that a supervisor restarts it; it recovers from its
+    /// data directory.
+    pub async fn failed(&self) -> NodeError {
+        loop {
+            let mut metrics = self.raft.get().metrics();
+            loop {
+                let state = metrics.borrow_watched().running_state.clone();
+                match state {
+                    Ok(()) => {}
+                    // Shut down on purpose, or replaced: look at the core in use now.
+                    Err(openraft::errors::Fatal::Stopped) => break,
+                    Err(fatal) => {
+                        return NodeError::Fatal {
+                            reason: fatal.to_string(),
+                        };
+                    }
+                }
+                if metrics.changed().await.is_err() {
+                    break;
+                }
+            }
+            if self.raft.is_stopping() {
+                return std::future::pending().await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Shuts raft down, then stops serving and closes the endpoint; everything acknowledged is

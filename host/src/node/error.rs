@@ -55,6 +55,15 @@ pub enum NodeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The raft core stopped on a fatal error while the node was running.
+    #[error(
+        "the raft core stopped: {reason}; this node cannot serve any more: restart it (it recovers \
+         from its data directory)"
+    )]
+    Fatal {
+        /// What stopped it.
+        reason: String,
+    },
 }
 
 impl NodeError {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod deploy;
+mod fatal;
 mod kill;
 mod manage_cli;
 mod support;
