@@ -24,10 +24,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod bench;
 pub mod bundled;
 mod client;
-pub mod demo;
 pub mod events;
 pub mod metrics;
 mod mgmt_client;
