@@ -30,10 +30,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
-pub mod bench;
 pub mod bundled;
 mod client;
-pub mod demo;
 pub mod events;
 mod hash;
 mod metrics;

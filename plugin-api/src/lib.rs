@@ -139,6 +139,11 @@ macro_rules! __export_cabi_realloc {
 /// Exports a type implementing [`StateMachine`] as this component's state machine.
 ///
 /// Call it once, at the crate root of a `cdylib` plugin crate.
+///
+/// The component's exports (the canonical-ABI entry points and `cabi_realloc`) exist only on
+/// `wasm32`. Built for the host, as `cargo build --workspace` and `cargo test` do, the macro still
+/// type-checks the glue but exports no symbols, so the plugin links as a native library and its
+/// logic can be unit-tested natively.
 #[cfg(feature = "state-machine")]
 #[macro_export]
 macro_rules! export_state_machine {
@@ -180,14 +185,26 @@ macro_rules! export_state_machine {
             }
         }
 
+        // Export names such as `iroh-raft:plugin/machine@0.1.0#apply` are component-model names: a
+        // native linker's version script cannot list them, and a native library has no use for
+        // them.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::state_machine::export!(
             __IrohRaftStateMachineExport with_types_in $crate::bindings::state_machine
         );
+        // Natively nothing calls the glue; naming it here keeps the plugin's code reachable for
+        // the dead-code lint, as the exports do on wasm.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = __IrohRaftStateMachineExport;
+        };
         $crate::__export_cabi_realloc!();
     };
 }
 
 /// Exports a type implementing [`Policy`] as this component's access-control policy.
+///
+/// As with `export_state_machine!`, the exports exist only on `wasm32`.
 #[cfg(feature = "policy")]
 #[macro_export]
 macro_rules! export_policy {
@@ -205,9 +222,15 @@ macro_rules! export_policy {
             }
         }
 
+        // Component-model export names, which a native linker rejects: wasm only.
+        #[cfg(target_arch = "wasm32")]
         $crate::__private::policy_bindings::export!(
             __IrohRaftPolicyExport with_types_in $crate::__private::policy_bindings
         );
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = __IrohRaftPolicyExport;
+        };
         $crate::__export_cabi_realloc!();
     };
 }

@@ -300,7 +300,7 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
             assert!(reason.contains(expected), "{reason}");
         }
         // Padded past several upload chunks, to see the progress reports.
-        let read_only = Bytes::from(iroh_raft::bench::deploy::padded_component(
+        let read_only = Bytes::from(crate::support::padding::padded_component(
             bundled::READ_ONLY,
             600_000,
             7,

@@ -6,6 +6,10 @@ use bytes::Bytes;
 use iroh_raft::{Client, Node, NodeConfig, Start};
 use iroh_raft_kv_types::{Command, Query, QueryResponse};
 
+/// Padding a component to a size: the deploy bench's, shared so there is one definition.
+#[path = "../../src/bin/iroh-raft/padding.rs"]
+pub(crate) mod padding;
+
 pub(crate) struct TestNode {
     pub(crate) node: Node,
     pub(crate) dir: tempfile::TempDir,

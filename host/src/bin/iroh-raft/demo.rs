@@ -1,46 +1,126 @@
 //! `iroh-raft demo`: a three-node cluster on loopback with the bundled kv plugin, formed through a
-//! join ticket, a short write and read workload, then a clean stop. Data lives in a temporary
-//! directory that is removed afterwards.
+//! join ticket, a short write and read workload, then a clean stop (or, with `--serve`, serving
+//! until Ctrl-C). Data lives in a temporary directory that is removed afterwards.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use clap::Args;
+use iroh_raft::{Client, ClientError, Node, NodeConfig, NodeError, Start};
+use iroh_raft::proto::Consistency;
 use iroh_raft_kv_types::{Command, Query, QueryResponse};
 
-use crate::proto::Consistency;
-use crate::{Client, Node, NodeConfig, NodeError, Start};
+use crate::args::{Output, print_json};
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// How many writes (and reads) to run.
+    #[arg(long, default_value_t = 300)]
+    writes: u64,
+    /// Keep the cluster running after the workload, printing its addresses, until Ctrl-C
+    /// (for the examples and the CLI tour).
+    #[arg(long)]
+    serve: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// `iroh-raft demo`: runs the demo behind a progress bar and prints its report.
+pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let DemoArgs {
+        writes,
+        serve,
+        output,
+    } = args;
+    let bar = indicatif::ProgressBar::new(writes);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let report = demo(
+        writes,
+        |phase, done, total| {
+            bar.set_message(phase.to_string());
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+        |report| {
+            if serve {
+                bar.finish_and_clear();
+                println!("The demo cluster is serving; Ctrl-C stops it.");
+                for (n, address) in report.addresses.iter().enumerate() {
+                    println!("  node {}: {address}", n + 1);
+                }
+                println!("  ticket: {}", report.ticket);
+                println!(
+                    "Try: IROH_RAFT_NODE={} iroh-raft status",
+                    report.addresses[0]
+                );
+            }
+        },
+        async {
+            if serve {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        },
+    )
+    .await?;
+    bar.finish_and_clear();
+    if output == Output::Json {
+        return print_json(&report);
+    }
+    println!("A three-node iroh-raft cluster on loopback, formed with a join ticket:");
+    for (id, member) in &report.members {
+        let leader = if Some(*id) == report.leader {
+            "  (leader)"
+        } else {
+            ""
+        };
+        println!("  node {id}  {member}{leader}");
+    }
+    println!(
+        "{} writes through all three nodes: {:.0} writes/s (one client per node, sequential)",
+        report.writes, report.writes_per_sec
+    );
+    println!(
+        "{} linearizable reads from another node: {:.0} reads/s",
+        report.reads, report.reads_per_sec
+    );
+    println!("All nodes stopped cleanly.");
+    Ok(())
+}
 
 /// What the demo saw.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct DemoReport {
+struct DemoReport {
     /// (node id, endpoint address) of every voter.
-    pub members: Vec<(u64, String)>,
+    members: Vec<(u64, String)>,
     /// The leader's id.
-    pub leader: Option<u64>,
+    leader: Option<u64>,
     /// Writes done, spread over all three nodes.
-    pub writes: u64,
+    writes: u64,
     /// Write throughput, one client per node, sequential.
-    pub writes_per_sec: f64,
+    writes_per_sec: f64,
     /// Linearizable reads done.
-    pub reads: u64,
+    reads: u64,
     /// Read throughput.
-    pub reads_per_sec: f64,
+    reads_per_sec: f64,
     /// Every node's address for `--node` (`<endpoint-id>@<ip:port>`), in node order.
-    pub addresses: Vec<String>,
+    addresses: Vec<String>,
     /// A ticket naming the cluster (to join it, or to connect a client).
-    pub ticket: String,
+    ticket: String,
 }
 
 /// Why the demo failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DemoError {
+enum DemoError {
     /// A node did not start.
     #[error(transparent)]
     Node(#[from] NodeError),
     /// A request failed.
     #[error(transparent)]
-    Client(#[from] crate::ClientError),
+    Client(#[from] ClientError),
     /// Something else, described.
     #[error("{0}")]
     Other(String),
@@ -53,7 +133,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes, DemoError> {
 }
 
 /// Runs the demo: `writes` writes and as many reads; `progress(phase, done, total)` reports.
-pub async fn run(
+async fn demo(
     writes: u64,
     mut progress: impl FnMut(&str, u64, u64),
     announce: impl FnOnce(&DemoReport),
@@ -145,7 +225,7 @@ pub async fn run(
         reads_per_sec,
         addresses: nodes
             .iter()
-            .map(|node| crate::format_node_address(&node.addr()))
+            .map(|node| iroh_raft::format_node_address(&node.addr()))
             .collect(),
         ticket: ticket.to_string(),
     };

@@ -3,22 +3,114 @@
 //! percentiles. The statistics are a pure function of the recorded latencies. `deploy` measures
 //! plugin deploys under that load.
 
-pub mod deploy;
+mod deploy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use bytes::Bytes;
+use clap::Args;
 use iroh::EndpointAddr;
+use iroh_raft::{Client, ClientError};
+use iroh_raft::proto::{Consistency, Operation};
 use iroh_raft_kv_types::{Command, Query};
 use serde::Serialize;
 
-use crate::proto::Consistency;
-use crate::{Client, ClientError};
+use crate::args::{Output, Target, print_json};
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Bytes per written value.
+    #[arg(long, default_value_t = 256)]
+    value_size: usize,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    /// write, read, status (GetClusterStatus), health (GetHealthStatus), or deploy (plugin
+    /// deploys to active-everywhere, under write load).
+    #[arg(long, default_value = "write")]
+    mode: String,
+    /// Consistency of reads.
+    #[arg(long, default_value = "linearizable")]
+    consistency: Consistency,
+    /// Deploy mode: plugin sizes in bytes, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "102400,1048576")]
+    plugin_sizes: Vec<usize>,
+    /// Deploy mode: deploys per size.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+/// `iroh-raft bench`: parses the mode, runs it, prints the report.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let BenchArgs {
+        target,
+        clients,
+        duration,
+        value_size,
+        keys,
+        mode,
+        consistency,
+        plugin_sizes,
+        rounds,
+    } = args;
+    let mode = match mode.as_str() {
+        "write" => BenchMode::Write,
+        "read" => BenchMode::Read(consistency),
+        "status" => BenchMode::ClusterStatus,
+        "health" => BenchMode::Health,
+        "deploy" => {
+            let config = deploy::DeployBenchConfig {
+                clients,
+                sizes: plugin_sizes,
+                rounds,
+                value_size,
+            };
+            let report = deploy::run(target.node()?, config).await?;
+            if target.output == Output::Json {
+                return print_json(&report);
+            }
+            deploy::print(&report);
+            return Ok(());
+        }
+        other => {
+            bail!("unknown mode `{other}`: expected write, read, status, health or deploy")
+        }
+    };
+    let config = BenchConfig {
+        clients,
+        duration: Duration::from_secs(duration),
+        value_size,
+        keys,
+        mode,
+    };
+    let report = bench(target.node()?, config).await?;
+    if target.output == Output::Json {
+        return print_json(&report);
+    }
+    println!(
+        "{} ops in {:.1} s: {:.0} ops/s, {} errors",
+        report.ops, report.seconds, report.ops_per_sec, report.errors
+    );
+    println!(
+        "latency p50 {:.0} us  p90 {:.0} us  p99 {:.0} us  max {:.0} us",
+        report.p50_us, report.p90_us, report.p99_us, report.max_us
+    );
+    Ok(())
+}
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BenchMode {
+enum BenchMode {
     /// kv puts.
     Write,
     /// kv gets at a consistency.
@@ -31,42 +123,42 @@ pub enum BenchMode {
 
 /// A benchmark run.
 #[derive(Debug, Clone)]
-pub struct BenchConfig {
+struct BenchConfig {
     /// Concurrent closed-loop clients.
-    pub clients: usize,
+    clients: usize,
     /// How long to run.
-    pub duration: Duration,
+    duration: Duration,
     /// Size of each written value.
-    pub value_size: usize,
+    value_size: usize,
     /// Distinct keys used.
-    pub keys: u64,
+    keys: u64,
     /// Writes or reads.
-    pub mode: BenchMode,
+    mode: BenchMode,
 }
 
 /// The result of a run; latencies in microseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BenchReport {
+struct BenchReport {
     /// Requests answered successfully.
-    pub ops: u64,
+    ops: u64,
     /// Requests that failed.
-    pub errors: u64,
+    errors: u64,
     /// Wall time of the measured phase, in seconds.
-    pub seconds: f64,
+    seconds: f64,
     /// Successful requests per second.
-    pub ops_per_sec: f64,
+    ops_per_sec: f64,
     /// Median latency.
-    pub p50_us: f64,
+    p50_us: f64,
     /// 90th percentile.
-    pub p90_us: f64,
+    p90_us: f64,
     /// 99th percentile.
-    pub p99_us: f64,
+    p99_us: f64,
     /// Worst latency.
-    pub max_us: f64,
+    max_us: f64,
 }
 
 /// Summarizes recorded latencies (nearest-rank percentiles).
-pub fn summarize(latencies: &mut [Duration], errors: u64, elapsed: Duration) -> BenchReport {
+fn summarize(latencies: &mut [Duration], errors: u64, elapsed: Duration) -> BenchReport {
     latencies.sort_unstable();
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
     let rank = |p: f64| -> f64 {
@@ -98,7 +190,7 @@ fn key(n: u64) -> String {
 }
 
 /// Runs the benchmark against the node at `target`.
-pub async fn run(target: EndpointAddr, config: BenchConfig) -> Result<BenchReport, ClientError> {
+async fn bench(target: EndpointAddr, config: BenchConfig) -> Result<BenchReport, ClientError> {
     let client = Arc::new(Client::connect(target).await?);
     let value = vec![b'x'; config.value_size];
     if let BenchMode::Read(_) = config.mode {
@@ -152,14 +244,10 @@ pub async fn run(target: EndpointAddr, config: BenchConfig) -> Result<BenchRepor
                             Err(_) => false,
                         }
                     }
-                    BenchMode::ClusterStatus => client
-                        .request(crate::proto::Operation::GetClusterStatus)
-                        .await
-                        .is_ok(),
-                    BenchMode::Health => client
-                        .request(crate::proto::Operation::GetHealthStatus)
-                        .await
-                        .is_ok(),
+                    BenchMode::ClusterStatus => {
+                        client.request(Operation::GetClusterStatus).await.is_ok()
+                    }
+                    BenchMode::Health => client.request(Operation::GetHealthStatus).await.is_ok(),
                     BenchMode::Read(consistency) => {
                         let n = n % config.keys.clamp(1, 1_000);
                         let name = key(n);

@@ -14,95 +14,67 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iroh::EndpointAddr;
+use iroh_raft::{Client, ClientError, bundled, sha256};
+use iroh_raft::proto::PluginKind;
 use iroh_raft_kv_types::Command;
 use serde::Serialize;
 
-use crate::proto::PluginKind;
-use crate::{Client, ClientError, bundled, sha256};
+use crate::padding::padded_component;
 
 /// A deploy benchmark run.
 #[derive(Debug, Clone)]
-pub struct DeployBenchConfig {
+pub(crate) struct DeployBenchConfig {
     /// Closed-loop writers running throughout.
-    pub clients: usize,
+    pub(crate) clients: usize,
     /// Plugin sizes to deploy, in bytes.
-    pub sizes: Vec<usize>,
+    pub(crate) sizes: Vec<usize>,
     /// Deploys per size.
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// Bytes per written value.
-    pub value_size: usize,
+    pub(crate) value_size: usize,
 }
 
 /// The figures for one plugin size; times in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeploySizeReport {
+struct DeploySizeReport {
     /// The plugin size in bytes.
-    pub size: usize,
+    size: usize,
     /// Deploys measured.
-    pub rounds: usize,
+    rounds: usize,
     /// Median time from sending the deploy to its acknowledgement (active on the leader).
-    pub ack_p50_ms: f64,
+    ack_p50_ms: f64,
     /// Median time from sending the deploy to active on every member.
-    pub all_active_p50_ms: f64,
+    all_active_p50_ms: f64,
     /// Worst time to active on every member.
-    pub all_active_max_ms: f64,
+    all_active_max_ms: f64,
 }
 
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DeployBenchReport {
+pub(crate) struct DeployBenchReport {
     /// The padding seed of the first deploy (each deploy adds one): a run's components are new
     /// to every compile cache.
-    pub first_seed: u64,
+    first_seed: u64,
     /// Members polled.
-    pub members: usize,
+    members: usize,
     /// Per plugin size.
-    pub sizes: Vec<DeploySizeReport>,
+    sizes: Vec<DeploySizeReport>,
     /// Writes acknowledged during the whole run.
-    pub writes: u64,
+    writes: u64,
     /// Writes that failed during the whole run (deploy windows included): no reply, or an error
     /// reply from the node.
-    pub failed_writes: u64,
+    failed_writes: u64,
     /// Writes committed but refused by the plugin (a kv put never is, unless the state machine
     /// running is not kv-compatible).
-    pub refused_writes: u64,
+    refused_writes: u64,
     /// Writes that completed inside a deploy window.
-    pub writes_during_deploys: u64,
+    writes_during_deploys: u64,
     /// Median write latency outside deploy windows (the same-run baseline), in microseconds.
-    pub write_p50_baseline_us: f64,
+    write_p50_baseline_us: f64,
     /// Median write latency of writes that overlapped a deploy window, in microseconds.
-    pub write_p50_during_deploy_us: f64,
+    write_p50_during_deploy_us: f64,
     /// `write_p50_during_deploy_us / write_p50_baseline_us`.
-    pub write_p50_ratio: f64,
-}
-
-/// `wasm` with a custom section appended so that the result is `size` bytes long (or `wasm`
-/// plus a minimal section if it is already that large). `seed` goes into the section, so equal
-/// sizes with different seeds hash differently. Custom sections do not change what a component
-/// does.
-pub fn padded_component(wasm: &[u8], size: usize, seed: u64) -> Vec<u8> {
-    const NAME: &[u8] = b"iroh-raft-bench-padding";
-    let mut out = wasm.to_vec();
-    // section id, LEB128 section length, LEB128 name length, name, payload
-    let fixed = 1 + 5 + 1 + NAME.len() + 8;
-    let payload = size.saturating_sub(wasm.len() + fixed);
-    let body_len = 1 + NAME.len() + 8 + payload;
-    out.push(0);
-    // Fixed five-byte LEB128 so the total size is exact.
-    let mut len = body_len as u32;
-    for i in 0..5 {
-        let mut byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if i < 4 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-    }
-    out.push(NAME.len() as u8);
-    out.extend_from_slice(NAME);
-    out.extend_from_slice(&seed.to_be_bytes());
-    out.resize(out.len() + payload, 0xa5);
-    out
+    write_p50_ratio: f64,
 }
 
 /// Polls `member` until it reports `sha` as its active state machine.
@@ -129,7 +101,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Runs the deploy benchmark against the cluster of the node at `target`. Leaves the cluster
 /// running the bundled key-value plugin again (deployed last).
-pub async fn run(
+pub(crate) async fn run(
     target: EndpointAddr,
     config: DeployBenchConfig,
 ) -> Result<DeployBenchReport, ClientError> {
@@ -289,10 +261,34 @@ pub async fn run(
     })
 }
 
+/// Prints a report as text.
+pub(crate) fn print(report: &DeployBenchReport) {
+    for size in &report.sizes {
+        println!(
+            "{:>8} B plugin: active on all {} members p50 {:.0} ms (max {:.0} ms), \
+             leader ack p50 {:.0} ms, {} deploys",
+            size.size,
+            report.members,
+            size.all_active_p50_ms,
+            size.all_active_max_ms,
+            size.ack_p50_ms,
+            size.rounds
+        );
+    }
+    println!(
+        "writes: {} acknowledged, {} failed, {} refused by the plugin; {} overlapped a deploy",
+        report.writes, report.failed_writes, report.refused_writes, report.writes_during_deploys
+    );
+    println!(
+        "write p50: {:.0} us outside deploys, {:.0} us during (ratio {:.2})",
+        report.write_p50_baseline_us, report.write_p50_during_deploy_us, report.write_p50_ratio
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::PluginEngine;
+    use iroh_raft::PluginEngine;
 
     #[test]
     fn padding_makes_a_valid_component_of_the_exact_size_and_a_new_hash() {

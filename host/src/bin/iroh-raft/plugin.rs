@@ -1,19 +1,122 @@
-//! `iroh-raft plugin deploy|list|rollback`: the command-line side of deploying plugins through the
-//! raft log. Reads files, shows progress, prints what the cluster did; the work is the library's
-//! (`Client::deploy_plugin`, `Client::plugins`, `Client::rollback_plugin`).
+//! `iroh-raft plugin ...`: checking, listing, deploying and rolling back plugin components. Reads
+//! files, shows progress, prints what the cluster did; the work is the library's
+//! (`PluginEngine::validate`, `Client::deploy_plugin`, `Client::plugins`, `Client::rollback_plugin`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
+use clap::Subcommand;
+use iroh_raft::{Client, PluginEngine, sha256, sha256_hex};
 use iroh_raft::proto::{KindPlugins, PluginKind, PluginOutcome, PluginRecord, PluginRegistry};
-use iroh_raft::{Client, sha256_hex};
 
-use super::{Output, Target, print_json};
+use crate::args::{Output, Target, print_json};
 
 /// Files larger than this get a progress bar while they upload.
 const PROGRESS_ABOVE: usize = 1 << 20;
+
+#[derive(Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Check that a .wasm file is a valid plugin of the given kind, without deploying it.
+    ///
+    /// Exits 0 and prints the component's hash, size and imports if it is; exits 1 with the reason
+    /// (not wasm, a core module instead of a component, the wrong world, a forbidden import) if not.
+    Validate {
+        /// The plugin kind: state-machine, policy or backup.
+        #[arg(long)]
+        kind: PluginKind,
+        /// The component to check.
+        file: PathBuf,
+    },
+    /// List the plugins built into this binary.
+    Bundled,
+    /// Deploy a plugin to the cluster through the raft log.
+    ///
+    /// The bytes stream to the node (a follower forwards them to the leader); the leader checks the
+    /// component against the world of its kind and replicates it, and every replica activates it
+    /// at the same log index, running a state machine's `migrate` in the same atomic batch. A
+    /// refused deploy (invalid component, wrong world, `migrate` failed) leaves the previous plugin
+    /// active and prints why. Deploying the active plugin again changes nothing.
+    Deploy {
+        #[command(flatten)]
+        target: Target,
+        /// The plugin kind: state-machine, policy or backup.
+        #[arg(long)]
+        kind: PluginKind,
+        /// The component (.wasm) to deploy.
+        file: PathBuf,
+        /// A configuration file deployed with it (a policy reads it through `policy-config`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A version label; the next plugin's `migrate` receives it as `from-version`.
+        #[arg(long, default_value = "")]
+        version: String,
+    },
+    /// Show the active plugin of each kind: hash, version, activation index, rollback targets and
+    /// history.
+    List(Target),
+    /// Reactivate the previous plugin of a kind, through the raft log.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+        /// The plugin kind: state-machine, policy or backup.
+        #[arg(long)]
+        kind: PluginKind,
+    },
+}
+
+/// `iroh-raft plugin ...`.
+pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Validate { kind, file } => validate(kind, &file),
+        PluginCommand::Bundled => {
+            bundled();
+            Ok(())
+        }
+        PluginCommand::Deploy {
+            target,
+            kind,
+            file,
+            config,
+            version,
+        } => deploy(target, kind, &file, config.as_deref(), &version).await,
+        PluginCommand::List(target) => list(target).await,
+        PluginCommand::Rollback { target, kind } => rollback(target, kind).await,
+    }
+}
+
+/// `plugin validate`.
+fn validate(kind: PluginKind, file: &Path) -> anyhow::Result<()> {
+    let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let info = PluginEngine::new(None)?
+        .validate(kind, &wasm)
+        .with_context(|| format!("{} is not a valid {kind} plugin", file.display()))?;
+    println!("{}: valid {kind} plugin", file.display());
+    println!("  sha256:    {}", sha256_hex(&info.sha256));
+    println!("  size:      {} bytes", info.size);
+    println!(
+        "  migration: {}",
+        if info.has_migration {
+            "exported"
+        } else {
+            "none"
+        }
+    );
+    println!("  imports:   {}", info.imports.join(", "));
+    Ok(())
+}
+
+/// `plugin bundled`.
+fn bundled() {
+    for (name, kind, wasm) in iroh_raft::bundled::ALL {
+        println!(
+            "{name:<10} {kind:<14} {:>8} bytes  sha256 {}",
+            wasm.len(),
+            sha256_hex(&sha256(wasm))
+        );
+    }
+}
 
 /// `plugin deploy`.
 pub(crate) async fn deploy(

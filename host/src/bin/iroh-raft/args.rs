@@ -1,0 +1,49 @@
+//! What the client commands share: the node to talk to (`--node`), the output format (`--output`)
+//! and printing a result as JSON.
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use iroh::EndpointAddr;
+use iroh_raft::parse_node_address;
+
+#[derive(Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+#[derive(Args)]
+pub(crate) struct Target {
+    /// The node to talk to: `<endpoint-id>@<ip:port>` (printed by `iroh-raft node`) or a join
+    /// ticket.
+    #[arg(long, global = true, env = "IROH_RAFT_NODE", value_parser = parse_node_address)]
+    node: Option<EndpointAddr>,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+impl Target {
+    pub(crate) fn node(&self) -> anyhow::Result<EndpointAddr> {
+        self.node
+            .clone()
+            .context("no node given: pass --node ADDRESS (printed by `iroh-raft node`) or set IROH_RAFT_NODE")
+    }
+}
+
+/// A command family that talks to one node: the target, then the family's subcommand.
+#[derive(Args)]
+pub(crate) struct WithTarget<C: Subcommand> {
+    #[command(flatten)]
+    pub(crate) target: Target,
+    #[command(subcommand)]
+    pub(crate) command: C,
+}
+
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! `iroh-raft kv ...`: the bundled key-value state machine's commands and queries
+//! (`iroh-raft-kv-types`), encoded here and printed as text or JSON.
+
+use anyhow::bail;
+use bytes::Bytes;
+use clap::Subcommand;
+use iroh_raft::Client;
+use iroh_raft::proto::Consistency;
+use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
+
+use crate::args::{Output, Target, print_json};
+
+#[derive(Subcommand)]
+pub(crate) enum KvCli {
+    /// Set a key.
+    Put { key: String, value: String },
+    /// Print a key's value (nothing, and exit 0, if it is absent).
+    Get { key: String },
+    /// Delete a key.
+    Delete { key: String },
+    /// Set `key` to `new` only if it currently holds `expected` (`--absent`: only if missing).
+    Cas {
+        key: String,
+        /// The value the key must hold now.
+        #[arg(long, required_unless_present = "absent")]
+        expected: Option<String>,
+        /// Require the key to be absent instead.
+        #[arg(long)]
+        absent: bool,
+        /// The new value.
+        new: String,
+    },
+    /// List keys with a prefix (or all), in order.
+    Scan {
+        /// Only keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// At most this many (0: the maximum, 10000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// `iroh-raft kv ...`.
+pub(crate) async fn run(target: Target, command: KvCli) -> anyhow::Result<()> {
+    let client = Client::connect(target.node()?).await?;
+    let result = kv_command(&client, target.output == Output::Json, command).await;
+    client.close().await;
+    result
+}
+
+fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {
+    Ok(Bytes::from(postcard::to_allocvec(value)?))
+}
+
+async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Result<()> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    match command {
+        KvCli::Get { key } => {
+            let answer = client
+                .read(
+                    kv_bytes(&KvQuery::Get {
+                        key: key.as_bytes(),
+                    })?,
+                    Consistency::Linearizable,
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let QueryResponse::Value(value) = postcard::from_bytes(&answer)? else {
+                bail!("the state machine answered a get with something else: is it the kv plugin?");
+            };
+            match (json, value) {
+                (true, value) => print_json(
+                    &serde_json::json!({ "key": key, "value": value.as_deref().map(text) }),
+                )?,
+                (false, Some(value)) => println!("{}", text(&value)),
+                (false, None) => {}
+            }
+        }
+        KvCli::Scan { prefix, limit } => {
+            let answer = client
+                .read(
+                    kv_bytes(&KvQuery::Prefix {
+                        prefix: prefix.as_bytes(),
+                        limit,
+                    })?,
+                    Consistency::Linearizable,
+                )
+                .await?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let QueryResponse::Pairs { pairs, more } = postcard::from_bytes(&answer)? else {
+                bail!(
+                    "the state machine answered a scan with something else: is it the kv plugin?"
+                );
+            };
+            if json {
+                let pairs: Vec<_> = pairs
+                    .iter()
+                    .map(|p| serde_json::json!({ "key": text(&p.key), "value": text(&p.value) }))
+                    .collect();
+                print_json(&serde_json::json!({ "pairs": pairs, "more": more }))?;
+            } else {
+                for pair in &pairs {
+                    println!("{}\t{}", text(&pair.key), text(&pair.value));
+                }
+                if more {
+                    eprintln!("(more keys follow: raise --limit)");
+                }
+            }
+        }
+        KvCli::Put { key, value } => {
+            kv_write(
+                client,
+                json,
+                KvCommand::Put {
+                    key: key.as_bytes(),
+                    value: value.as_bytes(),
+                },
+            )
+            .await?
+        }
+        KvCli::Delete { key } => {
+            kv_write(
+                client,
+                json,
+                KvCommand::Delete {
+                    key: key.as_bytes(),
+                },
+            )
+            .await?
+        }
+        KvCli::Cas {
+            key,
+            expected,
+            absent,
+            new,
+        } => {
+            let expected = if absent {
+                None
+            } else {
+                expected.as_deref().map(str::as_bytes)
+            };
+            let command = KvCommand::Cas {
+                key: key.as_bytes(),
+                expected,
+                new: Some(new.as_bytes()),
+            };
+            kv_write(client, json, command).await?
+        }
+    }
+    Ok(())
+}
+
+async fn kv_write(client: &Client, json: bool, command: KvCommand<'_>) -> anyhow::Result<()> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let (index, outcome) = client.write(kv_bytes(&command)?).await?;
+    let response: Response = postcard::from_bytes(&outcome.map_err(|e| anyhow::anyhow!(e))?)?;
+    if json {
+        return print_json(
+            &serde_json::json!({ "index": index, "response": format!("{response:?}") }),
+        );
+    }
+    match response {
+        Response::Written => println!("OK (index {index})"),
+        Response::Deleted { existed } => println!(
+            "{} (index {index})",
+            if existed { "deleted" } else { "absent" }
+        ),
+        Response::Cas { swapped: true, .. } => println!("swapped (index {index})"),
+        Response::Cas {
+            swapped: false,
+            current,
+        } => {
+            bail!(
+                "not swapped: the key holds {}",
+                current.as_deref().map_or("nothing".into(), text)
+            )
+        }
+    }
+    Ok(())
+}

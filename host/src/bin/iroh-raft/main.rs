@@ -1,0 +1,115 @@
+//! The `iroh-raft` command line: parses arguments, sets up logging and hands each command to the
+//! file of its family. The commands only parse, call the library's public API and print.
+
+mod args;
+mod bench;
+mod demo;
+mod kv;
+mod manage;
+mod node;
+mod padding;
+mod plugin;
+mod raw;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use args::{Target, WithTarget};
+use manage::{config, events, log, members, status};
+
+/// A Raft node whose replicated state machine, access policy and backup handler are WebAssembly
+/// components.
+#[derive(Parser)]
+#[command(name = "iroh-raft", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node until Ctrl-C or SIGTERM.
+    ///
+    /// `--init` creates a one-node cluster and prints a join ticket; `--join TICKET` joins the
+    /// cluster it names (added as a learner, promoted to voter once caught up); with neither, the
+    /// node comes back as the member its data directory records. Bind a fixed port if the node is
+    /// to be restarted: peers reach it at the address in the membership.
+    Node(node::NodeArgs),
+    /// Show the cluster as its leader sees it: leader, term, members with role, health and lag.
+    Status(Target),
+    /// Show a node's health; exits 1 if it reports problems.
+    Health(Target),
+    /// Show a node's figures: raft, storage, network, plugin, management.
+    Metrics(status::MetricsArgs),
+    /// List, add, remove members or change their role.
+    Member(WithTarget<members::MemberCli>),
+    /// Hand leadership to another voter.
+    Leader(WithTarget<members::LeaderCli>),
+    /// Read or change the replicated cluster configuration.
+    Config(WithTarget<config::ConfigCli>),
+    /// Inspect or compact the raft log.
+    Log(WithTarget<log::LogCli>),
+    /// Take or inspect a snapshot.
+    Snapshot(WithTarget<log::SnapshotCli>),
+    /// Follow a node's cluster events until Ctrl-C (one JSON object per line with -o json).
+    Events(Target),
+    /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
+    Write(raw::WriteArgs),
+    /// Ask the state machine a raw query (hex) and print its answer (hex).
+    Read(raw::ReadArgs),
+    /// Use the bundled key-value state machine.
+    Kv(WithTarget<kv::KvCli>),
+    /// Start a three-node cluster on loopback, run a short workload, print what happened, stop.
+    Demo(demo::DemoArgs),
+    /// Closed-loop load against a running cluster: ops/s and latency percentiles.
+    Bench(bench::BenchArgs),
+    /// Work with plugin components.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Node(args) => node::run(args).await,
+        Command::Status(target) => status::status(target).await,
+        Command::Health(target) => status::health(target).await,
+        Command::Metrics(args) => status::metrics(args).await,
+        Command::Member(args) => members::member(args.target, args.command).await,
+        Command::Leader(args) => members::leader(args.target, args.command).await,
+        Command::Config(args) => config::config(args.target, args.command).await,
+        Command::Log(args) => log::log(args.target, args.command).await,
+        Command::Snapshot(args) => log::snapshot(args.target, args.command).await,
+        Command::Events(target) => events::events(target).await,
+        Command::Write(args) => raw::write(args).await,
+        Command::Read(args) => raw::read(args).await,
+        Command::Kv(args) => kv::run(args.target, args.command).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+        Command::Plugin(command) => plugin::run(command).await,
+    }
+}

@@ -1,0 +1,123 @@
+//! `iroh-raft log ...` and `iroh-raft snapshot ...`: the leader's raft log and its snapshot.
+
+use clap::Subcommand;
+use iroh_raft::proto::LogEntryKind;
+
+use super::{connect, opt};
+use crate::args::{Output, Target, print_json};
+
+/// Log commands.
+#[derive(Subcommand)]
+pub(crate) enum LogCli {
+    /// First, last, committed, applied and purged indexes, with sizes.
+    Info,
+    /// Purge the leader's log up to INDEX, which its snapshot must cover.
+    Compact {
+        /// The last index to purge.
+        index: u64,
+    },
+    /// Print entries START..END (at most 1000) of the leader's log.
+    Entries {
+        /// The first index.
+        start: u64,
+        /// One past the last index.
+        end: u64,
+    },
+}
+
+/// Snapshot commands.
+#[derive(Subcommand)]
+pub(crate) enum SnapshotCli {
+    /// Make the leader take a snapshot now; prints it once done.
+    Trigger,
+    /// The leader's current snapshot.
+    Info,
+}
+
+/// `iroh-raft log ...`.
+pub(crate) async fn log(target: Target, command: LogCli) -> anyhow::Result<()> {
+    let client = connect(&target).await?;
+    let output = target.output;
+    let result = async {
+        match command {
+            LogCli::Info => {
+                let info = client.get_log_info().await?;
+                if output == Output::Json {
+                    return print_json(&info);
+                }
+                println!(
+                    "node {}: first {} last {} committed {} applied {} purged {} snapshot {}",
+                    info.node_id,
+                    opt(info.first),
+                    opt(info.last),
+                    opt(info.committed),
+                    opt(info.applied),
+                    opt(info.purged),
+                    opt(info.snapshot)
+                );
+                println!(
+                    "{} entries; storage {} bytes; snapshot {} bytes",
+                    info.entries, info.storage_bytes, info.snapshot_bytes
+                );
+                Ok(())
+            }
+            LogCli::Compact { index } => {
+                let purged = client.compact_log(index).await?;
+                if output == Output::Json {
+                    return print_json(&serde_json::json!({ "purged": purged }));
+                }
+                println!("the log is purged up to {purged}");
+                Ok(())
+            }
+            LogCli::Entries { start, end } => {
+                let entries = client.get_log_entries(start, end).await?;
+                if output == Output::Json {
+                    return print_json(&entries);
+                }
+                for entry in entries {
+                    let what = match entry.kind {
+                        LogEntryKind::Blank => "blank (a new leader's first entry)".to_string(),
+                        LogEntryKind::Membership { voters, learners } => {
+                            format!("membership voters {voters:?} non-voters {learners:?}")
+                        }
+                        LogEntryKind::Command(bytes) => {
+                            format!(
+                                "command {} bytes {}",
+                                bytes.len(),
+                                hex::encode(&bytes[..bytes.len().min(32)])
+                            )
+                        }
+                        LogEntryKind::Config(config) => {
+                            format!("config version {}", config.version)
+                        }
+                        LogEntryKind::Other(text) => text,
+                    };
+                    println!("{:>8} term {:<4} {what}", entry.index, entry.term);
+                }
+                Ok(())
+            }
+        }
+    }
+    .await;
+    client.close().await;
+    result
+}
+
+/// `iroh-raft snapshot ...`.
+pub(crate) async fn snapshot(target: Target, command: SnapshotCli) -> anyhow::Result<()> {
+    let client = connect(&target).await?;
+    let result = match command {
+        SnapshotCli::Trigger => client.trigger_snapshot().await,
+        SnapshotCli::Info => client.get_snapshot_info().await,
+    };
+    client.close().await;
+    let info = result?;
+    if target.output == Output::Json {
+        return print_json(&info);
+    }
+    println!(
+        "node {}: snapshot up to index {} (term {}), {} bytes",
+        info.node_id, info.index, info.term, info.size
+    );
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! `iroh-raft node`: runs a node (new cluster, joining one, standing by, or restarting from its
+//! data directory) until Ctrl-C or SIGTERM, or until its raft core stops on a fatal error (then it
+//! exits 1 with the reason).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use iroh_raft::{Node, NodeConfig, Start, format_node_address};
+
+#[derive(Args)]
+pub(crate) struct NodeArgs {
+    /// Where the node keeps its identity, log, state and snapshots.
+    #[arg(long, default_value = "iroh-raft-data")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    bind: SocketAddr,
+    /// Create a new cluster with this node as its first member.
+    #[arg(long, conflicts_with = "join")]
+    init: bool,
+    /// Join the cluster this ticket names.
+    #[arg(long, value_name = "TICKET")]
+    join: Option<String>,
+    /// With --join: do not ask to be added; wait until an operator runs
+    /// `iroh-raft member add ID ADDRESS` with this id and the address this node prints.
+    #[arg(long, value_name = "ID", requires = "join")]
+    standby_as: Option<u64>,
+    /// Take a snapshot (and purge the log behind it) every this many applied entries.
+    #[arg(long, default_value_t = 100_000)]
+    snapshot_every: u64,
+    /// Log entries kept behind the last snapshot, for slow followers.
+    #[arg(long, default_value_t = 5_000)]
+    keep_after_snapshot: u64,
+}
+
+/// `iroh-raft node`.
+pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let NodeArgs {
+        data_dir,
+        bind,
+        init,
+        join,
+        standby_as,
+        snapshot_every,
+        keep_after_snapshot,
+    } = args;
+    let mut config = NodeConfig::new(&data_dir, bind);
+    config.snapshot_every = snapshot_every;
+    config.keep_after_snapshot = keep_after_snapshot;
+    let start = match (init, join, standby_as) {
+        (true, _, _) => Start::Init,
+        (false, Some(ticket), Some(node_id)) => Start::Standby {
+            ticket: ticket.parse()?,
+            node_id,
+        },
+        (false, Some(ticket), None) => Start::Join(ticket.parse()?),
+        (false, None, _) => Start::Restart,
+    };
+    let node = Node::start(config, start).await?;
+    println!("node {} running", node.node_id());
+    println!("address: {}", format_node_address(&node.addr()));
+    if let Some(node_id) = standby_as {
+        println!(
+            "waiting to be added: run `iroh-raft member add {node_id} {}` against the cluster",
+            format_node_address(&node.addr())
+        );
+    }
+    if init {
+        println!("join ticket (give it to `iroh-raft node --join`):");
+        println!("{}", node.ticket());
+    }
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let failed = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        _ = terminate.recv() => None,
+        // A dead raft core cannot serve: exit non-zero so that a supervisor restarts the node.
+        error = node.failed() => Some(error),
+    };
+    if let Some(error) = failed {
+        let _ = node.shutdown().await;
+        return Err(error.into());
+    }
+    eprintln!("shutting down");
+    node.shutdown().await?;
+    Ok(())
+}
