@@ -46,7 +46,12 @@ async fn bug_a_node_with_a_dead_raft_core_lingered_now_it_exits_non_zero_and_rec
     let again = node.restart();
     let client = Client::connect(again.addr.clone()).await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while client.status().await.map(|s| s.leader.is_none()).unwrap_or(true) {
+    while client
+        .status()
+        .await
+        .map(|s| s.leader.is_none())
+        .unwrap_or(true)
+    {
         assert!(Instant::now() < deadline, "no leader after the restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -12,8 +12,8 @@ use anyhow::bail;
 use bytes::Bytes;
 use clap::Args;
 use iroh::EndpointAddr;
-use iroh_raft::{Client, ClientError};
 use iroh_raft::proto::{Consistency, Operation};
+use iroh_raft::{Client, ClientError};
 use iroh_raft_kv_types::{Command, Query};
 use serde::Serialize;
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Args;
-use iroh_raft::{Client, ClientError, Node, NodeConfig, NodeError, Start};
 use iroh_raft::proto::Consistency;
+use iroh_raft::{Client, ClientError, Node, NodeConfig, NodeError, Start};
 use iroh_raft_kv_types::{Command, Query, QueryResponse};
 
 use crate::args::{Output, print_json};

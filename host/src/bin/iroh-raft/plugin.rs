@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Subcommand;
-use iroh_raft::{Client, PluginEngine, sha256, sha256_hex};
 use iroh_raft::proto::{KindPlugins, PluginKind, PluginOutcome, PluginRecord, PluginRegistry};
+use iroh_raft::{Client, PluginEngine, sha256, sha256_hex};
 
 use crate::args::{Output, Target, print_json};
 

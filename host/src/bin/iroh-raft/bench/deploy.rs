@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iroh::EndpointAddr;
-use iroh_raft::{Client, ClientError, bundled, sha256};
 use iroh_raft::proto::PluginKind;
+use iroh_raft::{Client, ClientError, bundled, sha256};
 use iroh_raft_kv_types::Command;
 use serde::Serialize;
 

@@ -2,8 +2,8 @@
 //! role, and who leads it.
 
 use clap::Subcommand;
-use iroh_raft::proto::{MemberRole, Member, MemberOperationResponse};
 use iroh_raft::parse_node_address;
+use iroh_raft::proto::{Member, MemberOperationResponse, MemberRole};
 
 use super::{connect, status::status, with_client};
 use crate::args::{Output, Target, print_json};

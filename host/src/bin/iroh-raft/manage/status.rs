@@ -2,7 +2,7 @@
 //! themselves.
 
 use clap::Args;
-use iroh_raft::proto::{MetricsCategory, ClusterStatus};
+use iroh_raft::proto::{ClusterStatus, MetricsCategory};
 use iroh_raft::sha256_hex;
 
 use super::{connect, opt};
