@@ -75,6 +75,16 @@ impl NodeService {
         self.raft.get()
     }
 
+    /// The state machine plugin applying entries here.
+    fn active_plugin(&self) -> Result<crate::plugin::CompiledStateMachine, RequestError> {
+        self.state_machine
+            .plugin()
+            .map_err(|e| RequestError::Storage {
+                what: "its state machine".into(),
+                reason: e.to_string(),
+            })
+    }
+
     /// What the log and snapshot operations read.
     fn log_access(&self) -> LogAccess<'_> {
         LogAccess {
@@ -197,13 +207,7 @@ impl NodeService {
         };
         // Every replica re-creates the state machine's instances under the new budgets at this
         // entry: refuse here what they could not run.
-        let plugin = self
-            .state_machine
-            .plugin()
-            .map_err(|e| RequestError::Storage {
-                what: "its state machine".into(),
-                reason: e.to_string(),
-            })?;
+        let plugin = self.active_plugin()?;
         plugin.check_limits(&proposed.limits).map_err(|error| {
             RequestError::Refused(format!(
                 "the active state-machine plugin cannot run under these budgets ({error}); \
@@ -224,13 +228,7 @@ impl NodeService {
     fn metrics(&self, categories: &[MetricsCategory]) -> Result<Reply, RequestError> {
         let view = View::of(&self.raft());
         let (fuel_consumed, instances_created) = self.state_machine.plugin_usage();
-        let plugin = self
-            .state_machine
-            .plugin()
-            .map_err(|e| RequestError::Storage {
-                what: "its state machine".into(),
-                reason: e.to_string(),
-            })?;
+        let plugin = self.active_plugin()?;
         let database_dir = RaftStorage::database_dir(&self.storage_dir);
         Ok(Reply::Metrics(Box::new(metrics::collect(
             categories,

@@ -21,6 +21,18 @@ fn put_bytes(key: &[u8], value: &[u8]) -> Bytes {
     Bytes::from(postcard::to_allocvec(&Command::Put { key, value }).expect("encode"))
 }
 
+/// The configuration in effect, as `c`'s node answers it.
+async fn configuration(c: &iroh_raft::Client) -> ClusterConfig {
+    match c
+        .request(Operation::GetConfiguration)
+        .await
+        .expect("config")
+    {
+        Reply::Configuration(config) => config,
+        other => panic!("expected the configuration, got {other:?}"),
+    }
+}
+
 /// Stops every node and starts each again from its data directory on the same address.
 async fn restart_all(nodes: Vec<TestNode>) -> Vec<TestNode> {
     let mut stopped = Vec::new();
@@ -112,14 +124,7 @@ async fn a_command_over_max_command_bytes_is_refused_before_the_log() {
         .await
         .expect("cluster forms in time");
     let c = client(&nodes[2]).await;
-    let current = match c
-        .request(Operation::GetConfiguration)
-        .await
-        .expect("config")
-    {
-        Reply::Configuration(config) => config,
-        other => panic!("expected the configuration, got {other:?}"),
-    };
+    let current = configuration(&c).await;
     let lowered = ClusterConfig {
         max_command_bytes: 1000,
         ..current
@@ -165,14 +170,7 @@ async fn bug_a_memory_budget_below_the_plugins_initial_memory_would_stop_every_r
         .await
         .expect("cluster forms in time");
     let c = client(&nodes[1]).await;
-    let current = match c
-        .request(Operation::GetConfiguration)
-        .await
-        .expect("config")
-    {
-        Reply::Configuration(config) => config,
-        other => panic!("expected the configuration, got {other:?}"),
-    };
+    let current = configuration(&c).await;
     tracing::info!("config set plugin_memory_bytes=1 MiB: below what the kv plugin starts with");
     match c
         .request(Operation::UpdateConfiguration {
