@@ -32,6 +32,7 @@
 
 pub mod bundled;
 mod client;
+mod consistency;
 pub mod events;
 mod hash;
 mod metrics;
@@ -47,6 +48,7 @@ mod store;
 mod layout_tests;
 
 pub use client::{Client, ClientError, EventStream, Progress};
+pub use consistency::{ConsistencyReport, MemberHash, Verdict, common_index, decide};
 pub use hash::{sha256, sha256_hex};
 pub use mgmt_client::IrohRaftManagementClient;
 pub use net::{NetError, format_node_address, parse_node_address};

@@ -1,7 +1,8 @@
 //! [`IrohRaftManagementClient`]: an operator's handle on a whole cluster. It keeps connections to
 //! the members it knows, sends leader-only operations straight to the leader (learning who that is
 //! from the cluster status and following leadership as it moves), and fails over to another member
-//! when one cannot be reached.
+//! when one cannot be reached. The consistency check, which asks every member itself, is in
+//! `mgmt_client/check.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
+
+mod check;
 
 use crate::client::{Client, ClientError, client_endpoint};
 use crate::proto::{

@@ -5,6 +5,7 @@
 //! (`--join`), or come back from its data directory (no flags).
 
 mod config;
+mod consistency_check;
 mod error;
 mod event_source;
 mod forward;

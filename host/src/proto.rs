@@ -25,6 +25,7 @@ pub(crate) mod raft_rpc;
 mod reply;
 mod request_error;
 mod route;
+mod state_hash;
 mod status;
 mod ticket;
 
@@ -51,6 +52,7 @@ pub use plugin_registry::{
 pub use reply::{NodeStatus, Reply};
 pub use request_error::RequestError;
 pub use route::Route;
+pub use state_hash::{CapturePoints, Divergence, StateHash};
 pub use status::{
     ClusterStatus, HealthStatus, LeadershipResponse, MemberHealth, MemberOperationResponse,
     MemberStatus, RaftRole,

@@ -176,6 +176,7 @@ pub(crate) fn cluster_status(
         healthy: view.is_leader() && healthy_voters * 2 > view.voters.len(),
         config_version,
         members,
+        diverged: Vec::new(),
     }
 }
 

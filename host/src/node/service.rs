@@ -13,6 +13,7 @@ use iroh::{Endpoint, EndpointId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Raft, ReadPolicy};
 
+use super::consistency_check::{self, ConsistencyRecord};
 use super::forward::{LeaderLink, not_leader};
 use super::inspect::{self, View};
 use super::log_ops::LogAccess;
@@ -52,6 +53,8 @@ pub(crate) struct NodeService {
     pub(crate) max_frame: Arc<AtomicUsize>,
     /// The node's own settings (its flags), in effect until the cluster has a configuration.
     pub(crate) local_config: ClusterConfig,
+    /// What this node's consistency checks found.
+    pub(crate) consistency: Arc<ConsistencyRecord>,
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
@@ -180,11 +183,15 @@ impl NodeService {
     }
 
     pub(crate) fn health_status(&self) -> HealthStatus {
-        inspect::health(
+        let mut health = inspect::health(
             &View::of(&self.raft()),
             self.started.elapsed(),
             self.unreachable_after(),
-        )
+        );
+        let diverged = self.consistency.problems(self.node_id);
+        health.healthy &= diverged.is_empty();
+        health.problems.extend(diverged);
+        health
     }
 
     async fn update_config(&self, config: ClusterConfig) -> Result<Reply, RequestError> {
@@ -284,12 +291,16 @@ impl NodeService {
             Operation::Write { command } => self.write(command).await,
             Operation::Read { query, consistency } => self.read(query, consistency).await,
             Operation::Status => Ok(Reply::Status(self.status())),
-            Operation::GetClusterStatus => Ok(Reply::ClusterStatus(inspect::cluster_status(
-                &View::of(&self.raft()),
-                self.cluster_id,
-                self.config().version,
-                self.unreachable_after(),
-            ))),
+            Operation::GetClusterStatus => {
+                let mut status = inspect::cluster_status(
+                    &View::of(&self.raft()),
+                    self.cluster_id,
+                    self.config().version,
+                    self.unreachable_after(),
+                );
+                status.diverged = self.consistency.diverged();
+                Ok(Reply::ClusterStatus(status))
+            }
             Operation::AddMember {
                 node_id,
                 member,
@@ -318,6 +329,10 @@ impl NodeService {
             Operation::PluginDeploy(request) => self.deploy(request).await,
             Operation::PluginList => self.plugin_list(),
             Operation::PluginRollback { kind } => self.rollback(kind).await,
+            Operation::GetStateHash { at_index } => {
+                consistency_check::answer(self.state_machine.captures(), self.node_id, at_index)
+                    .await
+            }
             Operation::Subscribe => Err(RequestError::Refused(
                 "a subscription needs a stream of its own: open it with Client::subscribe".into(),
             )),

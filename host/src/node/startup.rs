@@ -18,7 +18,8 @@ use super::joins::JoinService;
 use super::raft_core::CoreFactory;
 use super::service::NodeService;
 use super::{
-    ClusterIdentity, NodeConfig, NodeError, Start, event_source, join, maintenance, members,
+    ClusterIdentity, NodeConfig, NodeError, Start, consistency_check, event_source, join,
+    maintenance, members,
 };
 use crate::bundled;
 use crate::metrics::ManagementCounters;
@@ -212,6 +213,7 @@ pub(crate) fn serve(
         storage_dir: storage.storage_dir.clone(),
         max_frame: management_frame.clone(),
         local_config: config.cluster_config(),
+        consistency: Arc::default(),
     });
     let discovery = DiscoveryServer::new(JoinService {
         raft: shared.clone(),
@@ -239,8 +241,9 @@ pub(crate) fn serve(
     }
 }
 
-/// Starts the node's background work: events from raft's metrics, maintenance (heartbeats,
-/// snapshots, purges, frame limits, election timeouts) and the leader's promotion of learners.
+/// Starts the node's background work: events from raft's metrics, the consistency check at every
+/// check point, maintenance (heartbeats, snapshots, purges, frame limits, election timeouts) and
+/// the leader's promotion of learners.
 pub(crate) fn tasks(
     config: &NodeConfig,
     storage: Storage,
@@ -257,6 +260,12 @@ pub(crate) fn tasks(
             raft.clone(),
             state_machine.clone(),
             state_machine.events().clone(),
+        )),
+        tokio::spawn(consistency_check::run(
+            raft.clone(),
+            state_machine.clone(),
+            serving.router.endpoint().clone(),
+            serving.service.consistency.clone(),
         )),
         tokio::spawn(maintenance::run(
             raft.clone(),

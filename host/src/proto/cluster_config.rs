@@ -32,6 +32,10 @@ pub struct ClusterConfig {
     /// Largest state-machine command the leader accepts into the log, in bytes (etcd's
     /// `--max-request-bytes`).
     pub max_command_bytes: u64,
+    /// Every applied index that is a multiple of this is a consistency check point: each member
+    /// keeps a view of its state there, and the members compare their state hashes at it
+    /// (`GetStateHash`, `iroh-raft check consistency`); 0: no check points, no automatic check.
+    pub check_every: u64,
 }
 
 impl Default for ClusterConfig {
@@ -47,6 +51,7 @@ impl Default for ClusterConfig {
             max_management_frame: super::alpn::MAX_MANAGEMENT_FRAME as u64,
             max_raft_frame: super::alpn::MAX_RAFT_FRAME as u64,
             max_command_bytes: super::alpn::MAX_MANAGEMENT_FRAME as u64,
+            check_every: 100_000,
         }
     }
 }
@@ -79,7 +84,7 @@ fn within(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError
 }
 
 /// The names [`ClusterConfig::set`] accepts, in display order.
-pub const CONFIG_FIELDS: [&str; 16] = [
+pub const CONFIG_FIELDS: [&str; 17] = [
     "heartbeat_interval_ms",
     "election_timeout_min_ms",
     "election_timeout_max_ms",
@@ -95,6 +100,7 @@ pub const CONFIG_FIELDS: [&str; 16] = [
     "max_value_bytes",
     "max_entry_write_bytes",
     "max_command_bytes",
+    "check_every",
     "version",
 ];
 
@@ -182,6 +188,7 @@ impl ClusterConfig {
             1 << 32,
         )?;
         within("max_command_bytes", self.max_command_bytes, 1, 1 << 30)?;
+        within("check_every", self.check_every, 0, u64::MAX)?;
         if self.max_raft_frame < self.max_management_frame + (64 << 10) {
             return Err(refuse(
                 "max_raft_frame",
@@ -223,6 +230,7 @@ impl ClusterConfig {
             "max_value_bytes" => &mut self.limits.max_value_bytes,
             "max_entry_write_bytes" => &mut self.limits.max_entry_write_bytes,
             "max_command_bytes" => &mut self.max_command_bytes,
+            "check_every" => &mut self.check_every,
             "version" => {
                 return Err(refuse(
                     name,
@@ -261,6 +269,7 @@ impl ClusterConfig {
             ("max_value_bytes", self.limits.max_value_bytes),
             ("max_entry_write_bytes", self.limits.max_entry_write_bytes),
             ("max_command_bytes", self.max_command_bytes),
+            ("check_every", self.check_every),
             ("version", self.version),
         ]
     }

@@ -76,4 +76,15 @@ pub enum ClusterEvent {
         /// How many events were dropped.
         missed: u64,
     },
+    /// This node's state hash at a check point differs from the one a majority of the members
+    /// agree on: its state machine diverged (a bug, a bad disk, or a change behind raft's back).
+    /// Stop it and replace its data from a healthy member.
+    DivergenceDetected {
+        /// The check point (an applied index).
+        index: u64,
+        /// This node's hash there.
+        local: [u8; 32],
+        /// The majority's hash there.
+        majority: [u8; 32],
+    },
 }

@@ -84,6 +84,8 @@ mod tests {
             }),
             Just(Operation::Status),
             Just(Operation::PluginList),
+            proptest::option::of(any::<u64>())
+                .prop_map(|at_index| Operation::GetStateHash { at_index }),
             (0..3usize).prop_map(|k| Operation::PluginRollback {
                 kind: PluginKind::ALL[k]
             }),
@@ -144,6 +146,22 @@ mod tests {
         fn server_frames_round_trip(id in any::<[u8; 16]>(), index in any::<u64>(), ok in any::<bool>()) {
             let outcome = if ok { Ok(Bytes::from_static(b"r")) } else { Err("no".to_string()) };
             let frame = ServerFrame::Response { id, result: Ok(Reply::Written { index, outcome }) };
+            let bytes = encode_frame(&frame).unwrap();
+            prop_assert_eq!(decode_body::<ServerFrame>(&bytes[4..]).unwrap(), frame);
+        }
+
+        #[test]
+        fn state_hash_frames_round_trip(id in any::<[u8; 16]>(), index in any::<u64>(), hash in any::<[u8; 32]>(), held in proptest::collection::vec(any::<u64>(), 0..5)) {
+            for result in [
+                Ok(Reply::StateHash(StateHash { node_id: 2, index, hash })),
+                Ok(Reply::CapturePoints(CapturePoints { node_id: 3, applied: Some(index), indexes: held.clone() })),
+                Err(RequestError::NoStateCapture { index, held: held.clone(), applied: None }),
+            ] {
+                let frame = ServerFrame::Response { id, result };
+                let bytes = encode_frame(&frame).unwrap();
+                prop_assert_eq!(decode_body::<ServerFrame>(&bytes[4..]).unwrap(), frame);
+            }
+            let frame = ServerFrame::Event { id, event: ClusterEvent::DivergenceDetected { index, local: hash, majority: [0; 32] } };
             let bytes = encode_frame(&frame).unwrap();
             prop_assert_eq!(decode_body::<ServerFrame>(&bytes[4..]).unwrap(), frame);
         }

@@ -149,6 +149,15 @@ pub enum Operation {
         /// Which kind.
         kind: PluginKind,
     },
+    // Variants below were added after the ones above; new ones go last, so that every encoding
+    // above stays as it was.
+    /// The answering node's state hash at applied index `at_index` (a capture point it holds; if
+    /// it has not reached the index yet it waits a few seconds for it), or with `None` the
+    /// capture points it holds, so that a caller can pick one every member has.
+    GetStateHash {
+        /// The applied index to hash at, or `None` to list the capture points.
+        at_index: Option<u64>,
+    },
 }
 
 /// A plugin deploy as a client asks for it.

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo, LogInfo, Member,
+    CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo, LogInfo, Member,
     MemberOperationResponse, MetricsSnapshot, PluginOutcome, PluginRecord, PluginRegistry,
-    SnapshotInfo,
+    SnapshotInfo, StateHash,
 };
 
 /// A successful reply.
@@ -61,6 +61,11 @@ pub enum Reply {
         /// The bundled state machine the cluster runs while none was deployed.
         bundled: Option<PluginRecord>,
     },
+    // Variants below were added after the ones above; new ones go last.
+    /// A node's state hash at an applied index.
+    StateHash(StateHash),
+    /// The applied indexes a node can hash.
+    CapturePoints(CapturePoints),
 }
 
 /// One node's view of the cluster.

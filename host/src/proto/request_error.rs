@@ -196,4 +196,17 @@ pub enum RequestError {
         /// The limit.
         max: u64,
     },
+    /// The node keeps no view of its state at this index, so it cannot hash it.
+    #[error(
+        "this node holds no state capture at index {index} (applied {applied:?}); it can hash at \
+         {held:?}: ask for one of those, or leave the index out to list them"
+    )]
+    NoStateCapture {
+        /// The index asked for.
+        index: u64,
+        /// The indexes it can hash, ascending.
+        held: Vec<u64>,
+        /// Its applied index.
+        applied: Option<u64>,
+    },
 }

@@ -42,7 +42,8 @@ impl Operation {
             | Self::RestoreBackup { .. }
             | Self::ListBackups
             | Self::Subscribe
-            | Self::PluginList => Route::Local,
+            | Self::PluginList
+            | Self::GetStateHash { .. } => Route::Local,
         }
     }
 }
@@ -103,6 +104,8 @@ mod tests {
             Operation::TriggerSnapshot,
             Operation::PluginList,
             Operation::Subscribe,
+            Operation::GetStateHash { at_index: None },
+            Operation::GetStateHash { at_index: Some(3) },
         ];
         for operation in &local {
             assert_eq!(operation.route(), Route::Local, "{operation:?}");

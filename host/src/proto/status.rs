@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Member, MemberRole};
+use super::{Divergence, Member, MemberRole};
 
 /// What a node is doing in raft.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +101,9 @@ pub struct ClusterStatus {
     pub config_version: u64,
     /// Every member, voters first.
     pub members: Vec<MemberStatus>,
+    /// Members whose state hash differed from the majority's at the answering node's latest
+    /// consistency check of them (empty: none found); `iroh-raft check consistency` checks now.
+    pub diverged: Vec<Divergence>,
 }
 
 /// One node's health.

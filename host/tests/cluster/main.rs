@@ -1,9 +1,10 @@
 //! Cluster tests over real iroh endpoints on loopback: formation through a join ticket, the data
-//! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin deploys through the log.
+//! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin deploys through the log, state hashes compared across replicas.
 
 mod deploy;
 mod formation;
 mod input_limits;
 mod management;
+mod state_hash;
 mod support;
 mod wire_faults;

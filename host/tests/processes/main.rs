@@ -1,7 +1,8 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, and plugin deploys through the CLI.
+//! restarted from their data directories, plugin deploys and the consistency check through the CLI.
 
 mod cli;
+mod consistency_cli;
 mod deploy;
 mod fatal;
 mod kill;

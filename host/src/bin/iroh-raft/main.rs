@@ -3,6 +3,7 @@
 
 mod args;
 mod bench;
+mod check;
 mod demo;
 mod kv;
 mod manage;
@@ -52,6 +53,9 @@ enum Command {
     Log(WithTarget<log::LogCli>),
     /// Take or inspect a snapshot.
     Snapshot(WithTarget<log::SnapshotCli>),
+    /// Check that the replicas agree (`check consistency`: every member's state hash at one
+    /// applied index).
+    Check(WithTarget<check::CheckCli>),
     /// Follow a node's cluster events until Ctrl-C (one JSON object per line with -o json).
     Events(Target),
     /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
@@ -104,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(args) => config::config(args.target, args.command).await,
         Command::Log(args) => log::log(args.target, args.command).await,
         Command::Snapshot(args) => log::snapshot(args.target, args.command).await,
+        Command::Check(args) => check::check(args.target, args.command).await,
         Command::Events(target) => events::events(target).await,
         Command::Write(args) => raw::write(args).await,
         Command::Read(args) => raw::read(args).await,

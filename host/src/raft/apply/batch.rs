@@ -3,7 +3,9 @@
 //! deploys and rollbacks alone), and [`apply_entries`] runs the plan and commits once, atomically
 //! with the new [`AppliedState`]. A deploy splits the call: what came before it commits under the
 //! old plugin, the activation commits with its `migrate` writes, and the rest runs on the new
-//! plugin (`deploy.rs`).
+//! plugin (`deploy.rs`). A consistency check point (`check_points.rs`) splits it too: the state
+//! there is committed on its own and a view of it is captured (`captures.rs`), as is the state at
+//! the end of the call.
 
 use std::ops::Range;
 
@@ -16,6 +18,8 @@ use crate::proto::{ApplyResponse, ClusterConfig, ClusterEvent, LogPayload, TypeC
 use crate::raft::RaftStorageError;
 use crate::raft::apply::activate::{Activator, ActiveMachine};
 use crate::raft::apply::applied_state::AppliedState;
+use crate::raft::apply::captures::Taken;
+use crate::raft::apply::check_points::{is_check_point, split_at_check_points};
 
 type C = TypeConfig;
 
@@ -89,6 +93,8 @@ pub(crate) struct Applied {
     pub(crate) state: AppliedState,
     pub(crate) responses: Vec<ApplyResponse>,
     pub(crate) events: Vec<ClusterEvent>,
+    /// Views of the committed state at the check points passed, then at the end of the call.
+    pub(crate) captures: Vec<Taken>,
 }
 
 /// Applies `entries` (in log order, continuing from `state`) through `machine`, then commits the
@@ -116,30 +122,20 @@ fn run(
     let mut next = state.clone();
     let mut responses = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
+    let mut captures = Checkpoints::default();
     for step in plan(entries) {
         match step {
             Step::Commands(range) => {
-                let batch = &entries[range];
-                let payloads: Vec<Bytes> = batch
-                    .iter()
-                    .filter_map(|entry| match &entry.payload {
-                        EntryPayload::Normal(LogPayload::Command(bytes)) => Some(bytes.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let first_index = batch.first().map_or(0, |entry| entry.log_id.index);
-                let outcomes = machine.applier.apply(first_index, &payloads)?;
-                if outcomes.len() != batch.len() {
-                    return Err(RaftStorageError::Task(format!(
-                        "the plugin runtime returned {} outcomes for {} entries",
-                        outcomes.len(),
-                        batch.len()
-                    )));
+                let first_index = entries[range.start].log_id.index;
+                // The interval in effect now: a configuration entry earlier in the call counts.
+                let every = next.config.check_every;
+                for piece in split_at_check_points(first_index, range.len(), every) {
+                    let batch = &entries[range.start + piece.start..range.start + piece.end];
+                    responses.extend(apply_commands(machine, batch)?);
+                    if let Some(last) = batch.last() {
+                        captures.at_check_point(machine, activator, &mut next, last)?;
+                    }
                 }
-                responses.extend(outcomes.into_iter().map(|outcome| match outcome {
-                    Ok(bytes) => ApplyResponse::Ok(bytes),
-                    Err(error) => ApplyResponse::Failed(error.to_string()),
-                }));
             }
             Step::Record(position) => {
                 let entry = &entries[position];
@@ -165,10 +161,13 @@ fn run(
                     )?,
                     _ => ApplyResponse::None,
                 });
+                captures.at_check_point(machine, activator, &mut next, entry)?;
             }
             Step::Plugin(position) => {
                 // What came before ran on the old plugin: commit it under that plugin first.
-                if let Some(before) = position.checked_sub(1) {
+                if let Some(before) = position.checked_sub(1)
+                    && captures.committed != Some(entries[before].log_id.index)
+                {
                     next.last_applied = Some(entries[before].log_id);
                     machine.applier.commit(&next.to_mark()?)?;
                 }
@@ -178,18 +177,109 @@ fn run(
                     &entries[position],
                     &mut events,
                 )?);
+                captures.at_check_point(machine, activator, &mut next, &entries[position])?;
             }
         }
     }
     if let Some(last) = entries.last() {
-        next.last_applied = Some(last.log_id);
-        machine.applier.commit(&next.to_mark()?)?;
+        captures.at_end(machine, activator, &mut next, last)?;
     }
     Ok(Applied {
         state: next,
         responses,
         events,
+        captures: captures.taken,
     })
+}
+
+/// One plugin call over consecutive commands: one response per entry.
+fn apply_commands(
+    machine: &mut ActiveMachine,
+    batch: &[EntryOf<C>],
+) -> Result<Vec<ApplyResponse>, RaftStorageError> {
+    let payloads: Vec<Bytes> = batch
+        .iter()
+        .filter_map(|entry| match &entry.payload {
+            EntryPayload::Normal(LogPayload::Command(bytes)) => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect();
+    let first_index = batch.first().map_or(0, |entry| entry.log_id.index);
+    let outcomes = machine.applier.apply(first_index, &payloads)?;
+    if outcomes.len() != batch.len() {
+        return Err(RaftStorageError::Task(format!(
+            "the plugin runtime returned {} outcomes for {} entries",
+            outcomes.len(),
+            batch.len()
+        )));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(bytes) => ApplyResponse::Ok(bytes),
+            Err(error) => ApplyResponse::Failed(error.to_string()),
+        })
+        .collect())
+}
+
+/// The commits an apply call makes at check points and at its end, with a view of each.
+#[derive(Default)]
+struct Checkpoints {
+    taken: Vec<Taken>,
+    /// The index of the last commit made here.
+    committed: Option<u64>,
+}
+
+impl Checkpoints {
+    /// Commits everything up to and including `entry` and keeps a view of it, if `entry` is a
+    /// check point under the interval in effect after it.
+    fn at_check_point(
+        &mut self,
+        machine: &mut ActiveMachine,
+        activator: &Activator<'_>,
+        next: &mut AppliedState,
+        entry: &EntryOf<C>,
+    ) -> Result<(), RaftStorageError> {
+        if is_check_point(entry.log_id.index, next.config.check_every) {
+            self.commit(machine, activator, next, entry, true)?;
+        }
+        Ok(())
+    }
+
+    /// The end of the call: commits up to `entry` (unless a check point just did) and keeps a
+    /// view of it.
+    fn at_end(
+        &mut self,
+        machine: &mut ActiveMachine,
+        activator: &Activator<'_>,
+        next: &mut AppliedState,
+        entry: &EntryOf<C>,
+    ) -> Result<(), RaftStorageError> {
+        if self.committed == Some(entry.log_id.index) {
+            return Ok(());
+        }
+        self.commit(machine, activator, next, entry, false)
+    }
+
+    fn commit(
+        &mut self,
+        machine: &mut ActiveMachine,
+        activator: &Activator<'_>,
+        next: &mut AppliedState,
+        entry: &EntryOf<C>,
+        check: bool,
+    ) -> Result<(), RaftStorageError> {
+        next.last_applied = Some(entry.log_id);
+        machine.applier.commit(&next.to_mark()?)?;
+        self.committed = Some(entry.log_id.index);
+        // Under the apply lock and right after the commit: exactly the state at this index.
+        self.taken.push(Taken {
+            index: entry.log_id.index,
+            check,
+            view: activator.store.export()?,
+        });
+        Ok(())
+    }
 }
 
 /// A configuration entry: accepted only as the next version (two updates proposed against the same

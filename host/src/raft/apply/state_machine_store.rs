@@ -1,10 +1,11 @@
 //! [`StateMachineStore`]: openraft's `RaftStateMachine` over a wasm state-machine plugin and its
 //! fjall keyspace.
 //!
-//! Each `apply` call becomes plugin batches (`apply_batch`) and exactly one commit that writes the
-//! data and the new [`AppliedState`] together, so a crash never separates them; responses go out
-//! only after that commit. Snapshots are files (`snapshot_builder`, `snapshot_install`,
-//! `snapshot_store`); `SnapshotData` is a `tokio::fs::File` positioned at the start.
+//! Each `apply` call becomes plugin batches (`apply_batch`) and one commit that writes the data and
+//! the new [`AppliedState`] together (a deploy or a check point adds one), so a crash never
+//! separates them; responses go out only after the commit. Snapshots are files (`snapshot_builder`, `snapshot_install`,
+//! `snapshot_store`); `SnapshotData` is a `tokio::fs::File` positioned at the start. Views of the
+//! state at the capture points (`captures.rs`) are kept as applies, opens and installs commit.
 
 use std::io;
 use std::path::Path;
@@ -28,6 +29,8 @@ use crate::raft::RaftStorageError;
 use crate::raft::apply::activate::{Activator, ActiveMachine, default_record};
 use crate::raft::apply::applied_state::AppliedState;
 use crate::raft::apply::batch::{already_applied, apply_entries};
+use crate::raft::apply::captures::{StateCaptures, Taken};
+use crate::raft::apply::check_points::is_check_point;
 use crate::raft::snapshot::builder::PluginSnapshotBuilder;
 use crate::raft::snapshot::install::install;
 use crate::raft::snapshot::store::SnapshotStore;
@@ -51,6 +54,8 @@ pub struct StateMachineStore {
     snapshots: Arc<SnapshotStore>,
     events: EventBus,
     config: Arc<watch::Sender<ClusterConfig>>,
+    /// Views of the committed state at the capture points, for state hashes.
+    captures: Arc<StateCaptures>,
 }
 
 /// What applying needs, behind one lock: the active plugin's instance and where it stands.
@@ -93,6 +98,10 @@ impl StateMachineStore {
         // The replicated budgets win over the node's own once a configuration was applied.
         let applier = plugin.applier(Arc::new(store.clone()), applied.limits(limits))?;
         let reader = plugin.reader(Arc::new(store.clone()), applied.limits(limits));
+        let captures = Arc::new(StateCaptures::default());
+        if let Some(taken) = capture(&store, &applied)? {
+            captures.record(vec![taken]);
+        }
         Ok(Self {
             default,
             limits,
@@ -106,7 +115,13 @@ impl StateMachineStore {
             snapshots,
             events: EventBus::default(),
             config,
+            captures,
         })
+    }
+
+    /// The views of the state kept at the capture points.
+    pub(crate) fn captures(&self) -> &StateCaptures {
+        &self.captures
     }
 
     /// The bus this state machine publishes what it applies on (configuration changes, plugin
@@ -184,6 +199,21 @@ impl StateMachineStore {
             reader: &self.reader,
         }
     }
+}
+
+/// A view of the state `store` holds now, which `applied` describes (`None`: nothing applied).
+fn capture(
+    store: &FjallStateStore,
+    applied: &AppliedState,
+) -> Result<Option<Taken>, RaftStorageError> {
+    let Some(last) = applied.last_applied else {
+        return Ok(None);
+    };
+    Ok(Some(Taken {
+        index: last.index,
+        check: is_check_point(last.index, applied.config.check_every),
+        view: store.export()?,
+    }))
 }
 
 /// The state-machine plugin `registry` names active: `default` unless another was deployed, in
@@ -277,6 +307,7 @@ impl RaftStateMachine<C> for StateMachineStore {
                 &this.activator(),
             )?;
             live.applied = applied.state;
+            this.captures.record(applied.captures);
             responses.extend(applied.responses);
             let config = live.applied.config.clone();
             Ok::<_, RaftStorageError>((responses, applied.events, config))
@@ -338,6 +369,9 @@ impl RaftStateMachine<C> for StateMachineStore {
             *reader = plugin.reader(Arc::new(this.store.clone()), limits);
             live.machine = ActiveMachine { plugin, applier };
             live.applied = applied;
+            if let Some(taken) = capture(&this.store, &live.applied)? {
+                this.captures.reset(taken);
+            }
             Ok::<_, RaftStorageError>(live.applied.config.clone())
         })
         .await

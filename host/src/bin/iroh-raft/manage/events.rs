@@ -48,6 +48,16 @@ fn describe(event: &ClusterEvent) -> String {
         ClusterEvent::Lagged { missed } => {
             format!("this subscriber fell behind and missed {missed} events")
         }
+        ClusterEvent::DivergenceDetected {
+            index,
+            local,
+            majority,
+        } => format!(
+            "DIVERGENCE detected: at index {index} this node's state hash is {} but the \
+             majority's is {} (`iroh-raft check consistency` compares every member)",
+            &sha256_hex(local)[..16],
+            &sha256_hex(majority)[..16]
+        ),
         other => format!("{other:?}"),
     }
 }

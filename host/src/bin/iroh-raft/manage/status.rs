@@ -39,6 +39,12 @@ fn status_json(status: &ClusterStatus) -> serde_json::Value {
             "lag": m.lag,
             "last_ack_ms": m.last_ack_ms,
         })).collect::<Vec<_>>(),
+        "diverged": status.diverged.iter().map(|d| serde_json::json!({
+            "node_id": d.node_id,
+            "index": d.index,
+            "hash": sha256_hex(&d.hash),
+            "majority": sha256_hex(&d.majority),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -84,6 +90,16 @@ pub(crate) async fn status(target: Target) -> anyhow::Result<()> {
             opt(m.matched),
             opt(m.lag),
             m.member
+        );
+    }
+    for d in &status.diverged {
+        println!(
+            "DIVERGED node {} at index {}: state hash {} but the majority's is {} \
+             (`iroh-raft check consistency` compares every member now)",
+            d.node_id,
+            d.index,
+            &sha256_hex(&d.hash)[..16],
+            &sha256_hex(&d.majority)[..16]
         );
     }
     Ok(())
