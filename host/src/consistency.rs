@@ -136,16 +136,37 @@ mod tests {
     #[test]
     fn the_majority_counts_members_that_did_not_answer() {
         // Two of five agreeing is no majority, whatever the others' silence means.
-        let verdict = decide(4, &[(1, Some(A)), (2, Some(A)), (3, None), (4, None), (5, Some(B))]);
+        let verdict = decide(
+            4,
+            &[
+                (1, Some(A)),
+                (2, Some(A)),
+                (3, None),
+                (4, None),
+                (5, Some(B)),
+            ],
+        );
         assert_eq!(verdict.majority, None);
         assert!(verdict.differing.is_empty());
         assert_eq!(verdict.unanswered, vec![3, 4]);
         // Three of five is.
-        let verdict = decide(4, &[(1, Some(A)), (2, Some(A)), (3, Some(A)), (4, None), (5, Some(B))]);
+        let verdict = decide(
+            4,
+            &[
+                (1, Some(A)),
+                (2, Some(A)),
+                (3, Some(A)),
+                (4, None),
+                (5, Some(B)),
+            ],
+        );
         assert_eq!(verdict.majority, Some(A));
         assert_eq!(verdict.differing.len(), 1);
         assert_eq!(verdict.unanswered, vec![4]);
-        assert!(!verdict.consistent(), "a silent member is not a consistent one");
+        assert!(
+            !verdict.consistent(),
+            "a silent member is not a consistent one"
+        );
         // Two members that disagree: neither is the majority.
         assert_eq!(decide(1, &[(1, Some(A)), (2, Some(B))]).majority, None);
         assert_eq!(decide(1, &[]).majority, None);

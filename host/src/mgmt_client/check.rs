@@ -20,9 +20,18 @@ const ROUNDS: usize = 3;
 
 impl IrohRaftManagementClient {
     /// Member `addr`'s state hash at applied index `index`.
-    pub async fn state_hash(&self, addr: &EndpointAddr, index: u64) -> Result<StateHash, ClientError> {
+    pub async fn state_hash(
+        &self,
+        addr: &EndpointAddr,
+        index: u64,
+    ) -> Result<StateHash, ClientError> {
         match self
-            .ask(addr, Operation::GetStateHash { at_index: Some(index) })
+            .ask(
+                addr,
+                Operation::GetStateHash {
+                    at_index: Some(index),
+                },
+            )
             .await?
         {
             Reply::StateHash(hash) => Ok(hash),
@@ -138,18 +147,26 @@ impl IrohRaftManagementClient {
 
     /// Sends `operation` to the member at `addr` itself (no failover: the answer must be its own).
     async fn ask(&self, addr: &EndpointAddr, operation: Operation) -> Result<Reply, ClientError> {
-        let client = self.connection(addr).await?;
-        match tokio::time::timeout(MEMBER_TIMEOUT, client.request(operation)).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(ClientError::Request(error))) => Err(ClientError::Request(error)),
-            Ok(Err(error)) => {
-                // The connection may be broken: dial again next time.
-                self.pool.lock().await.open.remove(&addr.id);
-                Err(error)
+        let mut redialled = false;
+        loop {
+            let client = self.connection(addr).await?;
+            match tokio::time::timeout(MEMBER_TIMEOUT, client.request(operation.clone())).await {
+                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Err(ClientError::Request(error))) => return Err(ClientError::Request(error)),
+                Ok(Err(error)) => {
+                    // A cached connection to a member that restarted is dead: dial once more.
+                    self.pool.lock().await.open.remove(&addr.id);
+                    if redialled {
+                        return Err(error);
+                    }
+                    redialled = true;
+                }
+                Err(_) => {
+                    return Err(ClientError::Request(RequestError::TimedOut {
+                        after_ms: MEMBER_TIMEOUT.as_millis() as u64,
+                    }));
+                }
             }
-            Err(_) => Err(ClientError::Request(RequestError::TimedOut {
-                after_ms: MEMBER_TIMEOUT.as_millis() as u64,
-            })),
         }
     }
 }

@@ -141,7 +141,11 @@ pub(crate) async fn run(
             continue;
         }
         last_checked = Some(index);
-        let own = match state_machine.captures().hash_at(index, Duration::ZERO).await {
+        let own = match state_machine
+            .captures()
+            .hash_at(index, Duration::ZERO)
+            .await
+        {
             Ok(hash) => hash,
             Err(error) => {
                 tracing::debug!(index, "no own hash to check: {error}");
@@ -167,7 +171,11 @@ pub(crate) async fn run(
                 });
         } else if !verdict.differing.is_empty() {
             let differing: Vec<u64> = verdict.differing.iter().map(|d| d.node_id).collect();
-            tracing::warn!(index, ?differing, "members' state diverged from the majority's");
+            tracing::warn!(
+                index,
+                ?differing,
+                "members' state diverged from the majority's"
+            );
         } else if verdict.majority.is_none() {
             tracing::info!(index, unanswered = ?verdict.unanswered, "consistency check inconclusive");
         }
@@ -189,7 +197,8 @@ impl Peers {
         index: u64,
         members: &BTreeMap<u64, Member>,
     ) -> Vec<(u64, Option<[u8; 32]>)> {
-        self.open.retain(|id, client| members.contains_key(id) && !client.is_closed());
+        self.open
+            .retain(|id, client| members.contains_key(id) && !client.is_closed());
         let mut asks = Vec::new();
         for (id, member) in members {
             if *id == node_id {
@@ -217,9 +226,11 @@ impl Peers {
             return Some(client.clone());
         }
         let addr = member.endpoint_addr().ok()?;
-        let dialled =
-            tokio::time::timeout(DIAL_TIMEOUT, Client::connect_from(self.endpoint.clone(), addr))
-                .await;
+        let dialled = tokio::time::timeout(
+            DIAL_TIMEOUT,
+            Client::connect_from(self.endpoint.clone(), addr),
+        )
+        .await;
         match dialled {
             Ok(Ok(client)) => {
                 let client = Arc::new(client);
@@ -227,7 +238,10 @@ impl Peers {
                 Some(client)
             }
             Ok(Err(error)) => {
-                tracing::debug!(member = id, "cannot reach it for a consistency check: {error}");
+                tracing::debug!(
+                    member = id,
+                    "cannot reach it for a consistency check: {error}"
+                );
                 None
             }
             Err(_) => {

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo, LogInfo, Member,
-    MemberOperationResponse, MetricsSnapshot, PluginOutcome, PluginRecord, PluginRegistry,
-    SnapshotInfo, StateHash,
+    CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo,
+    LogInfo, Member, MemberOperationResponse, MetricsSnapshot, PluginOutcome, PluginRecord,
+    PluginRegistry, SnapshotInfo, StateHash,
 };
 
 /// A successful reply.

@@ -46,10 +46,16 @@ async fn check_consistency_exits_0_when_replicas_agree_and_1_naming_the_odd_one(
         let root = tempfile::tempdir().expect("temp dir");
         let mut nodes = cluster(root.path(), &[]).await;
         let address = format_node_address(&nodes[0].addr);
-        let writer = Client::connect(nodes[0].addr.clone()).await.expect("connect");
+        let writer = Client::connect(nodes[0].addr.clone())
+            .await
+            .expect("connect");
         let mut last = 0;
         for i in 0..5 {
-            last = writer.write(put(&format!("k{i}"), "v")).await.expect("write").0;
+            last = writer
+                .write(put(&format!("k{i}"), "v"))
+                .await
+                .expect("write")
+                .0;
         }
         let mut ids = Vec::new();
         for node in &nodes {
@@ -81,9 +87,11 @@ async fn check_consistency_exits_0_when_replicas_agree_and_1_naming_the_odd_one(
         let third = third.restart();
         nodes.push(third);
         let addr = nodes[2].addr.clone();
-        eventually(Duration::from_secs(30), "the third node to catch up", || {
-            applied(addr.clone(), last)
-        })
+        eventually(
+            Duration::from_secs(30),
+            "the third node to catch up",
+            || applied(addr.clone(), last),
+        )
         .await;
         let differs = cli(&address, &["check", "consistency"]);
         assert_eq!(differs.status.code(), Some(1), "{differs:?}");

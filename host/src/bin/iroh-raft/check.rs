@@ -76,7 +76,8 @@ fn print_table(report: &ConsistencyReport) {
     let verdict = report.verdict.as_ref();
     println!("{:<6} {:>10}  {:<64}", "node", "index", "hash");
     for member in &report.members {
-        let differs = verdict.is_some_and(|v| v.differing.iter().any(|d| d.node_id == member.node_id));
+        let differs =
+            verdict.is_some_and(|v| v.differing.iter().any(|d| d.node_id == member.node_id));
         match &member.outcome {
             Ok(hash) => println!(
                 "{:<6} {:>10}  {}{}",

@@ -169,7 +169,11 @@ impl StateCaptures {
 
     /// The state hash at `index`, waiting up to `wait` for the state machine to reach it. The
     /// hash is computed (once) on a blocking thread.
-    pub(crate) async fn hash_at(&self, index: u64, wait: Duration) -> Result<[u8; 32], CaptureError> {
+    pub(crate) async fn hash_at(
+        &self,
+        index: u64,
+        wait: Duration,
+    ) -> Result<[u8; 32], CaptureError> {
         let mut applied = self.applied.subscribe();
         // Timing out is not an error here: the answer below says what is held instead.
         let _ = tokio::time::timeout(

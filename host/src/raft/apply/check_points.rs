@@ -89,7 +89,11 @@ mod tests {
                 for every in 0..12u64 {
                     let pieces = split_at_check_points(first, len, every);
                     let covered: Vec<usize> = pieces.iter().cloned().flatten().collect();
-                    assert_eq!(covered, (0..len).collect::<Vec<_>>(), "{first} {len} {every}");
+                    assert_eq!(
+                        covered,
+                        (0..len).collect::<Vec<_>>(),
+                        "{first} {len} {every}"
+                    );
                     for (position, _) in covered.iter().enumerate() {
                         let index = first + position as u64;
                         let ends_piece = pieces.iter().any(|p| p.end == position + 1);

@@ -100,8 +100,16 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let (a, b) = (store(a.path()), store(b.path()));
         // Same end state reached by different writes.
-        commit(&a, &[("k1", Some("v1")), ("k2", Some("v2"))], &applied(2, 0));
-        commit(&b, &[("k1", Some("x")), ("k3", Some("gone"))], &applied(1, 0));
+        commit(
+            &a,
+            &[("k1", Some("v1")), ("k2", Some("v2"))],
+            &applied(2, 0),
+        );
+        commit(
+            &b,
+            &[("k1", Some("x")), ("k3", Some("gone"))],
+            &applied(1, 0),
+        );
         commit(
             &b,
             &[("k1", Some("v1")), ("k2", Some("v2")), ("k3", None)],
@@ -121,7 +129,11 @@ mod tests {
         // A key/value boundary moved: the lengths tell them apart.
         let c = tempfile::tempdir().unwrap();
         let c = store(c.path());
-        commit(&c, &[("k1v", Some("1")), ("k2", Some("v2"))], &applied(2, 0));
+        commit(
+            &c,
+            &[("k1v", Some("1")), ("k2", Some("v2"))],
+            &applied(2, 0),
+        );
         assert_ne!(hash_a, state_hash(&c.export().unwrap(), 2).unwrap());
     }
 
