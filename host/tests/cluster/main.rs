@@ -1,5 +1,6 @@
 //! Cluster tests over real iroh endpoints on loopback: formation through a join ticket, the data
-//! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin deploys through the log, state hashes compared across replicas.
+//! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin
+//! deploys through the log, state hashes compared across replicas.
 
 mod deploy;
 mod formation;

@@ -21,7 +21,7 @@ pub(crate) fn split_at_check_points(first: u64, len: usize, every: u64) -> Vec<R
         return Vec::new();
     }
     if every == 0 {
-        return vec![0..len];
+        return std::iter::once(0..len).collect();
     }
     let mut pieces = Vec::new();
     let mut start = 0usize;
@@ -50,6 +50,11 @@ pub(crate) fn split_at_check_points(first: u64, len: usize, every: u64) -> Vec<R
 mod tests {
     use super::*;
 
+    /// One piece: every entry.
+    fn whole(len: usize) -> Vec<Range<usize>> {
+        std::iter::once(0..len).collect()
+    }
+
     #[test]
     fn multiples_of_the_interval_are_check_points() {
         assert!(is_check_point(10, 5));
@@ -65,21 +70,21 @@ mod tests {
         // Indexes 8..=17 with a check every 5: 10 and 15 end pieces.
         assert_eq!(split_at_check_points(8, 10, 5), vec![0..3, 3..8, 8..10]);
         // A run ending exactly at a check point needs no extra piece.
-        assert_eq!(split_at_check_points(6, 5, 5), vec![0..5]);
+        assert_eq!(split_at_check_points(6, 5, 5), whole(5));
         // A run starting at a check point: its first entry alone.
         assert_eq!(split_at_check_points(10, 3, 5), vec![0..1, 1..3]);
         // No check point inside.
-        assert_eq!(split_at_check_points(11, 3, 5), vec![0..3]);
+        assert_eq!(split_at_check_points(11, 3, 5), whole(3));
         // Every entry a check point.
         assert_eq!(split_at_check_points(1, 3, 1), vec![0..1, 1..2, 2..3]);
         // Off, and empty.
-        assert_eq!(split_at_check_points(1, 4, 0), vec![0..4]);
+        assert_eq!(split_at_check_points(1, 4, 0), whole(4));
         assert_eq!(split_at_check_points(1, 0, 5), Vec::<Range<usize>>::new());
         // Index 0 is not a check point, the first multiple is.
         assert_eq!(split_at_check_points(0, 4, 2), vec![0..3, 3..4]);
         // Huge intervals and indexes do not overflow.
-        assert_eq!(split_at_check_points(u64::MAX - 2, 3, u64::MAX), vec![0..3]);
-        assert_eq!(split_at_check_points(1, 3, u64::MAX), vec![0..3]);
+        assert_eq!(split_at_check_points(u64::MAX - 2, 3, u64::MAX), whole(3));
+        assert_eq!(split_at_check_points(1, 3, u64::MAX), whole(3));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::raft::RaftStorageError;
 use crate::raft::apply::activate::{Activator, ActiveMachine, default_record};
 use crate::raft::apply::applied_state::AppliedState;
 use crate::raft::apply::batch::{already_applied, apply_entries};
-use crate::raft::apply::captures::{StateCaptures, Taken};
+use crate::raft::apply::captures::{CaptureError, StateCaptures, Taken};
 use crate::raft::apply::check_points::is_check_point;
 use crate::raft::snapshot::builder::PluginSnapshotBuilder;
 use crate::raft::snapshot::install::install;
@@ -122,6 +122,27 @@ impl StateMachineStore {
     /// The views of the state kept at the capture points.
     pub(crate) fn captures(&self) -> &StateCaptures {
         &self.captures
+    }
+
+    /// The applied indexes this state machine keeps a view of (its capture points), ascending:
+    /// the last few check points (multiples of the replicated `check_every`) and where its last
+    /// apply ended.
+    pub fn capture_points(&self) -> Vec<u64> {
+        self.captures.points().1
+    }
+
+    /// The state hash at capture point `index` (`None`: no view of that index is kept),
+    /// computed on a blocking thread and cached. See `ARCHITECTURE.md` for what it covers.
+    pub async fn state_hash(&self, index: u64) -> Result<Option<[u8; 32]>, RaftStorageError> {
+        match self
+            .captures
+            .hash_at(index, std::time::Duration::ZERO)
+            .await
+        {
+            Ok(hash) => Ok(Some(hash)),
+            Err(CaptureError::NotHeld { .. }) => Ok(None),
+            Err(CaptureError::Storage(error)) => Err(error),
+        }
     }
 
     /// The bus this state machine publishes what it applies on (configuration changes, plugin
