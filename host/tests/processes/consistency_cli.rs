@@ -100,6 +100,39 @@ async fn check_consistency_exits_0_when_replicas_agree_and_1_naming_the_odd_one(
         assert!(message.contains(&expected), "{message}");
         assert!(String::from_utf8_lossy(&differs.stdout).contains("DIFFERS"));
 
+        // With frequent check points the nodes find it themselves: the leader's status lists
+        // the changed member and that member's health reports the problem.
+        let set = cli(&address, &["config", "set", "check_every=5"]);
+        assert!(set.status.success(), "{set:?}");
+        let third_address = format_node_address(&nodes[2].addr);
+        // The leader may need a while to replace its raft connection to the restarted process.
+        let mut found = false;
+        let mut seen = String::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let mut i = 0;
+        while std::time::Instant::now() < deadline {
+            i += 1;
+            writer
+                .write(put(&format!("more{i}"), "v"))
+                .await
+                .expect("write")
+                .1
+                .expect("applied");
+            let status = cli(&address, &["status"]);
+            let health = cli(&third_address, &["health"]);
+            let listed = String::from_utf8_lossy(&status.stdout)
+                .contains(&format!("DIVERGED node {}", ids[2]));
+            let unhealthy = health.status.code() == Some(1)
+                && String::from_utf8_lossy(&health.stdout).contains("state diverged");
+            if listed && unhealthy {
+                found = true;
+                break;
+            }
+            seen = format!("{status:?}\n{health:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(found, "status and health report the divergence: {seen}");
+
         // A member that cannot be reached is named, and the check fails.
         nodes[1].kill();
         let unreachable = cli(&address, &["check", "consistency"]);
