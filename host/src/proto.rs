@@ -21,10 +21,11 @@ mod operation;
 mod plugin_kind;
 mod plugin_limits;
 mod plugin_registry;
-pub(crate) mod raft_rpc;
+pub mod raft_rpc;
 mod reply;
 mod request_error;
 mod route;
+mod session_tag;
 mod status;
 mod ticket;
 
@@ -51,6 +52,7 @@ pub use plugin_registry::{
 pub use reply::{NodeStatus, Reply};
 pub use request_error::RequestError;
 pub use route::Route;
+pub use session_tag::SessionTag;
 pub use status::{
     ClusterStatus, HealthStatus, LeadershipResponse, MemberHealth, MemberOperationResponse,
     MemberStatus, RaftRole,

@@ -73,7 +73,10 @@ mod tests {
         prop_oneof![
             bytes
                 .clone()
-                .prop_map(|command| Operation::Write { command }),
+                .prop_map(|command| Operation::Write {
+                    command,
+                    session: None
+                }),
             (bytes.clone(), 0..3u8).prop_map(|(query, c)| Operation::Read {
                 query,
                 consistency: [

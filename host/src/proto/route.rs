@@ -59,6 +59,7 @@ mod tests {
         let leader = [
             Operation::Write {
                 command: Bytes::new(),
+                session: None,
             },
             Operation::Read {
                 query: Bytes::new(),

@@ -5,6 +5,8 @@
 pub(crate) mod activate;
 pub(crate) mod applied_state;
 pub(crate) mod batch;
+mod commands;
+pub(crate) mod sessions;
 mod state_machine_store;
 
 pub use state_machine_store::StateMachineStore;

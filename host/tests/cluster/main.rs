@@ -2,8 +2,11 @@
 //! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin deploys through the log.
 
 mod deploy;
+mod exactly_once;
 mod formation;
 mod input_limits;
+mod large_entries;
+mod same_bytes;
 mod management;
 mod support;
 mod wire_faults;

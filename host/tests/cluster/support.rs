@@ -98,3 +98,38 @@ pub(crate) async fn client(node: &TestNode) -> Client {
         .await
         .expect("client connects")
 }
+
+/// The configuration in effect, as `c`'s node answers it.
+pub(crate) async fn configuration(c: &Client) -> iroh_raft::proto::ClusterConfig {
+    match c
+        .request(iroh_raft::proto::Operation::GetConfiguration)
+        .await
+        .expect("config")
+    {
+        iroh_raft::proto::Reply::Configuration(config) => config,
+        other => panic!("expected the configuration, got {other:?}"),
+    }
+}
+
+/// Sets `config` through `c`, reading the version again if another update or an election got in
+/// the way.
+pub(crate) async fn retry_config(c: &Client, config: iroh_raft::proto::ClusterConfig) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut wanted = config;
+    loop {
+        match c
+            .request(iroh_raft::proto::Operation::UpdateConfiguration {
+                config: wanted.clone(),
+            })
+            .await
+        {
+            Ok(_) => return,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "config set failed: {error}");
+                tracing::debug!("config set again after: {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                wanted.version = configuration(c).await.version;
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod cli;
 mod deploy;
+mod exactly_once;
 mod fatal;
 mod kill;
 mod manage_cli;

@@ -51,12 +51,39 @@ pub struct StateMachineStore {
     snapshots: Arc<SnapshotStore>,
     events: EventBus,
     config: Arc<watch::Sender<ClusterConfig>>,
+    /// What the node's async tasks read about the plugins, copied out of `live` after every apply
+    /// call: `live` is held for a whole apply call (a `migrate` may take seconds), and waiting on
+    /// it would block a tokio worker that heartbeats need.
+    published: Arc<Mutex<Published>>,
 }
 
 /// What applying needs, behind one lock: the active plugin's instance and where it stands.
 struct Live {
     machine: ActiveMachine,
     applied: AppliedState,
+}
+
+/// The plugin facts readers need, never held for longer than a copy.
+#[derive(Clone)]
+struct Published {
+    plugin: CompiledStateMachine,
+    registry: PluginRegistry,
+    limits: PluginLimits,
+    usage: (u64, u64),
+}
+
+impl Live {
+    fn published(&self, default: PluginLimits) -> Published {
+        Published {
+            plugin: self.machine.plugin.clone(),
+            registry: self.applied.plugins.clone(),
+            limits: self.applied.limits(default),
+            usage: (
+                self.machine.applier.fuel_consumed(),
+                self.machine.applier.instances_created(),
+            ),
+        }
+    }
 }
 
 impl StateMachineStore {
@@ -93,15 +120,17 @@ impl StateMachineStore {
         // The replicated budgets win over the node's own once a configuration was applied.
         let applier = plugin.applier(Arc::new(store.clone()), applied.limits(limits))?;
         let reader = plugin.reader(Arc::new(store.clone()), applied.limits(limits));
+        let live = Live {
+            machine: ActiveMachine { plugin, applier },
+            applied,
+        };
         Ok(Self {
             default,
             limits,
             store,
             blobs,
-            live: Arc::new(Mutex::new(Live {
-                machine: ActiveMachine { plugin, applier },
-                applied,
-            })),
+            published: Arc::new(Mutex::new(live.published(limits))),
+            live: Arc::new(Mutex::new(live)),
             reader: Arc::new(Mutex::new(reader)),
             snapshots,
             events: EventBus::default(),
@@ -134,23 +163,29 @@ impl StateMachineStore {
 
     /// Fuel burned by apply calls since start, and instances created.
     pub fn plugin_usage(&self) -> (u64, u64) {
-        // A poisoned lock still holds the counters as they were.
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        (
-            live.machine.applier.fuel_consumed(),
-            live.machine.applier.instances_created(),
-        )
+        self.published().usage
+    }
+
+    fn published(&self) -> Published {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, live: &Live) {
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = live.published(self.limits);
     }
 
     /// The state-machine plugin active now.
     pub fn plugin(&self) -> Result<CompiledStateMachine, RaftStorageError> {
-        Ok(lock(&self.live)?.machine.plugin.clone())
+        Ok(self.published().plugin)
     }
 
     /// The plugins active now, the rollback targets and the history, with the bundled state
     /// machine that runs where nothing was deployed.
     pub fn plugins(&self) -> Result<(PluginRegistry, Option<PluginRecord>), RaftStorageError> {
-        let registry = lock(&self.live)?.applied.plugins.clone();
+        let registry = self.published().registry;
         Ok((
             registry,
             default_record(&self.default, PluginKind::StateMachine),
@@ -165,8 +200,8 @@ impl StateMachineStore {
     /// A new query instance of the active plugin over the committed state. It never touches the
     /// applying instance.
     pub fn reader(&self) -> Result<StateMachineReader, RaftStorageError> {
-        let limits = lock(&self.live)?.applied.limits(self.limits);
-        Ok(self.plugin()?.reader(Arc::new(self.store.clone()), limits))
+        let Published { plugin, limits, .. } = self.published();
+        Ok(plugin.reader(Arc::new(self.store.clone()), limits))
     }
 
     /// The query instance the node serves reads with: it always runs the active plugin (an
@@ -277,6 +312,7 @@ impl RaftStateMachine<C> for StateMachineStore {
                 &this.activator(),
             )?;
             live.applied = applied.state;
+            this.publish(live);
             responses.extend(applied.responses);
             let config = live.applied.config.clone();
             Ok::<_, RaftStorageError>((responses, applied.events, config))
@@ -338,6 +374,7 @@ impl RaftStateMachine<C> for StateMachineStore {
             *reader = plugin.reader(Arc::new(this.store.clone()), limits);
             live.machine = ActiveMachine { plugin, applier };
             live.applied = applied;
+            this.publish(&live);
             Ok::<_, RaftStorageError>(live.applied.config.clone())
         })
         .await
