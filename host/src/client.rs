@@ -10,13 +10,13 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 
 use crate::hash::sha256;
-use crate::write_session::{self, WriteSession};
 use crate::net::{NetError, bind_endpoint, read_frame, write_frame};
 use crate::proto::{
     ClientFrame, ClusterEvent, Consistency, DeployRequest, FrameError, HealthStatus, NodeStatus,
     Operation, PluginKind, PluginOutcome, PluginRecord, PluginRegistry, Reply, RequestError,
     RequestId, ServerFrame, UPLOAD_CHUNK, alpn, decode_body, encode_frame,
 };
+use crate::write_session::{self, WriteSession};
 
 /// A client request that did not get a reply.
 #[derive(Debug, thiserror::Error)]

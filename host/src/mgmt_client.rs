@@ -12,12 +12,12 @@ use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
 
 use crate::client::{Client, ClientError, client_endpoint, written};
-use crate::write_session::{self, WriteSession};
 use crate::proto::{
     ClusterConfig, ClusterEvent, ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse,
     LogEntryInfo, LogInfo, Member, MemberOperationResponse, MemberRole, MetricsCategory,
     MetricsSnapshot, Operation, Reply, SnapshotInfo,
 };
+use crate::write_session::{self, WriteSession};
 
 /// How long dialling one member may take before the next is tried.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);

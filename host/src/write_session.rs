@@ -185,7 +185,9 @@ mod tests {
     #[test]
     fn only_failures_of_unknown_outcome_are_retried() {
         assert!(worth_retrying(&ClientError::Connect("gone".into())));
-        assert!(worth_retrying(&ClientError::Request(RequestError::NoLeader)));
+        assert!(worth_retrying(&ClientError::Request(
+            RequestError::NoLeader
+        )));
         assert!(worth_retrying(&ClientError::Request(
             RequestError::TimedOut { after_ms: 10 }
         )));

@@ -400,7 +400,11 @@ mod tests {
     #[test]
     fn only_a_batch_of_several_entries_is_held_to_max_raft_frame() {
         assert!(check_batch(100, 2, 100).is_ok());
-        assert!(check_batch(101, 2, 100).unwrap_err().contains("over max_raft_frame (100)"));
+        assert!(
+            check_batch(101, 2, 100)
+                .unwrap_err()
+                .contains("over max_raft_frame (100)")
+        );
         assert!(check_batch(1000, 1, 100).is_ok(), "one entry goes alone");
         assert!(check_batch(0, 0, 100).is_ok(), "heartbeats");
     }

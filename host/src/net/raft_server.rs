@@ -184,7 +184,7 @@ where
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<AppendEntriesRequest<C>>(64);
-        let reader = tokio::spawn(async move {
+        let mut reader = tokio::spawn(async move {
             while let Some(body) = read_frame(&mut recv, alpn::RAFT_FRAME_CEILING).await? {
                 let request = decode_body::<AppendEntriesRequest<C>>(&body)?;
                 if tx.send(request).await.is_err() {
@@ -211,9 +211,17 @@ where
                 break;
             }
         }
-        if stopped {
-            reader.abort();
-        } else if let Ok(Err(error)) = reader.await {
+        // The results end when the requests do, so the reader is done or about to be; one that
+        // is still reading (openraft ended the stream itself) is stopped.
+        let ended = if stopped {
+            None
+        } else {
+            tokio::time::timeout(std::time::Duration::from_millis(100), &mut reader)
+                .await
+                .ok()
+        };
+        reader.abort();
+        if let Some(Ok(Err(error))) = ended {
             // The requests ended on a bad frame: say why, rather than just closing.
             reply(
                 &mut send,
@@ -274,8 +282,13 @@ async fn refuse_frame(
     error: FrameError,
 ) -> Result<(), FrameError> {
     let _ = recv.stop(0u32.into());
-    reply(&mut send, &RaftReply::Refused(format!("frame refused: {error}"))).await?;
-    send.finish().map_err(|e| FrameError::Stream(e.to_string()))?;
+    reply(
+        &mut send,
+        &RaftReply::Refused(format!("frame refused: {error}")),
+    )
+    .await?;
+    send.finish()
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
     Err(error)
 }
 

@@ -381,7 +381,9 @@ mod tests {
             ..ClusterConfig::default()
         };
         // The largest deploy (16 MiB of wasm and 64 KiB of config) sets the floor.
-        let error = with(16 * mib + (64 << 10), mib, mib).validate().unwrap_err();
+        let error = with(16 * mib + (64 << 10), mib, mib)
+            .validate()
+            .unwrap_err();
         assert_eq!(error.field, "max_raft_frame");
         assert!(error.reason.contains("the largest deploy"), "{error}");
         with(17 * mib, mib, mib).validate().unwrap();

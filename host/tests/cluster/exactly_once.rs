@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use iroh_raft::proto::{
-    ClusterConfig, Consistency, Operation, PluginKind, Reply, SessionTag,
-};
+use iroh_raft::proto::{ClusterConfig, Consistency, Operation, PluginKind, Reply, SessionTag};
 use iroh_raft::{Client, IrohRaftManagementClient, bundled};
 
 use crate::support::{TestNode, client, cluster, configuration};
@@ -88,7 +86,15 @@ async fn a_write_proposed_twice_with_one_tag_applies_once_and_the_repeat_returns
     let (_, second) = tagged(&through_other, next).await.expect("second");
     assert_eq!(second.as_ref().map(total), Ok(2));
     tracing::info!("a write the session acknowledged is refused, not applied");
-    let stale = tagged(&through_other, SessionTag { seq: 1, acked: 3, ..tag }).await;
+    let stale = tagged(
+        &through_other,
+        SessionTag {
+            seq: 1,
+            acked: 3,
+            ..tag
+        },
+    )
+    .await;
     let (_, refused) = stale.expect("answered");
     assert!(refused.expect_err("refused").contains("already answered"));
     assert_eq!(read_total(&through_follower).await, 2);
@@ -121,7 +127,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug_retried_increments_applied_twice_now_five_election_timeout_changes_lose_or_double_none()
-{
+ {
     let nodes = tokio::time::timeout(LONG, cluster(3))
         .await
         .expect("cluster forms in time");
@@ -142,7 +148,11 @@ async fn bug_retried_increments_applied_twice_now_five_election_timeout_changes_
         ));
     }
     let addrs = nodes.iter().map(|n| n.node.addr()).collect();
-    let pool = Arc::new(IrohRaftManagementClient::connect(addrs).await.expect("pool"));
+    let pool = Arc::new(
+        IrohRaftManagementClient::connect(addrs)
+            .await
+            .expect("pool"),
+    );
     writers.push(spawn_incrementer(
         stop.clone(),
         acked.clone(),
@@ -157,7 +167,11 @@ async fn bug_retried_increments_applied_twice_now_five_election_timeout_changes_
         tokio::time::sleep(Duration::from_millis(300)).await;
         let current = configuration(&admin).await;
         let min = 400 + 50 * change;
-        tracing::info!(change, min, "changing the election timeouts: every raft core restarts");
+        tracing::info!(
+            change,
+            min,
+            "changing the election timeouts: every raft core restarts"
+        );
         let changed = ClusterConfig {
             election_timeout_min_ms: min,
             election_timeout_max_ms: min + 400,
@@ -173,7 +187,10 @@ async fn bug_retried_increments_applied_twice_now_five_election_timeout_changes_
             .expect("writers stop")
             .expect("writer");
     }
-    let (acked, unknown) = (acked.load(Ordering::Relaxed), unknown.load(Ordering::Relaxed));
+    let (acked, unknown) = (
+        acked.load(Ordering::Relaxed),
+        unknown.load(Ordering::Relaxed),
+    );
     let count = read_total(&admin).await as u64;
     tracing::info!(acked, unknown, count, "increments");
     assert!(acked > 0, "writes went on through the changes");

@@ -13,9 +13,7 @@ use iroh_raft::proto::{ClusterConfig, Consistency, Operation, Reply, RequestErro
 use iroh_raft::{ClientError, Node, Start};
 use iroh_raft_kv_types::Command;
 
-use crate::support::{
-    TestNode, client, cluster, config, configuration, get, put, value, wait_for,
-};
+use crate::support::{TestNode, client, cluster, config, configuration, get, put, value, wait_for};
 
 const LONG: Duration = Duration::from_secs(120);
 

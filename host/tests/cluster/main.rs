@@ -6,7 +6,7 @@ mod exactly_once;
 mod formation;
 mod input_limits;
 mod large_entries;
-mod same_bytes;
 mod management;
+mod same_bytes;
 mod support;
 mod wire_faults;

@@ -42,7 +42,11 @@ async fn bug_two_builds_ran_different_bundled_bytes_now_both_run_the_logs() {
     ));
     assert_ne!(sha256(&elsewhere), sha256(bundled::KV));
     let first = start(elsewhere.clone(), Start::Init).await;
-    let second = start(Bytes::from_static(bundled::KV), Start::Join(first.node.ticket())).await;
+    let second = start(
+        Bytes::from_static(bundled::KV),
+        Start::Join(first.node.ticket()),
+    )
+    .await;
     let nodes = [first, second];
     wait_for(LONG, "two voters", || {
         nodes.iter().all(|n| n.node.status().voters.len() == 2)
@@ -58,7 +62,11 @@ async fn bug_two_builds_ran_different_bundled_bytes_now_both_run_the_logs() {
     })
     .await;
     for node in &nodes {
-        assert_eq!(running(&node.node), sha256(&elsewhere), "runs the log's bytes");
+        assert_eq!(
+            running(&node.node),
+            sha256(&elsewhere),
+            "runs the log's bytes"
+        );
         assert_eq!(active(&node.node), Some(sha256(&elsewhere)));
         let local = client(node)
             .await
@@ -69,8 +77,18 @@ async fn bug_two_builds_ran_different_bundled_bytes_now_both_run_the_logs() {
         assert_eq!(value(&local), Some(b"v".to_vec()));
     }
     assert_eq!(
-        nodes[0].node.state_machine().state().content_hash().expect("hash"),
-        nodes[1].node.state_machine().state().content_hash().expect("hash"),
+        nodes[0]
+            .node
+            .state_machine()
+            .state()
+            .content_hash()
+            .expect("hash"),
+        nodes[1]
+            .node
+            .state_machine()
+            .state()
+            .content_hash()
+            .expect("hash"),
         "identical state"
     );
 

@@ -53,6 +53,17 @@ pub(crate) async fn cluster(size: usize) -> Vec<TestNode> {
         nodes.iter().all(|n| n.node.status().voters.len() == size)
     })
     .await;
+    // Every node has applied the cluster's first entries (its initial state machine among them),
+    // so what a test sees next is its own doing.
+    wait_for(
+        Duration::from_secs(60),
+        "every node to apply the same index",
+        || {
+            let applied = nodes[0].node.status().applied;
+            nodes.iter().all(|n| n.node.status().applied == applied)
+        },
+    )
+    .await;
     nodes
 }
 

@@ -331,7 +331,10 @@ impl Activator<'_> {
 /// every replica. A compile or engine failure is this node's own: the leader compiled the same
 /// bytes before proposing them, so running the previous plugin here would diverge from its
 /// peers; the node stops instead, with the reason.
-fn refused<T>(sha256: &[u8; 32], error: PluginError) -> Result<Result<T, Refusal>, RaftStorageError> {
+fn refused<T>(
+    sha256: &[u8; 32],
+    error: PluginError,
+) -> Result<Result<T, Refusal>, RaftStorageError> {
     if unrunnable_here(&error) {
         return Err(RaftStorageError::PluginUnrunnable {
             sha256: sha256_hex(sha256),
@@ -364,7 +367,9 @@ mod tests {
         }));
         let stop = refused::<()>(&[1; 32], PluginError::Engine("cache".into())).unwrap_err();
         assert!(stop.to_string().contains("the leader accepted"), "{stop}");
-        let refusal = refused::<()>(&[1; 32], PluginError::NotWasm).unwrap().unwrap_err();
+        let refusal = refused::<()>(&[1; 32], PluginError::NotWasm)
+            .unwrap()
+            .unwrap_err();
         assert!(refusal.contains("refused"), "{refusal}");
     }
 }

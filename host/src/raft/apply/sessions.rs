@@ -91,7 +91,9 @@ impl Sessions {
             session.acked = tag.acked;
             let kept = session.writes.split_off(&tag.acked);
             let answered = std::mem::replace(&mut session.writes, kept);
-            self.kept_bytes = self.kept_bytes.saturating_sub(answered.values().map(Written::kept_bytes).sum::<usize>());
+            self.kept_bytes = self
+                .kept_bytes
+                .saturating_sub(answered.values().map(Written::kept_bytes).sum::<usize>());
         }
         if tag.seq < session.acked
             || session.writes.contains_key(&tag.seq)
@@ -202,7 +204,13 @@ impl Sessions {
 
     fn remove(&mut self, client: &[u8; 16]) {
         if let Some(session) = self.by_client.remove(client) {
-            self.kept_bytes = self.kept_bytes.saturating_sub(session.writes.values().map(Written::kept_bytes).sum::<usize>());
+            self.kept_bytes = self.kept_bytes.saturating_sub(
+                session
+                    .writes
+                    .values()
+                    .map(Written::kept_bytes)
+                    .sum::<usize>(),
+            );
         }
     }
 }
