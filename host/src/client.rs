@@ -16,6 +16,7 @@ use crate::proto::{
     Operation, PluginKind, PluginOutcome, PluginRecord, PluginRegistry, Reply, RequestError,
     RequestId, ServerFrame, UPLOAD_CHUNK, alpn, decode_body, encode_frame,
 };
+use crate::write_session::{self, WriteSession};
 
 /// A client request that did not get a reply.
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +60,14 @@ pub(crate) async fn client_endpoint() -> Result<Endpoint, ClientError> {
     Ok(bind_endpoint(SecretKey::generate(), any_port, Vec::new()).await?)
 }
 
-/// A connection to one node of a cluster.
+/// A connection to one node of a cluster. Writes carry the client's session, and one whose fate
+/// is unknown (the connection broke, the leader changed) is sent again, reconnecting if need be:
+/// the cluster applies it once.
 pub struct Client {
     endpoint: Endpoint,
-    connection: Connection,
+    node: EndpointAddr,
+    connection: std::sync::Mutex<Connection>,
+    session: WriteSession,
     next_id: AtomicU64,
     /// The first half of every request id: tells this client's requests from others' in logs.
     client_tag: u64,
@@ -82,12 +87,14 @@ impl Client {
     /// Connects to `node` from an existing endpoint (whose key is the client's identity).
     pub async fn connect_from(endpoint: Endpoint, node: EndpointAddr) -> Result<Self, ClientError> {
         let connection = endpoint
-            .connect(node, alpn::MANAGEMENT)
+            .connect(node.clone(), alpn::MANAGEMENT)
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))?;
         Ok(Self {
             endpoint,
-            connection,
+            node,
+            connection: std::sync::Mutex::new(connection),
+            session: WriteSession::new(),
             next_id: AtomicU64::new(1),
             client_tag: rand_tag(),
             owns_endpoint: false,
@@ -96,7 +103,7 @@ impl Client {
 
     /// Closes the connection, and the client's own endpoint if it has one.
     pub async fn close(&self) {
-        self.connection.close(0u32.into(), b"client done");
+        self.current().close(0u32.into(), b"client done");
         if self.owns_endpoint {
             self.endpoint.close().await;
         }
@@ -104,7 +111,36 @@ impl Client {
 
     /// Whether the connection is gone (the node closed it, or it timed out).
     pub fn is_closed(&self) -> bool {
-        self.connection.close_reason().is_some()
+        self.current().close_reason().is_some()
+    }
+
+    fn current(&self) -> Connection {
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The connection, dialled again if it broke (unless the client was closed).
+    async fn connection(&self) -> Result<Connection, ClientError> {
+        let current = self.current();
+        match current.close_reason() {
+            None => return Ok(current),
+            Some(iroh::endpoint::ConnectionError::LocallyClosed) => {
+                return Err(ClientError::Unexpected("the client was closed".into()));
+            }
+            Some(_) => {}
+        }
+        let fresh = self
+            .endpoint
+            .connect(self.node.clone(), alpn::MANAGEMENT)
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        *self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+        Ok(fresh)
     }
 
     /// This client's endpoint.
@@ -113,12 +149,18 @@ impl Client {
     }
 
     /// Proposes `command` and waits until it is applied: the entry's log index and the plugin's
-    /// response (or its error).
+    /// response (or its error). A write whose fate is unknown is sent again, in the same session
+    /// slot, for up to 30 s: it is applied once, and a repeat returns the first index and result.
     pub async fn write(&self, command: Bytes) -> Result<(u64, Result<Bytes, String>), ClientError> {
-        match self.request(Operation::Write { command }).await? {
-            Reply::Written { index, outcome } => Ok((index, outcome)),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        let write = self.session.begin().await;
+        write_session::retry(|| {
+            let operation = Operation::Write {
+                command: command.clone(),
+                session: Some(write.tag()),
+            };
+            async move { written(write_session::within_attempt(self.request(operation)).await?) }
+        })
+        .await
     }
 
     /// Asks the state machine `query` at the given consistency.
@@ -293,10 +335,19 @@ impl Client {
     }
 
     async fn open(&self) -> Result<(SendStream, RecvStream), ClientError> {
-        self.connection
+        self.connection()
+            .await?
             .open_bi()
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))
+    }
+}
+
+/// The index and outcome of a write's reply.
+pub(crate) fn written(reply: Reply) -> Result<(u64, Result<Bytes, String>), ClientError> {
+    match reply {
+        Reply::Written { index, outcome } => Ok((index, outcome)),
+        other => Err(ClientError::Unexpected(format!("{other:?}"))),
     }
 }
 

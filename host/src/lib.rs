@@ -43,6 +43,7 @@ mod plugin;
 pub mod proto;
 mod raft;
 mod store;
+mod write_session;
 
 #[cfg(test)]
 mod layout_tests;

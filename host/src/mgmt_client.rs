@@ -14,12 +14,13 @@ use tokio::sync::Mutex;
 
 mod check;
 
-use crate::client::{Client, ClientError, client_endpoint};
+use crate::client::{Client, ClientError, client_endpoint, written};
 use crate::proto::{
     ClusterConfig, ClusterEvent, ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse,
     LogEntryInfo, LogInfo, Member, MemberOperationResponse, MemberRole, MetricsCategory,
     MetricsSnapshot, Operation, Reply, SnapshotInfo,
 };
+use crate::write_session::{self, WriteSession};
 
 /// How long dialling one member may take before the next is tried.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -28,6 +29,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 pub struct IrohRaftManagementClient {
     endpoint: Endpoint,
     pool: Mutex<Pool>,
+    session: WriteSession,
 }
 
 #[derive(Default)]
@@ -75,6 +77,7 @@ impl IrohRaftManagementClient {
                 addresses: members,
                 ..Pool::default()
             }),
+            session: WriteSession::new(),
         };
         // Learn the membership and the leader now, so the first real call goes to the right node.
         client.get_cluster_status().await?;
@@ -137,7 +140,13 @@ impl IrohRaftManagementClient {
                     continue;
                 }
             };
-            match client.request(operation.clone()).await {
+            let reply = if matches!(operation, Operation::Write { .. }) {
+                // A write must not wait on a member that died: its retry goes to another.
+                write_session::within_attempt(client.request(operation.clone())).await
+            } else {
+                client.request(operation.clone()).await
+            };
+            match reply {
                 Err(ClientError::Request(error)) => return Err(ClientError::Request(error)),
                 Err(error) => {
                     // Unreachable or broken: forget the connection, try the next member.
@@ -182,6 +191,22 @@ impl IrohRaftManagementClient {
                 pool.addresses.push(addr);
             }
         }
+    }
+
+    /// Proposes the state-machine `command` through the leader and waits until it is applied: the
+    /// entry's log index and the plugin's response (or its error). A write whose fate is unknown
+    /// (a member unreachable, the leader changed) is sent again, to another member if need be, in
+    /// the same session slot for up to 30 s: the cluster applies it once.
+    pub async fn write(&self, command: Bytes) -> Result<(u64, Result<Bytes, String>), ClientError> {
+        let write = self.session.begin().await;
+        write_session::retry(|| {
+            let operation = Operation::Write {
+                command: command.clone(),
+                session: Some(write.tag()),
+            };
+            async move { written(self.send(operation, true).await?) }
+        })
+        .await
     }
 
     /// The cluster as the leader sees it: members with role, health and lag.

@@ -21,10 +21,11 @@ mod operation;
 mod plugin_kind;
 mod plugin_limits;
 mod plugin_registry;
-pub(crate) mod raft_rpc;
+pub mod raft_rpc;
 mod reply;
 mod request_error;
 mod route;
+mod session_tag;
 mod state_hash;
 mod status;
 mod ticket;
@@ -52,6 +53,7 @@ pub use plugin_registry::{
 pub use reply::{NodeStatus, Reply};
 pub use request_error::RequestError;
 pub use route::Route;
+pub use session_tag::SessionTag;
 pub use state_hash::{CapturePoints, Divergence, StateHash};
 pub use status::{
     ClusterStatus, HealthStatus, LeadershipResponse, MemberHealth, MemberOperationResponse,

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,14 +38,17 @@ const SNAPSHOT_CHUNK: usize = 1 << 20;
 pub struct RaftNetwork {
     endpoint: Endpoint,
     connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
+    max_frame: Arc<AtomicUsize>,
 }
 
 impl RaftNetwork {
-    /// A network that dials peers from `endpoint`.
-    pub fn new(endpoint: Endpoint) -> Self {
+    /// A network that dials peers from `endpoint` and sends no append-entries batch of several
+    /// entries in a frame over `max_frame` bytes (the node keeps it at `max_raft_frame`).
+    pub fn new(endpoint: Endpoint, max_frame: Arc<AtomicUsize>) -> Self {
         Self {
             endpoint,
             connections: Arc::default(),
+            max_frame,
         }
     }
 }
@@ -56,6 +60,7 @@ impl RaftNetworkFactory<C> for RaftNetwork {
         PeerClient {
             endpoint: self.endpoint.clone(),
             connections: self.connections.clone(),
+            max_frame: self.max_frame.clone(),
             target,
             member: node.clone(),
         }
@@ -66,6 +71,7 @@ impl RaftNetworkFactory<C> for RaftNetwork {
 pub struct PeerClient {
     endpoint: Endpoint,
     connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
+    max_frame: Arc<AtomicUsize>,
     target: u64,
     member: Member,
 }
@@ -130,15 +136,19 @@ impl PeerClient {
         request: &RaftRequest,
         deadline: Duration,
     ) -> Result<RaftReply, RPCError<C>> {
+        self.send(encode_frame(request).map_err(network)?, deadline)
+            .await
+    }
+
+    /// One encoded request, one reply, within `deadline`.
+    async fn send(&self, frame: Bytes, deadline: Duration) -> Result<RaftReply, RPCError<C>> {
         let exchange = async {
             let connection = self.connection().await?;
             let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {
                 self.forget();
                 network(e)
             })?;
-            write_frame(&mut send, encode_frame(request).map_err(network)?)
-                .await
-                .map_err(network)?;
+            write_frame(&mut send, frame).await.map_err(network)?;
             send.finish().map_err(network)?;
             let body = read_frame(&mut recv, alpn::MAX_RAFT_FRAME)
                 .await
@@ -175,10 +185,12 @@ impl RaftNetworkV2<C> for PeerClient {
         rpc: AppendEntriesRequest<C>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<C>, RPCError<C>> {
-        match self
-            .call(&RaftRequest::AppendEntries(rpc), option.hard_ttl())
-            .await?
-        {
+        let entries = rpc.entries.len();
+        let request = RaftRequest::AppendEntries(rpc);
+        let frame = encode_frame(&request).map_err(network)?;
+        check_batch(frame.len(), entries, self.max_frame.load(Ordering::Relaxed))
+            .map_err(|e| RPCError::Network(network(e)))?;
+        match self.send(frame, option.hard_ttl()).await? {
             RaftReply::AppendEntries(response) => Ok(response),
             other => Err(unexpected(other)),
         }
@@ -205,7 +217,7 @@ impl RaftNetworkV2<C> for PeerClient {
             .await
             .map_err(network)?;
             // Requests flow out on their own task while results are read back: pipelined.
-            tokio::spawn(forward_appends(input, send));
+            tokio::spawn(forward_appends(input, send, self.max_frame.clone()));
             let (connections, key) = (self.connections.clone(), self.member.endpoint_key);
             let results = futures_util::stream::unfold(Some(recv), move |recv| {
                 let connections = connections.clone();
@@ -344,18 +356,56 @@ fn drop_cached(connections: &Mutex<HashMap<[u8; 32], Connection>>, key: &[u8; 32
     }
 }
 
+/// A leader sends no batch of several entries in a frame over `max_frame` bytes (the log
+/// reader's byte budget keeps batches under it); one entry goes alone whatever its size, up to
+/// the receivers' ceiling, since it cannot be split.
+fn check_batch(frame_len: usize, entries: usize, max_frame: usize) -> Result<(), String> {
+    if entries > 1 && frame_len > max_frame {
+        return Err(format!(
+            "an append batch of {entries} entries is a {frame_len}-byte frame, over \
+             max_raft_frame ({max_frame})"
+        ));
+    }
+    Ok(())
+}
+
 /// Writes each append request as a frame until the input ends or the stream breaks.
-async fn forward_appends<S>(mut input: S, mut send: iroh::endpoint::SendStream)
-where
+async fn forward_appends<S>(
+    mut input: S,
+    mut send: iroh::endpoint::SendStream,
+    max_frame: Arc<AtomicUsize>,
+) where
     S: Stream<Item = AppendEntriesRequest<C>> + Unpin,
 {
     while let Some(request) = input.next().await {
         let Ok(frame) = encode_frame(&request) else {
             break;
         };
+        let entries = request.entries.len();
+        if let Err(error) = check_batch(frame.len(), entries, max_frame.load(Ordering::Relaxed)) {
+            tracing::error!("append stream stopped: {error}");
+            break;
+        }
         if write_frame(&mut send, frame).await.is_err() {
             return;
         }
     }
     let _ = send.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_batch;
+
+    #[test]
+    fn only_a_batch_of_several_entries_is_held_to_max_raft_frame() {
+        assert!(check_batch(100, 2, 100).is_ok());
+        assert!(
+            check_batch(101, 2, 100)
+                .unwrap_err()
+                .contains("over max_raft_frame (100)")
+        );
+        assert!(check_batch(1000, 1, 100).is_ok(), "one entry goes alone");
+        assert!(check_batch(0, 0, 100).is_ok(), "heartbeats");
+    }
 }

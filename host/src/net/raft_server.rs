@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -67,7 +66,6 @@ pub struct RaftServer<SM: RaftStateMachine<C>> {
     raft: SharedRaft<SM>,
     admission: Admission,
     incoming_snapshots: PathBuf,
-    max_frame: Arc<AtomicUsize>,
 }
 
 impl<SM: RaftStateMachine<C>> std::fmt::Debug for RaftServer<SM> {
@@ -84,7 +82,6 @@ impl<SM: RaftStateMachine<C>> Clone for RaftServer<SM> {
             raft: self.raft.clone(),
             admission: self.admission.clone(),
             incoming_snapshots: self.incoming_snapshots.clone(),
-            max_frame: self.max_frame.clone(),
         }
     }
 }
@@ -104,15 +101,7 @@ where
             raft,
             admission,
             incoming_snapshots,
-            max_frame: Arc::new(AtomicUsize::new(alpn::MAX_RAFT_FRAME)),
         }
-    }
-
-    /// Reads the largest accepted frame from `max_frame` (the node keeps it at the replicated
-    /// configuration's value).
-    pub fn with_max_frame(mut self, max_frame: Arc<AtomicUsize>) -> Self {
-        self.max_frame = max_frame;
-        self
     }
 
     async fn serve_stream(
@@ -120,9 +109,10 @@ where
         mut send: SendStream,
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
-        let Some(first) = read_frame(&mut recv, self.max_frame.load(Ordering::Relaxed)).await?
-        else {
-            return Ok(());
+        let first = match read_frame(&mut recv, alpn::RAFT_FRAME_CEILING).await {
+            Ok(Some(first)) => first,
+            Ok(None) => return Ok(()),
+            Err(error) => return refuse_frame(send, recv, error).await,
         };
         let request = match decode_body::<RaftRequest>(&first) {
             Ok(request) => request,
@@ -194,9 +184,8 @@ where
         mut recv: RecvStream,
     ) -> Result<(), FrameError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<AppendEntriesRequest<C>>(64);
-        let max_frame = self.max_frame.clone();
-        let reader = tokio::spawn(async move {
-            while let Some(body) = read_frame(&mut recv, max_frame.load(Ordering::Relaxed)).await? {
+        let mut reader = tokio::spawn(async move {
+            while let Some(body) = read_frame(&mut recv, alpn::RAFT_FRAME_CEILING).await? {
                 let request = decode_body::<AppendEntriesRequest<C>>(&body)?;
                 if tx.send(request).await.is_err() {
                     break;
@@ -206,22 +195,40 @@ where
         });
         let raft = self.raft.get();
         let mut results = std::pin::pin!(raft.stream_append(tokio_stream(rx)));
+        let mut stopped = false;
         while let Some(result) = results.next().await {
             match result {
                 Ok(result) => {
-                    let stop = result.is_err();
+                    stopped = result.is_err();
                     reply(&mut send, &RaftReply::StreamAppend(result)).await?;
-                    if stop {
-                        break;
-                    }
                 }
                 Err(fatal) => {
                     reply(&mut send, &RaftReply::Refused(fatal.to_string())).await?;
-                    break;
+                    stopped = true;
                 }
             }
+            if stopped {
+                break;
+            }
         }
+        // The results end when the requests do, so the reader is done or about to be; one that
+        // is still reading (openraft ended the stream itself) is stopped.
+        let ended = if stopped {
+            None
+        } else {
+            tokio::time::timeout(std::time::Duration::from_millis(100), &mut reader)
+                .await
+                .ok()
+        };
         reader.abort();
+        if let Some(Ok(Err(error))) = ended {
+            // The requests ended on a bad frame: say why, rather than just closing.
+            reply(
+                &mut send,
+                &RaftReply::Refused(format!("append stream refused: {error}")),
+            )
+            .await?;
+        }
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
     }
 
@@ -243,7 +250,7 @@ where
         // Unlinked at once: the handle keeps it readable, and a crash leaves nothing behind.
         tokio::fs::remove_file(&path).await?;
         loop {
-            let body = read_frame(recv, self.max_frame.load(Ordering::Relaxed))
+            let body = read_frame(recv, alpn::RAFT_FRAME_CEILING)
                 .await
                 .map_err(std::io::Error::other)?
                 .ok_or_else(|| {
@@ -265,6 +272,24 @@ where
         file.seek(std::io::SeekFrom::Start(0)).await?;
         Ok(file)
     }
+}
+
+/// Answers a first frame that could not be read (over the ceiling, truncated) with the reason,
+/// without reading the rest of it, and ends the stream.
+async fn refuse_frame(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    error: FrameError,
+) -> Result<(), FrameError> {
+    let _ = recv.stop(0u32.into());
+    reply(
+        &mut send,
+        &RaftReply::Refused(format!("frame refused: {error}")),
+    )
+    .await?;
+    send.finish()
+        .map_err(|e| FrameError::Stream(e.to_string()))?;
+    Err(error)
 }
 
 async fn reply(send: &mut SendStream, reply: &RaftReply) -> Result<(), FrameError> {

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::proto::{ClusterConfig, PluginLimits};
 
 /// How a node runs.
@@ -23,6 +25,11 @@ pub struct NodeConfig {
     pub keep_after_snapshot: u64,
     /// Plugin fuel and memory budgets.
     pub limits: PluginLimits,
+    /// The state-machine component (`.wasm` bytes) a new cluster starts with: `--init` proposes
+    /// it through the log, so every replica runs exactly these bytes, and a node runs it until its
+    /// log names one. The bundled kv plugin by default; a node built with another toolchain has
+    /// other bytes here, and runs the log's all the same.
+    pub initial_state_machine: Bytes,
 }
 
 impl NodeConfig {
@@ -36,6 +43,7 @@ impl NodeConfig {
             snapshot_every: 100_000,
             keep_after_snapshot: 5_000,
             limits: PluginLimits::default(),
+            initial_state_machine: Bytes::from_static(crate::bundled::KV),
         }
     }
 

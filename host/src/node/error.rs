@@ -64,6 +64,9 @@ pub enum NodeError {
         /// What stopped it.
         reason: String,
     },
+    /// The new cluster refused the initial state machine (`NodeConfig::initial_state_machine`).
+    #[error("the new cluster refused its initial state machine: {0}")]
+    InitialPlugin(String),
 }
 
 impl NodeError {

@@ -145,7 +145,9 @@ impl LogAccess<'_> {
                     voters: membership.voter_ids().collect(),
                     learners: membership.learner_ids().collect(),
                 },
-                EntryPayload::Normal(LogPayload::Command(command)) => {
+                EntryPayload::Normal(
+                    LogPayload::Command(command) | LogPayload::SessionCommand { command, .. },
+                ) => {
                     bytes += command.len();
                     LogEntryKind::Command(command)
                 }

@@ -25,10 +25,10 @@ impl NodeService {
                 "the plugin bytes do not match their sha256".into(),
             ));
         }
-        let (registry, bundled) = self.state_machine.plugins().map_err(unavailable)?;
-        let default = bundled.filter(|_| request.kind == PluginKind::StateMachine);
+        let (registry, _) = self.state_machine.plugins().map_err(unavailable)?;
+        // The registry alone decides, as it does on every replica.
         if let DeployDecision::Unchanged(active) =
-            registry.decide_deploy(request.kind, &request.sha256, default.as_ref())
+            registry.decide_deploy(request.kind, &request.sha256, None)
         {
             return Ok(Reply::Plugin(PluginOutcome::Unchanged {
                 kind: request.kind,

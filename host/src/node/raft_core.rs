@@ -34,7 +34,7 @@ impl CoreFactory {
         Raft::new(
             self.node_id,
             Arc::new(config.raft_config().map_err(NodeError::Config)?),
-            RaftNetwork::new(self.endpoint.clone()),
+            RaftNetwork::new(self.endpoint.clone(), self.log.append_budget().max_frame()),
             self.log.clone(),
             self.state_machine.clone(),
         )

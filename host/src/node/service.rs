@@ -23,7 +23,8 @@ use crate::net::ManagementService;
 use crate::plugin::{EntryError, StateMachineReader};
 use crate::proto::{
     ApplyResponse, ClusterConfig, Consistency, HealthStatus, LogPayload, Member, MetricsCategory,
-    NodeStatus, Operation, PluginFigures, RaftFigures, RaftRole, Reply, RequestError, TypeConfig,
+    NodeStatus, Operation, PluginFigures, RaftFigures, RaftRole, Reply, RequestError, SessionTag,
+    TypeConfig,
 };
 use crate::raft::{FjallLogStore, RaftStorage, SharedRaft, StateMachineStore};
 
@@ -72,6 +73,26 @@ where
     })
 }
 
+/// A write's reply: a repeat of a write its session applied before answers with that first
+/// index and result.
+fn written(index: u64, response: ApplyResponse) -> Reply {
+    match response {
+        ApplyResponse::Repeated { index, first } => written(index, *first),
+        ApplyResponse::Ok(bytes) => Reply::Written {
+            index,
+            outcome: Ok(bytes),
+        },
+        ApplyResponse::Failed(message) => Reply::Written {
+            index,
+            outcome: Err(message),
+        },
+        ApplyResponse::None | ApplyResponse::Plugin(_) => Reply::Written {
+            index,
+            outcome: Ok(Bytes::new()),
+        },
+    }
+}
+
 impl NodeService {
     /// The raft core in use now.
     pub(crate) fn raft(&self) -> Raft<C, StateMachineStore> {
@@ -99,7 +120,11 @@ impl NodeService {
         }
     }
 
-    async fn write(&self, command: Bytes) -> Result<Reply, RequestError> {
+    async fn write(
+        &self,
+        command: Bytes,
+        session: Option<SessionTag>,
+    ) -> Result<Reply, RequestError> {
         let max = self.config().max_command_bytes;
         if command.len() as u64 > max {
             return Err(RequestError::CommandTooLarge {
@@ -107,19 +132,16 @@ impl NodeService {
                 max,
             });
         }
+        let payload = match session {
+            Some(session) => LogPayload::SessionCommand { session, command },
+            None => LogPayload::Command(command),
+        };
         let response = self
             .raft()
-            .client_write(LogPayload::Command(command))
+            .client_write(payload)
             .await
             .map_err(|error| raft_failure("the write", error))?;
-        Ok(Reply::Written {
-            index: response.log_id.index,
-            outcome: match response.data {
-                ApplyResponse::Ok(bytes) => Ok(bytes),
-                ApplyResponse::Failed(message) => Err(message),
-                ApplyResponse::None | ApplyResponse::Plugin(_) => Ok(Bytes::new()),
-            },
-        })
+        Ok(written(response.log_id.index, response.data))
     }
 
     async fn read(&self, query: Bytes, consistency: Consistency) -> Result<Reply, RequestError> {
@@ -288,7 +310,7 @@ impl NodeService {
             return answer;
         }
         match operation.clone() {
-            Operation::Write { command } => self.write(command).await,
+            Operation::Write { command, session } => self.write(command, session).await,
             Operation::Read { query, consistency } => self.read(query, consistency).await,
             Operation::Status => Ok(Reply::Status(self.status())),
             Operation::GetClusterStatus => {

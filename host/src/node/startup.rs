@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use iroh::Endpoint;
@@ -21,14 +21,16 @@ use super::{
     ClusterIdentity, NodeConfig, NodeError, Start, consistency_check, event_source, join,
     maintenance, members,
 };
-use crate::bundled;
 use crate::metrics::ManagementCounters;
 use crate::net::{
     Admission, DiscoveryServer, ManagementServer, RaftServer, bind_endpoint,
     load_or_create_secret_key,
 };
 use crate::plugin::PluginEngine;
-use crate::proto::{ClusterConfig, JoinTicket, LogPayload, Member, TypeConfig, alpn};
+use crate::proto::{
+    ApplyResponse, ClusterConfig, DeployEntry, JoinTicket, LogPayload, Member, PluginKind,
+    TypeConfig, alpn,
+};
 use crate::raft::{RaftStorage, SharedRaft, StateMachineStore};
 
 type C = TypeConfig;
@@ -135,7 +137,7 @@ pub(crate) struct Storage {
     pub(crate) storage_dir: PathBuf,
 }
 
-/// Opens the node's storage with the bundled state machine as the default and starts a raft core.
+/// Opens the node's storage with its initial state machine as the default and starts a raft core.
 pub(crate) async fn storage(
     dir: &Path,
     config: &NodeConfig,
@@ -143,7 +145,7 @@ pub(crate) async fn storage(
     endpoint: &Endpoint,
 ) -> Result<Storage, NodeError> {
     let engine = PluginEngine::new(Some(&dir.join("compiled")))?;
-    let plugin = engine.load_state_machine("kv", bundled::KV)?;
+    let plugin = engine.load_state_machine("kv", &config.initial_state_machine)?;
     let storage_dir = dir.join("storage");
     let storage = RaftStorage::open(&storage_dir, plugin, config.limits)?;
     let state_machine = storage.state_machine();
@@ -194,9 +196,12 @@ pub(crate) fn serve(
     let management_frame = Arc::new(AtomicUsize::new(
         storage.cluster_config.max_management_frame as usize,
     ));
-    let raft_frame = Arc::new(AtomicUsize::new(
+    // The leader's append batches are bounded by the replicated `max_raft_frame`.
+    let raft_frame = storage.storage.log_store().append_budget().max_frame();
+    raft_frame.store(
         storage.cluster_config.max_raft_frame as usize,
-    ));
+        Ordering::Relaxed,
+    );
     let counters = Arc::new(ManagementCounters::default());
     let service = Arc::new(NodeService {
         raft: shared.clone(),
@@ -226,8 +231,7 @@ pub(crate) fn serve(
     let router = Router::builder(endpoint.clone())
         .accept(
             alpn::RAFT,
-            RaftServer::shared(shared.clone(), admission, dir.join("incoming"))
-                .with_max_frame(raft_frame.clone()),
+            RaftServer::shared(shared.clone(), admission, dir.join("incoming")),
         )
         .accept(alpn::MANAGEMENT, ManagementServer::new(service.clone()))
         .accept(alpn::DISCOVERY, discovery)
@@ -290,20 +294,36 @@ pub(crate) async fn initialize(
     raft.initialize(BTreeMap::from([(node_id, me)]))
         .await
         .map_err(|e| NodeError::raft("initializing the cluster", e))?;
-    if config.cluster_config() == ClusterConfig::default() {
-        return Ok(());
-    }
     raft.wait(Some(Duration::from_secs(10)))
         .current_leader(node_id, "leading the new cluster")
         .await
         .map_err(|e| NodeError::raft("waiting to lead the new cluster", e))?;
-    let seed = ClusterConfig {
-        version: 1,
-        ..config.cluster_config()
+    if config.cluster_config() != ClusterConfig::default() {
+        let seed = ClusterConfig {
+            version: 1,
+            ..config.cluster_config()
+        };
+        raft.client_write(LogPayload::Config(seed))
+            .await
+            .map_err(|e| NodeError::raft("seeding the configuration", e))?;
+    }
+    // The state machine's bytes go through the log: every replica, whatever it was built with,
+    // runs exactly these.
+    let wasm = config.initial_state_machine.clone();
+    let seed = DeployEntry {
+        kind: PluginKind::StateMachine,
+        sha256: crate::hash::sha256(&wasm),
+        version: String::new(),
+        config: bytes::Bytes::new(),
+        wasm,
     };
-    raft.client_write(LogPayload::Config(seed))
+    let response = raft
+        .client_write(LogPayload::Deploy(seed))
         .await
-        .map_err(|e| NodeError::raft("seeding the configuration", e))?;
+        .map_err(|e| NodeError::raft("proposing the initial state machine", e))?;
+    if let ApplyResponse::Failed(reason) = response.data {
+        return Err(NodeError::InitialPlugin(reason));
+    }
     Ok(())
 }
 

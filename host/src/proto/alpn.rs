@@ -9,8 +9,13 @@ pub const METRICS: &[u8] = b"iroh-raft-metrics/0";
 /// Joining: holders of a join ticket ask to be added.
 pub const DISCOVERY: &[u8] = b"iroh-raft-discovery/0";
 
-/// Largest raft frame: an append-entries batch or a snapshot chunk.
+/// Default largest raft frame a leader sends: an append-entries batch or a snapshot chunk (the
+/// replicated `max_raft_frame`).
 pub const MAX_RAFT_FRAME: usize = 64 << 20;
+/// Largest raft frame a member accepts, whatever the configuration: `max_raft_frame` may not be
+/// set above it. A receiver does not use its own `max_raft_frame`, because a follower that has
+/// not yet applied a raise would refuse the very batches that carry it.
+pub const RAFT_FRAME_CEILING: usize = 1 << 30;
 /// Largest management frame (a plugin deploy streams in chunks of at most this).
 pub const MAX_MANAGEMENT_FRAME: usize = 16 << 20;
 /// Largest discovery frame: join requests are small.

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::PluginLimits;
 
+/// What a raft frame needs beside its largest entry: the append request around it.
+const ENTRY_HEADROOM: u64 = 64 << 10;
+
 /// The cluster's shared settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterConfig {
@@ -177,7 +180,12 @@ impl ClusterConfig {
             64 << 10,
             1 << 30,
         )?;
-        within("max_raft_frame", self.max_raft_frame, 1 << 20, 1 << 30)?;
+        within(
+            "max_raft_frame",
+            self.max_raft_frame,
+            1 << 20,
+            super::alpn::RAFT_FRAME_CEILING as u64,
+        )?;
         // fjall refuses (by panicking) keys over 65,535 bytes: no setting may let one through.
         within("max_key_bytes", self.limits.max_key_bytes, 1, 65_535)?;
         within("max_value_bytes", self.limits.max_value_bytes, 1, 1 << 30)?;
@@ -189,15 +197,26 @@ impl ClusterConfig {
         )?;
         within("max_command_bytes", self.max_command_bytes, 1, 1 << 30)?;
         within("check_every", self.check_every, 0, u64::MAX)?;
-        if self.max_raft_frame < self.max_management_frame + (64 << 10) {
-            return Err(refuse(
-                "max_raft_frame",
-                format!(
-                    "is {}; it must exceed max_management_frame ({}) by 64 KiB, or an accepted \
-                     command could not be replicated",
-                    self.max_raft_frame, self.max_management_frame
-                ),
-            ));
+        // Every entry must fit in a frame on its own, or no batch could carry it.
+        let largest_entry = [
+            ("max_management_frame", self.max_management_frame),
+            ("max_command_bytes", self.max_command_bytes),
+            (
+                "the largest deploy",
+                (super::MAX_PLUGIN_BYTES + super::MAX_PLUGIN_CONFIG) as u64,
+            ),
+        ];
+        for (what, bytes) in largest_entry {
+            if self.max_raft_frame < bytes + ENTRY_HEADROOM {
+                return Err(refuse(
+                    "max_raft_frame",
+                    format!(
+                        "is {}; it must exceed {what} ({bytes}) by 64 KiB, or an accepted entry \
+                         could not be replicated",
+                        self.max_raft_frame
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -359,6 +378,30 @@ mod tests {
             .set("snapshot_every", "lots")
             .unwrap_err();
         assert_eq!(error.field, "snapshot_every");
+    }
+
+    #[test]
+    fn max_raft_frame_must_carry_the_largest_command_and_the_largest_deploy_alone() {
+        let mib = 1u64 << 20;
+        let with = |raft: u64, command: u64, management: u64| ClusterConfig {
+            max_raft_frame: raft,
+            max_command_bytes: command,
+            max_management_frame: management,
+            ..ClusterConfig::default()
+        };
+        // The largest deploy (16 MiB of wasm and 64 KiB of config) sets the floor.
+        let error = with(16 * mib + (64 << 10), mib, mib)
+            .validate()
+            .unwrap_err();
+        assert_eq!(error.field, "max_raft_frame");
+        assert!(error.reason.contains("the largest deploy"), "{error}");
+        with(17 * mib, mib, mib).validate().unwrap();
+        let error = with(17 * mib, 17 * mib, mib).validate().unwrap_err();
+        assert!(error.reason.contains("max_command_bytes"), "{error}");
+        let error = with(17 * mib, mib, 17 * mib).validate().unwrap_err();
+        assert!(error.reason.contains("max_management_frame"), "{error}");
+        let error = with(2 << 30, mib, mib).validate().unwrap_err();
+        assert!(error.reason.contains("1073741824"), "{error}");
     }
 
     proptest! {

@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterConfig, Member, PluginKind};
+use super::{ClusterConfig, Member, PluginKind, SessionTag};
 
 /// The payload of a normal log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,14 @@ pub enum LogPayload {
         kind: PluginKind,
         /// The plugin the operator saw active; if another is active by now, the rollback fails.
         from_sha256: [u8; 32],
+    },
+    /// A state-machine command in a client session: applied once per tag, however many entries
+    /// carry it (a retry returns the first result).
+    SessionCommand {
+        /// The client's session and this write's number in it.
+        session: SessionTag,
+        /// The command, handed to the plugin unchanged.
+        command: Bytes,
     },
 }
 
@@ -85,6 +93,13 @@ impl fmt::Display for LogPayload {
                 deploy.wasm.len()
             ),
             Self::Rollback { kind, .. } => write!(f, "rollback({kind})"),
+            Self::SessionCommand { session, command } => write!(
+                f,
+                "command({} bytes, session {} write {})",
+                command.len(),
+                hex::encode(&session.client[..4]),
+                session.seq
+            ),
         }
     }
 }
@@ -102,6 +117,14 @@ pub enum ApplyResponse {
     Failed(String),
     /// A deploy or rollback took effect (or changed nothing). A refused one is [`Self::Failed`].
     Plugin(PluginOutcome),
+    /// The entry repeats a write its session already applied, at `index`: not applied again;
+    /// `first` is what applying it returned then.
+    Repeated {
+        /// The index the write was applied at.
+        index: u64,
+        /// Its result then.
+        first: Box<ApplyResponse>,
+    },
 }
 
 openraft::declare_raft_types!(

@@ -71,9 +71,10 @@ mod tests {
     fn operation() -> impl Strategy<Value = Operation> {
         let bytes = proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from);
         prop_oneof![
-            bytes
-                .clone()
-                .prop_map(|command| Operation::Write { command }),
+            bytes.clone().prop_map(|command| Operation::Write {
+                command,
+                session: None
+            }),
             (bytes.clone(), 0..3u8).prop_map(|(query, c)| Operation::Read {
                 query,
                 consistency: [

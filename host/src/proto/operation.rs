@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterConfig, Member, MemberRole, MetricsCategory, PluginKind};
+use super::{ClusterConfig, Member, MemberRole, MetricsCategory, PluginKind, SessionTag};
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,8 @@ pub enum Operation {
     Write {
         /// The command, handed to the plugin unchanged.
         command: Bytes,
+        /// The client's session, so a retried write applies once (`None`: no such promise).
+        session: Option<SessionTag>,
     },
     /// Ask the state machine.
     Read {

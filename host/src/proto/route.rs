@@ -60,6 +60,7 @@ mod tests {
         let leader = [
             Operation::Write {
                 command: Bytes::new(),
+                session: None,
             },
             Operation::Read {
                 query: Bytes::new(),

@@ -8,6 +8,8 @@ pub(crate) mod applied_state;
 pub(crate) mod batch;
 pub(crate) mod captures;
 pub(crate) mod check_points;
+mod commands;
+pub(crate) mod sessions;
 pub(crate) mod state_hash;
 mod state_machine_store;
 

@@ -80,6 +80,18 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..256)
                 .prop_map(|b| EntryPayload::Normal(LogPayload::Command(Bytes::from(b)))),
             (
+                any::<[u8; 16]>(),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..64)
+            )
+                .prop_map(|(client, seq, acked, b)| EntryPayload::Normal(
+                    LogPayload::SessionCommand {
+                        session: crate::proto::SessionTag { client, seq, acked },
+                        command: Bytes::from(b),
+                    }
+                )),
+            (
                 0..3usize,
                 any::<[u8; 32]>(),
                 "[a-z0-9.]{0,8}",

@@ -118,6 +118,19 @@ pub enum RaftStorageError {
         /// Why it was refused.
         reason: String,
     },
+    /// A plugin the log activates, which the leader compiled before proposing it, does not
+    /// compile here: running the previous one beside the peers would diverge.
+    #[error(
+        "this node cannot compile plugin {sha256}, which the log activates and the leader \
+         accepted: {reason}; it stops rather than run another plugin than its peers. Run the same \
+         iroh-raft build as the other members, then restart it"
+    )]
+    PluginUnrunnable {
+        /// Its sha256 (hex).
+        sha256: String,
+        /// What the engine reported.
+        reason: String,
+    },
 }
 
 impl RaftStorageError {

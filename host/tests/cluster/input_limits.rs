@@ -13,24 +13,12 @@ use iroh_raft::proto::{ClusterConfig, Consistency, Operation, Reply, RequestErro
 use iroh_raft::{ClientError, Node, Start};
 use iroh_raft_kv_types::Command;
 
-use crate::support::{TestNode, client, cluster, config, get, put, value, wait_for};
+use crate::support::{TestNode, client, cluster, config, configuration, get, put, value, wait_for};
 
 const LONG: Duration = Duration::from_secs(120);
 
 fn put_bytes(key: &[u8], value: &[u8]) -> Bytes {
     Bytes::from(postcard::to_allocvec(&Command::Put { key, value }).expect("encode"))
-}
-
-/// The configuration in effect, as `c`'s node answers it.
-async fn configuration(c: &iroh_raft::Client) -> ClusterConfig {
-    match c
-        .request(Operation::GetConfiguration)
-        .await
-        .expect("config")
-    {
-        Reply::Configuration(config) => config,
-        other => panic!("expected the configuration, got {other:?}"),
-    }
 }
 
 /// Stops every node and starts each again from its data directory on the same address.

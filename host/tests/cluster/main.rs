@@ -3,9 +3,12 @@
 //! deploys through the log, state hashes compared across replicas.
 
 mod deploy;
+mod exactly_once;
 mod formation;
 mod input_limits;
+mod large_entries;
 mod management;
+mod same_bytes;
 mod state_hash;
 mod support;
 mod wire_faults;

@@ -53,6 +53,17 @@ pub(crate) async fn cluster(size: usize) -> Vec<TestNode> {
         nodes.iter().all(|n| n.node.status().voters.len() == size)
     })
     .await;
+    // Every node has applied the cluster's first entries (its initial state machine among them),
+    // so what a test sees next is its own doing.
+    wait_for(
+        Duration::from_secs(60),
+        "every node to apply the same index",
+        || {
+            let applied = nodes[0].node.status().applied;
+            nodes.iter().all(|n| n.node.status().applied == applied)
+        },
+    )
+    .await;
     nodes
 }
 
@@ -97,4 +108,39 @@ pub(crate) async fn client(node: &TestNode) -> Client {
     Client::connect(node.node.addr())
         .await
         .expect("client connects")
+}
+
+/// The configuration in effect, as `c`'s node answers it.
+pub(crate) async fn configuration(c: &Client) -> iroh_raft::proto::ClusterConfig {
+    match c
+        .request(iroh_raft::proto::Operation::GetConfiguration)
+        .await
+        .expect("config")
+    {
+        iroh_raft::proto::Reply::Configuration(config) => config,
+        other => panic!("expected the configuration, got {other:?}"),
+    }
+}
+
+/// Sets `config` through `c`, reading the version again if another update or an election got in
+/// the way.
+pub(crate) async fn retry_config(c: &Client, config: iroh_raft::proto::ClusterConfig) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut wanted = config;
+    loop {
+        match c
+            .request(iroh_raft::proto::Operation::UpdateConfiguration {
+                config: wanted.clone(),
+            })
+            .await
+        {
+            Ok(_) => return,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "config set failed: {error}");
+                tracing::debug!("config set again after: {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                wanted.version = configuration(c).await.version;
+            }
+        }
+    }
 }

@@ -133,15 +133,20 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
         !reply.is_empty(),
         "the raft server answers garbage with a refusal"
     );
-    // An oversized raft frame: the stream ends without the body being read.
+    // An oversized raft frame is refused with the reason, without its body being read (it used
+    // to end the stream in silence).
     let (mut send, mut recv) = raft.open_bi().await.expect("stream");
     send.write_all(&u32::MAX.to_be_bytes()).await.expect("send");
-    assert!(
-        read_frame(&mut recv, 1 << 20)
-            .await
-            .map(|f| f.is_none())
-            .unwrap_or(true)
-    );
+    let body = read_frame(&mut recv, 1 << 20)
+        .await
+        .expect("a reply")
+        .expect("a frame");
+    match decode_body::<iroh_raft::proto::raft_rpc::RaftReply>(&body).expect("a raft reply") {
+        iroh_raft::proto::raft_rpc::RaftReply::Refused(reason) => {
+            assert!(reason.contains("exceeds the limit"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 
     // Discovery: garbage gets a refusal frame.
     let stranger = stranger().await;

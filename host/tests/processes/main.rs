@@ -4,6 +4,7 @@
 mod cli;
 mod consistency_cli;
 mod deploy;
+mod exactly_once;
 mod fatal;
 mod kill;
 mod manage_cli;

@@ -15,7 +15,9 @@ use openraft::EntryPayload;
 use openraft::type_config::alias::EntryOf;
 
 use crate::hash::{sha256, sha256_hex};
-use crate::plugin::{CompiledStateMachine, RuntimeError, StateMachineApplier, StateMachineReader};
+use crate::plugin::{
+    CompiledStateMachine, PluginError, RuntimeError, StateMachineApplier, StateMachineReader,
+};
 use crate::proto::{
     ActivationCause, ApplyResponse, ClusterEvent, DeployDecision, DeployEntry, LogPayload,
     PluginKind, PluginLimits, PluginOutcome, PluginRecord, TypeConfig,
@@ -156,11 +158,10 @@ impl Activator<'_> {
                 sha256_hex(&deploy.sha256)
             )));
         }
-        let default = default_record(self.default, kind);
-        let from_version = match next
-            .plugins
-            .decide_deploy(kind, &deploy.sha256, default.as_ref())
-        {
+        // Decided from the replicated registry alone: a node's own default (built by its own
+        // toolchain) must not make replicas decide differently. A new cluster's first entries
+        // activate its initial state machine, so the registry always names one.
+        let from_version = match next.plugins.decide_deploy(kind, &deploy.sha256, None) {
             DeployDecision::Unchanged(active) => {
                 return Ok(Ok(PluginOutcome::Unchanged {
                     kind,
@@ -200,21 +201,16 @@ impl Activator<'_> {
         kind: PluginKind,
         from_sha256: &[u8; 32],
     ) -> Result<Result<PluginOutcome, Refusal>, RaftStorageError> {
-        let default = default_record(self.default, kind);
-        let target = match next
-            .plugins
-            .decide_rollback(kind, from_sha256, default.as_ref())
-        {
+        let target = match next.plugins.decide_rollback(kind, from_sha256, None) {
             Ok(target) => target,
             Err(refused) => return Ok(Err(refused.to_string())),
         };
         let from_version = next
             .plugins
             .active(kind)
-            .or(default.as_ref())
             .map(|active| active.version.clone())
             .unwrap_or_default();
-        let wasm = if Some(&target.sha256) == default.as_ref().map(|d| &d.sha256) {
+        let wasm = if target.sha256 == self.default.info().sha256 {
             self.default.wasm().clone()
         } else {
             self.blobs
@@ -260,7 +256,6 @@ impl Activator<'_> {
             cause,
             from_version,
         } = change;
-        let default = default_record(self.default, kind);
         let mut candidate = None;
         match kind {
             PluginKind::StateMachine => {
@@ -270,7 +265,7 @@ impl Activator<'_> {
                     .load_state_machine(self.default.name(), wasm)
                 {
                     Ok(plugin) => plugin,
-                    Err(error) => return Ok(Err(format!("the component was refused: {error}"))),
+                    Err(error) => return refused(&record.sha256, error),
                 };
                 let store = Arc::new(self.store.clone());
                 let mut applier = match plugin.applier(store, next.limits(self.limits)) {
@@ -295,7 +290,7 @@ impl Activator<'_> {
             // Their hosts read the registry; here the component need only fit its world.
             PluginKind::Policy | PluginKind::Backup => {
                 if let Err(error) = self.default.engine().validate(kind, wasm) {
-                    return Ok(Err(format!("the component was refused: {error}")));
+                    return refused(&record.sha256, error);
                 }
             }
         }
@@ -303,12 +298,6 @@ impl Activator<'_> {
         // The bytes go first: a crash may leave an unused blob, never a registry naming a
         // missing one.
         self.blobs.put(wasm)?;
-        if next.plugins.active(kind).is_none()
-            && let Some(default) = &default
-            && default.sha256 != record.sha256
-        {
-            self.blobs.put(self.default.wasm())?;
-        }
         let outcome = PluginOutcome::Activated {
             kind,
             sha256: record.sha256,
@@ -316,9 +305,7 @@ impl Activator<'_> {
             index: entry.log_id.index,
             from_version,
         };
-        let dropped = next
-            .plugins
-            .activate(kind, record.clone(), cause, default.as_ref());
+        let dropped = next.plugins.activate(kind, record.clone(), cause, None);
         next.last_applied = Some(entry.log_id);
         match candidate {
             Some((plugin, mut applier)) => {
@@ -336,5 +323,53 @@ impl Activator<'_> {
             self.blobs.remove(&hash)?;
         }
         Ok(Ok(outcome))
+    }
+}
+
+/// A component the activation could not load. What the bytes themselves decide (not WebAssembly,
+/// a core module, the wrong world, a forbidden import, mismatched types) is refused, the same on
+/// every replica. A compile or engine failure is this node's own: the leader compiled the same
+/// bytes before proposing them, so running the previous plugin here would diverge from its
+/// peers; the node stops instead, with the reason.
+fn refused<T>(
+    sha256: &[u8; 32],
+    error: PluginError,
+) -> Result<Result<T, Refusal>, RaftStorageError> {
+    if unrunnable_here(&error) {
+        return Err(RaftStorageError::PluginUnrunnable {
+            sha256: sha256_hex(sha256),
+            reason: error.to_string(),
+        });
+    }
+    Ok(Err(format!("the component was refused: {error}")))
+}
+
+/// Whether a load failure says more about this node than about the component.
+fn unrunnable_here(error: &PluginError) -> bool {
+    matches!(error, PluginError::Invalid { .. } | PluginError::Engine(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_compile_and_engine_failures_stop_the_node() {
+        assert!(unrunnable_here(&PluginError::Invalid {
+            reason: "unsupported feature".into()
+        }));
+        assert!(unrunnable_here(&PluginError::Engine("cache".into())));
+        assert!(!unrunnable_here(&PluginError::NotWasm));
+        assert!(!unrunnable_here(&PluginError::CoreModule));
+        assert!(!unrunnable_here(&PluginError::Mismatch {
+            kind: PluginKind::Policy,
+            reason: "types".into()
+        }));
+        let stop = refused::<()>(&[1; 32], PluginError::Engine("cache".into())).unwrap_err();
+        assert!(stop.to_string().contains("the leader accepted"), "{stop}");
+        let refusal = refused::<()>(&[1; 32], PluginError::NotWasm)
+            .unwrap()
+            .unwrap_err();
+        assert!(refusal.contains("refused"), "{refusal}");
     }
 }

@@ -6,6 +6,7 @@ use openraft::type_config::alias::{LogIdOf, StoredMembershipOf};
 use serde::{Deserialize, Serialize};
 
 use crate::proto::{ClusterConfig, PluginLimits, PluginRegistry, TypeConfig};
+use crate::raft::apply::sessions::Sessions;
 use crate::raft::{RaftStorageError, codec};
 use crate::store::AppliedMark;
 
@@ -22,6 +23,8 @@ pub(crate) struct AppliedState {
     pub(crate) config: ClusterConfig,
     /// The active plugin of each kind, rollback targets and history, as of `last_applied`.
     pub(crate) plugins: PluginRegistry,
+    /// Client sessions: which tagged writes were applied, with their results.
+    pub(crate) sessions: Sessions,
 }
 
 impl AppliedState {
@@ -118,9 +121,10 @@ mod tests {
             any::<[u8; 32]>(),
             any::<u64>(),
             proptest::collection::vec((0..3usize, any::<u8>(), any::<bool>()), 0..6),
+            proptest::collection::vec((any::<u8>(), 1u64..20), 0..8),
         )
             .prop_map(
-                |(applied, membership_at, voters, sha, version, activations)| {
+                |(applied, membership_at, voters, sha, version, activations, writes)| {
                     let id = |(term, node, index)| {
                         LogIdOf::<TypeConfig>::new(LeaderId::new_committed(term, node), index)
                     };
@@ -136,9 +140,27 @@ mod tests {
                             ..ClusterConfig::default()
                         },
                         plugins: registry(&activations),
+                        sessions: sessions(&writes),
                     }
                 },
             )
+    }
+
+    fn sessions(writes: &[(u8, u64)]) -> Sessions {
+        let mut sessions = Sessions::default();
+        for (position, (client, seq)) in writes.iter().enumerate() {
+            let tag = crate::proto::SessionTag {
+                client: [*client; 16],
+                seq: *seq,
+                acked: 1,
+            };
+            sessions.admit(&tag, position as u64 + 1);
+            sessions.record(
+                &tag,
+                &crate::proto::ApplyResponse::Ok(bytes::Bytes::from(vec![*client; 3])),
+            );
+        }
+        sessions
     }
 
     proptest! {

@@ -1,5 +1,6 @@
 //! How one `apply` call of openraft becomes plugin calls: [`plan`] groups the entries (consecutive
-//! commands into one batch for a single wasm call; blank and membership entries alone; plugin
+//! commands into one run, applied by `commands.rs` in as few wasm calls as its session repeats
+//! allow; blank and membership entries alone; plugin
 //! deploys and rollbacks alone), and [`apply_entries`] runs the plan and commits once, atomically
 //! with the new [`AppliedState`]. A deploy splits the call: what came before it commits under the
 //! old plugin, the activation commits with its `migrate` writes, and the rest runs on the new
@@ -9,7 +10,6 @@
 
 use std::ops::Range;
 
-use bytes::Bytes;
 use openraft::EntryPayload;
 use openraft::StoredMembership;
 use openraft::type_config::alias::EntryOf;
@@ -20,6 +20,7 @@ use crate::raft::apply::activate::{Activator, ActiveMachine};
 use crate::raft::apply::applied_state::AppliedState;
 use crate::raft::apply::captures::Taken;
 use crate::raft::apply::check_points::{is_check_point, split_at_check_points};
+use crate::raft::apply::commands::apply_commands;
 
 type C = TypeConfig;
 
@@ -49,7 +50,10 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut run: Option<Range<usize>> = None;
     for (position, entry) in entries.iter().enumerate() {
-        let is_command = matches!(entry.payload, EntryPayload::Normal(LogPayload::Command(_)));
+        let is_command = matches!(
+            entry.payload,
+            EntryPayload::Normal(LogPayload::Command(_) | LogPayload::SessionCommand { .. })
+        );
         let is_plugin = matches!(
             entry.payload,
             EntryPayload::Normal(LogPayload::Deploy(_) | LogPayload::Rollback { .. })
@@ -131,7 +135,7 @@ fn run(
                 let every = next.config.check_every;
                 for piece in split_at_check_points(first_index, range.len(), every) {
                     let batch = &entries[range.start + piece.start..range.start + piece.end];
-                    responses.extend(apply_commands(machine, batch)?);
+                    responses.extend(apply_commands(machine, &mut next.sessions, batch)?);
                     if let Some(last) = batch.last() {
                         captures.at_check_point(machine, activator, &mut next, last)?;
                     }
@@ -190,36 +194,6 @@ fn run(
         events,
         captures: captures.taken,
     })
-}
-
-/// One plugin call over consecutive commands: one response per entry.
-fn apply_commands(
-    machine: &mut ActiveMachine,
-    batch: &[EntryOf<C>],
-) -> Result<Vec<ApplyResponse>, RaftStorageError> {
-    let payloads: Vec<Bytes> = batch
-        .iter()
-        .filter_map(|entry| match &entry.payload {
-            EntryPayload::Normal(LogPayload::Command(bytes)) => Some(bytes.clone()),
-            _ => None,
-        })
-        .collect();
-    let first_index = batch.first().map_or(0, |entry| entry.log_id.index);
-    let outcomes = machine.applier.apply(first_index, &payloads)?;
-    if outcomes.len() != batch.len() {
-        return Err(RaftStorageError::Task(format!(
-            "the plugin runtime returned {} outcomes for {} entries",
-            outcomes.len(),
-            batch.len()
-        )));
-    }
-    Ok(outcomes
-        .into_iter()
-        .map(|outcome| match outcome {
-            Ok(bytes) => ApplyResponse::Ok(bytes),
-            Err(error) => ApplyResponse::Failed(error.to_string()),
-        })
-        .collect())
 }
 
 /// The commits an apply call makes at check points and at its end, with a view of each.
@@ -322,6 +296,7 @@ fn apply_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use openraft::Membership;
     use openraft::type_config::alias::LogIdOf;
     use openraft::vote::RaftLeaderIdExt;

@@ -20,8 +20,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::raft::RaftStorageError;
+use crate::raft::apply::applied_state::AppliedState;
+use crate::raft::apply::check_points::is_check_point;
 use crate::raft::apply::state_hash::state_hash;
-use crate::store::StateExport;
+use crate::store::{FjallStateStore, StateExport};
 
 /// How many check points a replica keeps views of (besides the end of its last apply).
 pub(crate) const KEEP_CHECK_POINTS: usize = 3;
@@ -34,6 +36,21 @@ pub(crate) struct Taken {
     pub(crate) check: bool,
     /// The state right after the commit.
     pub(crate) view: StateExport,
+}
+
+/// A view of the state `store` holds now, which `applied` describes (`None`: nothing applied).
+pub(crate) fn take(
+    store: &FjallStateStore,
+    applied: &AppliedState,
+) -> Result<Option<Taken>, RaftStorageError> {
+    let Some(last) = applied.last_applied else {
+        return Ok(None);
+    };
+    Ok(Some(Taken {
+        index: last.index,
+        check: is_check_point(last.index, applied.config.check_every),
+        view: store.export()?,
+    }))
 }
 
 /// Why a state hash cannot be given.

@@ -29,8 +29,7 @@ use crate::raft::RaftStorageError;
 use crate::raft::apply::activate::{Activator, ActiveMachine, default_record};
 use crate::raft::apply::applied_state::AppliedState;
 use crate::raft::apply::batch::{already_applied, apply_entries};
-use crate::raft::apply::captures::{CaptureError, StateCaptures, Taken};
-use crate::raft::apply::check_points::is_check_point;
+use crate::raft::apply::captures::{CaptureError, StateCaptures, take};
 use crate::raft::snapshot::builder::PluginSnapshotBuilder;
 use crate::raft::snapshot::install::install;
 use crate::raft::snapshot::store::SnapshotStore;
@@ -56,12 +55,39 @@ pub struct StateMachineStore {
     config: Arc<watch::Sender<ClusterConfig>>,
     /// Views of the committed state at the capture points, for state hashes.
     captures: Arc<StateCaptures>,
+    /// What the node's async tasks read about the plugins, copied out of `live` after every apply
+    /// call: `live` is held for a whole apply call (a `migrate` may take seconds), and waiting on
+    /// it would block a tokio worker that heartbeats need.
+    published: Arc<Mutex<Published>>,
 }
 
 /// What applying needs, behind one lock: the active plugin's instance and where it stands.
 struct Live {
     machine: ActiveMachine,
     applied: AppliedState,
+}
+
+/// The plugin facts readers need, never held for longer than a copy.
+#[derive(Clone)]
+struct Published {
+    plugin: CompiledStateMachine,
+    registry: PluginRegistry,
+    limits: PluginLimits,
+    usage: (u64, u64),
+}
+
+impl Live {
+    fn published(&self, default: PluginLimits) -> Published {
+        Published {
+            plugin: self.machine.plugin.clone(),
+            registry: self.applied.plugins.clone(),
+            limits: self.applied.limits(default),
+            usage: (
+                self.machine.applier.fuel_consumed(),
+                self.machine.applier.instances_created(),
+            ),
+        }
+    }
 }
 
 impl StateMachineStore {
@@ -99,18 +125,20 @@ impl StateMachineStore {
         let applier = plugin.applier(Arc::new(store.clone()), applied.limits(limits))?;
         let reader = plugin.reader(Arc::new(store.clone()), applied.limits(limits));
         let captures = Arc::new(StateCaptures::default());
-        if let Some(taken) = capture(&store, &applied)? {
+        if let Some(taken) = take(&store, &applied)? {
             captures.record(vec![taken]);
         }
+        let live = Live {
+            machine: ActiveMachine { plugin, applier },
+            applied,
+        };
         Ok(Self {
             default,
             limits,
             store,
             blobs,
-            live: Arc::new(Mutex::new(Live {
-                machine: ActiveMachine { plugin, applier },
-                applied,
-            })),
+            published: Arc::new(Mutex::new(live.published(limits))),
+            live: Arc::new(Mutex::new(live)),
             reader: Arc::new(Mutex::new(reader)),
             snapshots,
             events: EventBus::default(),
@@ -170,23 +198,29 @@ impl StateMachineStore {
 
     /// Fuel burned by apply calls since start, and instances created.
     pub fn plugin_usage(&self) -> (u64, u64) {
-        // A poisoned lock still holds the counters as they were.
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        (
-            live.machine.applier.fuel_consumed(),
-            live.machine.applier.instances_created(),
-        )
+        self.published().usage
+    }
+
+    fn published(&self) -> Published {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn publish(&self, live: &Live) {
+        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = live.published(self.limits);
     }
 
     /// The state-machine plugin active now.
     pub fn plugin(&self) -> Result<CompiledStateMachine, RaftStorageError> {
-        Ok(lock(&self.live)?.machine.plugin.clone())
+        Ok(self.published().plugin)
     }
 
     /// The plugins active now, the rollback targets and the history, with the bundled state
     /// machine that runs where nothing was deployed.
     pub fn plugins(&self) -> Result<(PluginRegistry, Option<PluginRecord>), RaftStorageError> {
-        let registry = lock(&self.live)?.applied.plugins.clone();
+        let registry = self.published().registry;
         Ok((
             registry,
             default_record(&self.default, PluginKind::StateMachine),
@@ -201,8 +235,8 @@ impl StateMachineStore {
     /// A new query instance of the active plugin over the committed state. It never touches the
     /// applying instance.
     pub fn reader(&self) -> Result<StateMachineReader, RaftStorageError> {
-        let limits = lock(&self.live)?.applied.limits(self.limits);
-        Ok(self.plugin()?.reader(Arc::new(self.store.clone()), limits))
+        let Published { plugin, limits, .. } = self.published();
+        Ok(plugin.reader(Arc::new(self.store.clone()), limits))
     }
 
     /// The query instance the node serves reads with: it always runs the active plugin (an
@@ -220,21 +254,6 @@ impl StateMachineStore {
             reader: &self.reader,
         }
     }
-}
-
-/// A view of the state `store` holds now, which `applied` describes (`None`: nothing applied).
-fn capture(
-    store: &FjallStateStore,
-    applied: &AppliedState,
-) -> Result<Option<Taken>, RaftStorageError> {
-    let Some(last) = applied.last_applied else {
-        return Ok(None);
-    };
-    Ok(Some(Taken {
-        index: last.index,
-        check: is_check_point(last.index, applied.config.check_every),
-        view: store.export()?,
-    }))
 }
 
 /// The state-machine plugin `registry` names active: `default` unless another was deployed, in
@@ -329,6 +348,7 @@ impl RaftStateMachine<C> for StateMachineStore {
             )?;
             live.applied = applied.state;
             this.captures.record(applied.captures);
+            this.publish(live);
             responses.extend(applied.responses);
             let config = live.applied.config.clone();
             Ok::<_, RaftStorageError>((responses, applied.events, config))
@@ -390,9 +410,10 @@ impl RaftStateMachine<C> for StateMachineStore {
             *reader = plugin.reader(Arc::new(this.store.clone()), limits);
             live.machine = ActiveMachine { plugin, applier };
             live.applied = applied;
-            if let Some(taken) = capture(&this.store, &live.applied)? {
+            if let Some(taken) = take(&this.store, &live.applied)? {
                 this.captures.reset(taken);
             }
+            this.publish(&live);
             Ok::<_, RaftStorageError>(live.applied.config.clone())
         })
         .await

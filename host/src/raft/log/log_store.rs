@@ -18,9 +18,10 @@ use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::{OptionalSend, RaftLogReader};
 use serde::de::DeserializeOwned;
 
-use crate::proto::TypeConfig;
+use crate::proto::{TypeConfig, alpn};
 use crate::raft::RaftStorageError;
 use crate::raft::codec::{self, decode_index_key, index_key};
+use crate::raft::log::append_budget::{AppendBudget, joins_batch};
 use crate::raft::log::group_commit::GroupCommit;
 
 const LOG_KEYSPACE: &str = "raft.log";
@@ -43,6 +44,7 @@ struct Inner {
     log: Keyspace,
     meta: Keyspace,
     group_commit: GroupCommit,
+    budget: AppendBudget,
 }
 
 impl FjallLogStore {
@@ -61,6 +63,7 @@ impl FjallLogStore {
                 log,
                 meta,
                 group_commit,
+                budget: AppendBudget::new(alpn::MAX_RAFT_FRAME),
             }),
         })
     }
@@ -68,6 +71,12 @@ impl FjallLogStore {
     /// The database the log lives in (shared with the state machine).
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// The byte budget of one append-entries batch; the node keeps its frame limit at the
+    /// replicated `max_raft_frame`.
+    pub(crate) fn append_budget(&self) -> &AppendBudget {
+        &self.inner.budget
     }
 
     /// fsyncs the group-commit thread has done, and the appends they made durable: the ratio is
@@ -105,6 +114,31 @@ impl FjallLogStore {
                 decode_entry(&key, &value)
             })
             .collect()
+    }
+
+    /// The entries from `start` (below `end`) that fit in one append-entries batch, read
+    /// atomically; at least one if the log holds `start`.
+    fn read_batch(&self, start: u64, end: u64) -> Result<Vec<EntryOf<C>>, RaftStorageError> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let budget = self.inner.budget.batch_bytes();
+        let (mut entries, mut bytes) = (Vec::new(), 0usize);
+        let range = (
+            Bound::Included(index_key(start)),
+            Bound::Excluded(index_key(end)),
+        );
+        for guard in self.inner.log.range::<[u8; 8], _>(range) {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(RaftStorageError::fjall("read", "raft log"))?;
+            if !joins_batch(entries.len(), bytes, value.len(), budget) {
+                break;
+            }
+            bytes += value.len();
+            entries.push(decode_entry(&key, &value)?);
+        }
+        Ok(entries)
     }
 
     fn last_entry(&self) -> Result<Option<EntryOf<C>>, RaftStorageError> {
@@ -176,6 +210,22 @@ impl RaftLogReader<C> for FjallLogStore {
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<C>>, io::Error> {
         Ok(self.read_meta(VOTE_KEY, "vote")?)
+    }
+
+    /// What replication sends: bounded in bytes as well as openraft's entry count, so a batch of
+    /// large entries never outgrows a raft frame.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<EntryOf<C>>, io::Error> {
+        // Up to a frame's worth of reads and decoding: off the async workers.
+        let this = self.clone();
+        Ok(
+            tokio::task::spawn_blocking(move || this.read_batch(start, end))
+                .await
+                .map_err(RaftStorageError::from)??,
+        )
     }
 }
 
@@ -251,17 +301,28 @@ impl RaftLogStorage<C> for FjallLogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<C>>) -> Result<(), io::Error> {
         let start = last_log_id.map_or(Bound::Unbounded, |id| Bound::Excluded(index_key(id.index)));
-        self.delete_entries((start, Bound::Unbounded), None, "truncate")?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            this.delete_entries((start, Bound::Unbounded), None, "truncate")
+        })
+        .await
+        .map_err(RaftStorageError::from)??;
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogIdOf<C>) -> Result<(), io::Error> {
         let value = codec::encode("last purged log id", &log_id)?;
-        self.delete_entries(
-            (Bound::Unbounded, Bound::Included(index_key(log_id.index))),
-            Some((LAST_PURGED_KEY, value)),
-            "purge",
-        )?;
+        // A purge deletes up to a snapshot's worth of entries: off the async workers.
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            this.delete_entries(
+                (Bound::Unbounded, Bound::Included(index_key(log_id.index))),
+                Some((LAST_PURGED_KEY, value)),
+                "purge",
+            )
+        })
+        .await
+        .map_err(RaftStorageError::from)??;
         Ok(())
     }
 }

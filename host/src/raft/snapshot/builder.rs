@@ -72,6 +72,7 @@ impl PluginSnapshotBuilder {
             plugin_sha256: applied.plugin_sha256,
             config: applied.config,
             plugins: applied.plugins,
+            sessions: applied.sessions,
         };
         let temp = self.snapshots.create_temp("build")?;
         let mut writer = SnapshotWriter::new(BufWriter::new(&temp.file), &header, &plugins)?;

@@ -28,7 +28,7 @@ use crate::raft::SnapshotFormatError;
 /// The first seven bytes of every snapshot.
 pub(crate) const MAGIC: [u8; 7] = *b"IRSNAP\0";
 /// The format version this build writes and reads (the eighth byte).
-pub(crate) const FORMAT_VERSION: u8 = 2;
+pub(crate) const FORMAT_VERSION: u8 = 3;
 /// The largest header accepted.
 pub(crate) const MAX_HEADER_BYTES: u32 = 1 << 20;
 /// The largest key accepted (fjall's key limit).
@@ -56,6 +56,8 @@ pub(crate) struct SnapshotHeader {
     /// The active plugins, rollback targets and history at `last_log_id`; the bytes of every
     /// plugin it references follow the header.
     pub(crate) plugins: PluginRegistry,
+    /// The client sessions at `last_log_id` (bounded well under the header limit).
+    pub(crate) sessions: crate::raft::apply::sessions::Sessions,
 }
 
 impl SnapshotHeader {

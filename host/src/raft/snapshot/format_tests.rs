@@ -79,6 +79,7 @@ fn header() -> impl Strategy<Value = SnapshotHeader> {
                 plugin_sha256,
                 config: Default::default(),
                 plugins: registry(&picks),
+                sessions: Default::default(),
             }
         })
 }
@@ -188,6 +189,7 @@ fn the_writer_refuses_plugins_the_registry_does_not_reference() {
         plugin_sha256: [0; 32],
         config: Default::default(),
         plugins: registry(&[1, 2]),
+        sessions: Default::default(),
     };
     let candidates = candidate_plugins();
     for wrong in [
@@ -212,6 +214,7 @@ fn the_writer_refuses_keys_out_of_order() {
         plugin_sha256: [0; 32],
         config: Default::default(),
         plugins: Default::default(),
+        sessions: Default::default(),
     };
     let mut writer = SnapshotWriter::new(Vec::new(), &header, &[]).unwrap();
     writer.pair(b"b", b"1").unwrap();
@@ -239,6 +242,7 @@ fn damaged_lengths_and_versions_are_named() {
         plugin_sha256: [7; 32],
         config: Default::default(),
         plugins: Default::default(),
+        sessions: Default::default(),
     };
     let mut pairs = BTreeMap::new();
     pairs.insert(b"k".to_vec(), b"v".to_vec());

@@ -88,6 +88,7 @@ pub(crate) fn install(
         plugin_sha256: header.plugin_sha256,
         config: header.config,
         plugins: header.plugins,
+        sessions: header.sessions,
     };
     let pairs = import.pairs();
     import.finish(&state.to_mark()?)?;

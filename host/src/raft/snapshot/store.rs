@@ -166,6 +166,7 @@ mod tests {
             plugin_sha256: [0; 32],
             config: Default::default(),
             plugins: Default::default(),
+            sessions: Default::default(),
         }
     }
 
