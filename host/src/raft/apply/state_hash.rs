@@ -1,7 +1,7 @@
 //! [`state_hash`]: the hash of a replica's whole replicated state at one applied index — the
-//! applied state (log id, membership, configuration, plugin registry) and every key and value of
-//! the state machine's keyspace — read from one fjall snapshot taken right after the commit that
-//! made that index the applied one.
+//! applied state (log id, membership, configuration, plugin registry, client sessions) and every
+//! key and value of the state machine's keyspace — read from one fjall snapshot taken right after
+//! the commit that made that index the applied one.
 //!
 //! What goes in, in order (every length a u64 big-endian):
 //!
