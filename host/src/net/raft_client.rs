@@ -156,6 +156,13 @@ impl PeerClient {
                 .ok_or_else(|| network("the peer closed the stream without replying"))?;
             Ok::<_, RPCError<C>>(decode_body::<RaftReply>(&body).map_err(network)?)
         };
+        // openraft may drop this future at its own deadline (a heartbeat's is short): the guard
+        // forgets the connection then too, or a SIGKILLed peer's dead connection would stay cached
+        // until QUIC's idle timeout and every heartbeat would wait on it.
+        let mut unanswered = ForgetUnlessAnswered {
+            client: self,
+            answered: false,
+        };
         let result = match tokio::time::timeout(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(RPCError::Network(network(format!(
@@ -163,10 +170,22 @@ impl PeerClient {
                 self.target
             )))),
         };
-        if result.is_err() {
-            self.forget();
-        }
+        unanswered.answered = result.is_ok();
         result
+    }
+}
+
+/// Forgets the peer's connection when dropped, unless the RPC it guards was answered.
+struct ForgetUnlessAnswered<'a> {
+    client: &'a PeerClient,
+    answered: bool,
+}
+
+impl Drop for ForgetUnlessAnswered<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.client.forget();
+        }
     }
 }
 
