@@ -23,6 +23,7 @@ mod wasm {
     use crate::arena::{Arena, PAGE};
 
     /// The largest arena an entry gets, whatever the host allows: 2 GiB.
+    #[cfg(feature = "state-machine")]
     const MAX_RESERVE: u64 = 1 << 31;
 
     /// The whole layout; the module is single-threaded, as every component instance is.
@@ -172,6 +173,7 @@ mod wasm {
     /// Sets up an `apply` call: reserves `entry_memory` for the arena and moves the batch window
     /// above it if it is not there yet (the first call on an instance). Returns how far the
     /// window moved, to add to the pointers into it.
+    #[cfg(feature = "state-machine")]
     pub(crate) fn enter_apply(entry_memory: u64, exhausted: fn(u64)) -> usize {
         let heap = heap();
         // The host rounds the same way when it sizes the memory cap (`plugin/memory.rs`).
@@ -197,6 +199,7 @@ mod wasm {
     }
 
     /// An entry starts: its allocations go to the arena, reset to its initial state.
+    #[cfg(feature = "state-machine")]
     pub(crate) fn start_entry() {
         let heap = heap();
         heap.arena.reset();
@@ -224,19 +227,24 @@ mod wasm {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{enter_apply, enter_body, leave, start_entry};
+pub(crate) use wasm::{enter_body, leave};
+#[cfg(all(target_arch = "wasm32", feature = "state-machine"))]
+pub(crate) use wasm::{enter_apply, start_entry};
 
 /// Natively (unit tests, `cargo build --workspace`) memory is the host's: nothing to lay out.
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    #[cfg(feature = "state-machine")]
     pub(crate) fn enter_apply(_entry_memory: u64, _exhausted: fn(u64)) -> usize {
         0
     }
+    #[cfg(feature = "state-machine")]
     pub(crate) fn start_entry() {}
-    #[allow(dead_code)]
     pub(crate) fn enter_body() {}
     pub(crate) fn leave() {}
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{enter_apply, enter_body, leave, start_entry};
+pub(crate) use native::{enter_body, leave};
+#[cfg(all(not(target_arch = "wasm32"), feature = "state-machine"))]
+pub(crate) use native::{enter_apply, start_entry};
