@@ -226,10 +226,10 @@ mod wasm {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{enter_body, leave};
 #[cfg(all(target_arch = "wasm32", feature = "state-machine"))]
 pub(crate) use wasm::{enter_apply, start_entry};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use wasm::{enter_body, leave};
 
 /// Natively (unit tests, `cargo build --workspace`) memory is the host's: nothing to lay out.
 #[cfg(not(target_arch = "wasm32"))]
@@ -244,7 +244,7 @@ mod native {
     pub(crate) fn leave() {}
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) use native::{enter_body, leave};
 #[cfg(all(not(target_arch = "wasm32"), feature = "state-machine"))]
 pub(crate) use native::{enter_apply, start_entry};
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use native::{enter_body, leave};
