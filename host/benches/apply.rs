@@ -6,7 +6,12 @@
 //!    (`iroh_raft_kv_types::apply`) over the same kind of fjall keyspace, batches of 64, each batch
 //!    committed. Reported as a ratio measured in the same run.
 //!
-//! Every figure is the median of several samples; the machine is shared, so compare ratios.
+//! 3. A fresh instance: a new store and instance of the no-op plugin (what a trap costs), and
+//!    the same plus looking up its exports (what a new applier costs).
+//!
+//! Every figure is the median of several samples. The machine is shared, so each section also
+//! prints its ratio to a native baseline measured in the same run (sha256 over 64 KiB), which
+//! is what to compare between runs.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,12 +53,20 @@ fn median(mut f: impl FnMut()) -> Duration {
     samples[SAMPLES / 2]
 }
 
+/// The same-run baseline: sha256 over 64 KiB, natively.
+fn baseline() -> Duration {
+    let data = vec![0x5au8; 64 << 10];
+    median(|| {
+        std::hint::black_box(iroh_raft::sha256(std::hint::black_box(&data)));
+    })
+}
+
 fn open_state(dir: &std::path::Path, name: &str) -> Arc<FjallStateStore> {
     let db = fjall::Database::builder(dir).open().expect("open fjall");
     Arc::new(FjallStateStore::open(&db, name, None).expect("open state"))
 }
 
-fn noop_overhead(engine: &PluginEngine) {
+fn noop_overhead(engine: &PluginEngine, base: Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let state = open_state(dir.path(), "noop");
     let plugin = engine
@@ -64,8 +77,8 @@ fn noop_overhead(engine: &PluginEngine) {
         .expect("applier");
     println!("no-op plugin, apply only (median of {SAMPLES}):");
     println!(
-        "  {:<14} {:>12} {:>12} {:>10}",
-        "batch", "per call", "per entry", "MB/s"
+        "  {:<14} {:>12} {:>12} {:>10} {:>16}",
+        "batch", "per call", "per entry", "MB/s", "call / baseline"
     );
     for (count, size) in [
         (1usize, 100usize),
@@ -84,11 +97,12 @@ fn noop_overhead(engine: &PluginEngine) {
         let per_entry = per_call.as_nanos() as f64 / count as f64;
         let mbs = (count * size) as f64 / per_call.as_secs_f64() / 1e6;
         println!(
-            "  {:<14} {:>10.1}us {:>10.1}ns {:>10.0}",
+            "  {:<14} {:>10.1}us {:>10.1}ns {:>10.0} {:>16.3}",
             format!("{count} x {size} B"),
             per_call.as_nanos() as f64 / 1e3,
             per_entry,
-            mbs
+            mbs,
+            per_call.as_secs_f64() / base.as_secs_f64()
         );
     }
 }
@@ -206,12 +220,42 @@ fn kv_puts(engine: &PluginEngine) {
     );
 }
 
+fn fresh_instance(engine: &PluginEngine, base: Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state: Arc<dyn StateStore> = open_state(dir.path(), "noop");
+    let plugin = engine
+        .load_state_machine("noop", bundled::NOOP)
+        .expect("load noop");
+    let limits = PluginLimits::default();
+    let instantiate = median(|| plugin.check_limits(&limits).expect("instantiate"));
+    let applier = median(|| {
+        std::hint::black_box(plugin.applier(state.clone(), limits).expect("applier"));
+    });
+    println!("fresh instance of the no-op plugin (median of {SAMPLES}):");
+    for (what, took) in [
+        ("store + instantiate", instantiate),
+        ("+ export lookup (applier)", applier),
+    ] {
+        println!(
+            "  {what:<26} {:>8.1}us  ratio to baseline {:.3}",
+            took.as_nanos() as f64 / 1e3,
+            took.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs this with `--bench`-less args; keep it quick then.
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     let engine = PluginEngine::new(None).expect("engine");
-    noop_overhead(&engine);
+    let base = baseline();
+    println!(
+        "baseline: sha256 over 64 KiB, natively: {:.1}us (median of {SAMPLES})",
+        base.as_nanos() as f64 / 1e3
+    );
+    noop_overhead(&engine, base);
+    fresh_instance(&engine, base);
     kv_puts(&engine);
 }

@@ -3,17 +3,20 @@
 //! batch of entries through one packed wasm call.
 //!
 //! Plugins see only the host interfaces their world grants (`kv` and `log` for a state machine):
-//! no WASI, no clock, no randomness. Fuel and memory are capped per call, deterministically, so
-//! every replica fails the same entry the same way.
+//! no WASI, no clock, no randomness. Fuel and memory are budgeted per entry (the SDK marks entry
+//! boundaries through the `entry` interface), so an entry's outcome depends only on the entry and
+//! the state before it, and every replica fails the same entry the same way.
 
 mod applier;
 mod bindings;
 mod compiled;
 mod engine;
+mod entry_host;
 mod error;
 mod host_state;
 mod kv_host;
 mod log_host;
+mod memory;
 mod payload;
 mod reader;
 mod trap;

@@ -36,11 +36,14 @@
 
 extern crate alloc;
 
+#[cfg(any(test, target_arch = "wasm32"))]
+mod arena;
 pub mod batch;
 #[doc(hidden)]
 pub mod bindings;
 pub mod codec;
 mod error;
+mod heap;
 #[cfg(feature = "state-machine")]
 mod kv;
 #[cfg(any(feature = "state-machine", feature = "policy"))]
@@ -156,16 +159,11 @@ macro_rules! export_state_machine {
         {
             fn apply(
                 first_index: u64,
+                entry_memory: u64,
                 lens: $crate::__private::Vec<u32>,
                 payloads: $crate::__private::Vec<u8>,
-            ) -> $crate::bindings::state_machine::exports::iroh_raft::plugin::machine::ApplyResults
-            {
-                let packed = $crate::__private::apply_batch::<$machine>(first_index, &lens, &payloads);
-                $crate::bindings::state_machine::exports::iroh_raft::plugin::machine::ApplyResults {
-                    lens: packed.lens,
-                    failed: packed.failed,
-                    data: packed.data,
-                }
+            ) {
+                $crate::__private::apply_batch::<$machine>(first_index, entry_memory, lens, payloads);
             }
 
             fn query(

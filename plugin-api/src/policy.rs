@@ -34,6 +34,13 @@ pub trait Policy {
 
 /// Runs `P::authorize`.
 pub fn authorize<P: Policy>(request: authorizer::Request) -> authorizer::Decision {
+    crate::heap::enter_body();
+    let decision = decide::<P>(request);
+    crate::heap::leave();
+    decision
+}
+
+fn decide<P: Policy>(request: authorizer::Request) -> authorizer::Decision {
     let config: Vec<u8> = policy_config::config();
     let request = Request {
         peer: request.peer,

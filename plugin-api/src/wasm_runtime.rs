@@ -1,10 +1,7 @@
-//! What a `no_std` component needs from its runtime: a global allocator, a panic handler and the
-//! one C memory function wasm has no instruction for (`memcmp`, which byte-slice comparisons compile
+//! What a `no_std` component needs from its runtime besides the allocator (`heap.rs`): a panic
+//! handler and the one C memory function wasm has no instruction for (`memcmp`, which byte-slice comparisons compile
 //! to; copies and fills lower to bulk-memory instructions). A panic becomes a trap, which the host
 //! reports as the failing entry's error.
-
-#[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {

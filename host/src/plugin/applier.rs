@@ -1,9 +1,10 @@
 //! [`StateMachineApplier`]: applies batches of committed entries through one wasm call each,
 //! isolating entries that trap, and commits their writes atomically with the applied marker.
 //!
-//! Determinism: the instance is created when the applier is, and again right after a trap, never
-//! lazily; fuel is set before every call. Two appliers fed the same batches therefore return the
-//! same bytes, burn the same fuel and leave the same keyspace. Queries run on a separate instance
+//! Determinism: fuel, the write budget and (in the SDK) memory are budgeted per entry, between the
+//! boundaries the plugin marks through the `entry` interface (`entry_host.rs`), so an entry's
+//! outcome and fuel depend only on the entry and the state before it: not on how entries were
+//! grouped into calls, nor on what the instance ran before. Queries run on a separate instance
 //! ([`super::StateMachineReader`]) so that local reads never disturb this one.
 
 use std::sync::Arc;
@@ -13,7 +14,6 @@ use wasmtime::Store;
 use wasmtime::component::{Func, TypedFunc};
 
 use super::RuntimeError;
-use super::bindings::exports::iroh_raft::plugin::machine::ApplyResults;
 use super::bindings::{ApplyParams, ApplyReturn, MigrateParams, MigrateReturn};
 use super::compiled::CompiledStateMachine;
 use super::host_state::{Access, HostState};
@@ -36,6 +36,28 @@ impl CompiledStateMachine {
 /// The outcome of one entry: the plugin's response bytes, or why it failed.
 pub type EntryOutcome = Result<Bytes, EntryError>;
 
+/// What one `apply` call produced: the outcomes and fuel of the entries that finished, in order,
+/// and how it ended.
+struct Call {
+    outcomes: Vec<EntryOutcome>,
+    fuel: Vec<u64>,
+    stop: Stop,
+}
+
+/// How an `apply` call ended.
+enum Stop {
+    /// Every entry finished and the call returned.
+    Done,
+    /// The entry after the finished ones trapped, having burned `fuel`.
+    InEntry { fault: EntryError, fuel: u64 },
+    /// A fault before the first entry began (lowering the batch, the plugin's set-up).
+    Outside(EntryError),
+    /// A fault after every entry finished: the outcomes stand.
+    AfterEntries,
+    /// The call returned with entries unfinished: they fail with this.
+    Unfinished(EntryError),
+}
+
 struct Live {
     store: Store<HostState>,
     apply: Func,
@@ -49,6 +71,7 @@ pub struct StateMachineApplier {
     limits: PluginLimits,
     live: Live,
     fuel_consumed: u64,
+    entry_fuel: Vec<u64>,
     instances_created: u64,
 }
 
@@ -65,6 +88,7 @@ impl StateMachineApplier {
             limits,
             live,
             fuel_consumed: 0,
+            entry_fuel: Vec::new(),
             instances_created: 1,
         })
     }
@@ -125,7 +149,8 @@ impl StateMachineApplier {
         &self.plugin
     }
 
-    /// Fuel burned by all calls so far.
+    /// Fuel burned by all entries and migrations so far (not counting the few instructions around
+    /// entries, so that replicas agree however their batches were grouped).
     pub fn fuel_consumed(&self) -> u64 {
         self.fuel_consumed
     }
@@ -138,85 +163,133 @@ impl StateMachineApplier {
     /// Applies entries `first_index..` and returns one outcome per entry. Their writes stay pending
     /// until [`Self::commit`].
     ///
-    /// The whole batch goes to the plugin in one call. If that call traps, its writes are dropped
-    /// and the entries are applied again one by one, so only the entries that trap on their own
-    /// fail; each trap re-creates the instance.
+    /// The batch goes to the plugin in one call, which reports each entry's outcome at its end
+    /// (`entry.boundary`); every entry gets exactly `fuel_per_entry` and its own write budget. If an
+    /// entry traps, only its own writes are dropped, it fails, the instance is re-created and the
+    /// call goes on from the next entry. Since an entry's execution depends only on the entry and
+    /// the state before it, this is what applying each entry alone would give.
     pub fn apply(
         &mut self,
         first_index: u64,
         entries: &[Bytes],
     ) -> Result<Vec<EntryOutcome>, RuntimeError> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        match self.call_apply(first_index, entries)? {
-            Ok(outcomes) => Ok(outcomes),
-            Err(fault) if entries.len() == 1 => Ok(vec![Err(fault)]),
-            Err(_) => {
-                let mut outcomes = Vec::with_capacity(entries.len());
-                for (offset, entry) in entries.iter().enumerate() {
-                    let index = first_index + offset as u64;
-                    match self.call_apply(index, std::slice::from_ref(entry))? {
-                        Ok(mut one) => outcomes.push(one.pop().unwrap_or_else(|| {
-                            Err(EntryError::Malformed("no result for the entry".into()))
-                        })),
-                        Err(fault) => outcomes.push(Err(fault)),
+        self.entry_fuel.clear();
+        let mut outcomes = Vec::with_capacity(entries.len());
+        // Entries per call; 1 after a fault outside any entry (see `Stop::Outside`).
+        let mut chunk = entries.len();
+        while outcomes.len() < entries.len() {
+            let done = outcomes.len();
+            let rest = &entries[done..(done + chunk).min(entries.len())];
+            let call = self.call_apply(first_index + done as u64, rest)?;
+            let finished = call.outcomes.len();
+            outcomes.extend(call.outcomes);
+            self.entry_fuel.extend(&call.fuel);
+            match call.stop {
+                Stop::Done | Stop::AfterEntries => {}
+                Stop::InEntry { fault, fuel } => {
+                    outcomes.push(Err(fault));
+                    self.entry_fuel.push(fuel);
+                }
+                Stop::Outside(fault) if rest.len() == 1 => {
+                    outcomes.push(Err(fault));
+                    self.entry_fuel.push(0);
+                }
+                // Nothing ran yet: apply the entries one per call from here, so the fault, if it
+                // stays, belongs to one entry.
+                Stop::Outside(_) => chunk = 1,
+                Stop::Unfinished(fault) => {
+                    for _ in finished..rest.len() {
+                        outcomes.push(Err(fault.clone()));
+                        self.entry_fuel.push(0);
                     }
                 }
-                Ok(outcomes)
             }
         }
+        self.fuel_consumed += self.entry_fuel.iter().sum::<u64>();
+        Ok(outcomes)
     }
 
-    /// One wasm call over `entries`. `Ok(Err(fault))`: the call trapped or returned malformed
-    /// results; its writes were dropped and the instance replaced.
-    fn call_apply(
-        &mut self,
-        first_index: u64,
-        entries: &[Bytes],
-    ) -> Result<Result<Vec<EntryOutcome>, EntryError>, RuntimeError> {
-        let budget = self
-            .limits
-            .fuel_per_entry
-            .saturating_mul(entries.len() as u64);
+    /// The fuel each entry of the last [`Self::apply`] burned, in order: the same for an entry
+    /// however the entries were grouped into calls (`fuel_per_entry` for one that ran out).
+    pub fn entry_fuel(&self) -> &[u64] {
+        &self.entry_fuel
+    }
+
+    /// One wasm call over `entries`; see [`Stop`] for how it can end. After any fault the
+    /// instance has been replaced.
+    fn call_apply(&mut self, first_index: u64, entries: &[Bytes]) -> Result<Call, RuntimeError> {
         let lens: Vec<u32> = entries.iter().map(|e| e.len() as u32).collect();
+        let payloads = Payloads::new(entries);
+        let fuel_per_entry = self.limits.fuel_per_entry;
+        // The part of the call outside entries (lowering, set-up) gets one entry's fuel too.
         self.live
             .store
-            .set_fuel(budget)
+            .set_fuel(fuel_per_entry)
             .map_err(|e| self.fatal(e))?;
         let store = &mut self.live.store;
-        // One entry's budget for the whole call: a call over it traps and is replayed entry by
-        // entry, so each entry is held to the budget alone, however the batch was grouped.
-        store
-            .data_mut()
-            .begin_call(self.limits.max_entry_write_bytes);
+        let state = store.data_mut();
+        state.begin_call(self.limits.max_entry_write_bytes);
+        state.call.start(entries.len(), fuel_per_entry);
+        state.memory.begin_apply(lens.len() * 4 + payloads.len());
+        let entry_memory = state.memory.entry_memory();
         // SAFETY: `CompiledStateMachine::funcs` type-checked `apply` against these types.
         let apply =
             unsafe { TypedFunc::<ApplyParams<'_>, ApplyReturn>::new_unchecked(self.live.apply) };
         let result =
-            contain_panic(|| apply.call(&mut *store, (first_index, &lens, Payloads::new(entries))));
-        self.fuel_consumed += budget - store.get_fuel().unwrap_or(0);
-        if let Some(error) = store.data_mut().storage_fault.take() {
-            store.data_mut().txn.discard_all();
+            contain_panic(|| apply.call(&mut *store, (first_index, entry_memory, &lens, payloads)));
+        let remaining = store.get_fuel().unwrap_or(0);
+        let state = store.data_mut();
+        state.memory.end_apply();
+        state.call.end();
+        if let Some(error) = state.storage_fault.take() {
+            state.txn.discard_all();
             return Err(RuntimeError::Storage(error));
         }
-        let fault = match result.map(|(results,)| unpack(results, entries.len())) {
-            Ok(Ok(outcomes)) => {
-                store.data_mut().txn.keep_current();
-                return Ok(Ok(outcomes));
+        let call = &mut state.call;
+        let (began, finished) = (call.began(), call.finished());
+        let outcomes = split(std::mem::take(&mut call.data), &call.lens, &call.failed);
+        let fuel = std::mem::take(&mut call.fuel);
+        let stop = match result {
+            Ok(()) if finished == entries.len() => Stop::Done,
+            Ok(()) => Stop::Unfinished(EntryError::Malformed(if began {
+                format!(
+                    "the plugin returned after finishing {finished} of {} entries",
+                    entries.len()
+                )
+            } else {
+                "the plugin did not mark its entries (`entry.boundary`): build it with the \
+                 iroh-raft plugin SDK"
+                    .into()
+            })),
+            Err(error) => {
+                let fault = classify(&error, fuel_per_entry);
+                tracing::debug!(
+                    plugin = self.plugin.name(),
+                    index = first_index + finished as u64,
+                    "apply failed: {fault}"
+                );
+                if !began {
+                    Stop::Outside(fault)
+                } else if finished == entries.len() {
+                    Stop::AfterEntries
+                } else {
+                    Stop::InEntry {
+                        fuel: fuel_per_entry.saturating_sub(remaining),
+                        fault,
+                    }
+                }
             }
-            Ok(Err(malformed)) => malformed,
-            Err(error) => classify(&error, budget),
         };
-        tracing::debug!(
-            plugin = self.plugin.name(),
-            first_index,
-            entries = entries.len(),
-            "apply failed: {fault}"
-        );
+        // The entry in progress (if any) did not finish: its writes go.
         store.data_mut().txn.discard_current();
-        self.reinstantiate()?;
-        Ok(Err(fault))
+        if !matches!(stop, Stop::Done | Stop::Unfinished(_)) {
+            self.reinstantiate()?;
+        }
+        Ok(Call {
+            outcomes,
+            fuel,
+            stop,
+        })
     }
 
     /// Runs the plugin's `migrate(from_version)` (a no-op if it exports none). Its writes stay
@@ -285,8 +358,6 @@ impl StateMachineApplier {
     }
 }
 
-/// Checks the plugin's packed results against the batch and splits them per entry, without
-/// copying the response bytes again.
 /// Runs a wasm call, turning a panic in host code during it (one the entry's input caused) into
 /// an error of that call, so it fails the entry instead of the node.
 fn contain_panic<T>(call: impl FnOnce() -> wasmtime::Result<T>) -> wasmtime::Result<T> {
@@ -302,38 +373,17 @@ fn contain_panic<T>(call: impl FnOnce() -> wasmtime::Result<T>) -> wasmtime::Res
     })
 }
 
-fn unpack(results: ApplyResults, entries: usize) -> Result<Vec<EntryOutcome>, EntryError> {
-    let ApplyResults { lens, failed, data } = results;
-    if lens.len() != entries {
-        return Err(EntryError::Malformed(format!(
-            "{} results for {entries} entries",
-            lens.len()
-        )));
-    }
-    let total: u64 = lens.iter().map(|&len| u64::from(len)).sum();
-    if total != data.len() as u64 {
-        return Err(EntryError::Malformed(format!(
-            "lengths add up to {total} bytes but {} were returned",
-            data.len()
-        )));
-    }
-    if failed.windows(2).any(|pair| pair[0] >= pair[1])
-        || failed.last().is_some_and(|&last| last as usize >= entries)
-    {
-        return Err(EntryError::Malformed(
-            "failed positions not ascending or out of range".into(),
-        ));
-    }
+/// Splits the finished entries' outputs, without copying them again.
+fn split(data: Vec<u8>, lens: &[u32], failed: &[u32]) -> Vec<EntryOutcome> {
     let data = Bytes::from(data);
-    let mut failed = failed.into_iter().peekable();
+    let mut failed = failed.iter().peekable();
     let mut offset = 0;
-    Ok(lens
-        .into_iter()
+    lens.iter()
         .enumerate()
-        .map(|(position, len)| {
+        .map(|(position, &len)| {
             let bytes = data.slice(offset..offset + len as usize);
             offset += len as usize;
-            if failed.next_if_eq(&(position as u32)).is_some() {
+            if failed.next_if_eq(&&(position as u32)).is_some() {
                 Err(EntryError::Rejected(
                     String::from_utf8_lossy(&bytes).into_owned(),
                 ))
@@ -341,38 +391,18 @@ fn unpack(results: ApplyResults, entries: usize) -> Result<Vec<EntryOutcome>, En
                 Ok(bytes)
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn results(lens: Vec<u32>, failed: Vec<u32>, data: &[u8]) -> ApplyResults {
-        ApplyResults {
-            lens,
-            failed,
-            data: data.to_vec(),
-        }
-    }
-
     #[test]
-    fn unpack_splits_outcomes() {
-        let outcomes = unpack(results(vec![2, 3, 0], vec![1], b"okbad"), 3).unwrap();
+    fn split_gives_each_entry_its_output() {
+        let outcomes = split(b"okbad".to_vec(), &[2, 3, 0], &[1]);
         assert_eq!(outcomes[0], Ok(Bytes::from_static(b"ok")));
         assert_eq!(outcomes[1], Err(EntryError::Rejected("bad".into())));
         assert_eq!(outcomes[2], Ok(Bytes::new()));
-    }
-
-    #[test]
-    fn unpack_refuses_results_that_do_not_fit() {
-        for (r, n) in [
-            (results(vec![1], vec![], b"x"), 2),
-            (results(vec![1, 1], vec![], b"x"), 2),
-            (results(vec![1, 1], vec![1, 1], b"xy"), 2),
-            (results(vec![1, 1], vec![2], b"xy"), 2),
-        ] {
-            assert!(matches!(unpack(r, n), Err(EntryError::Malformed(_))));
-        }
     }
 }

@@ -12,8 +12,9 @@ use super::payload::Payloads;
 
 /// The signatures of the state-machine exports, as the host calls them (`apply` lowers the batch
 /// with [`Payloads`], one copy into guest memory).
-pub(crate) type ApplyParams<'a> = (u64, &'a [u32], Payloads<'a>);
-pub(crate) type ApplyReturn = (exports::iroh_raft::plugin::machine::ApplyResults,);
+/// `(first-index, entry-memory, lens, payloads)`.
+pub(crate) type ApplyParams<'a> = (u64, u64, &'a [u32], Payloads<'a>);
+pub(crate) type ApplyReturn = ();
 pub(crate) type QueryParams<'a> = (&'a [u8],);
 pub(crate) type QueryReturn = (Result<Vec<u8>, String>,);
 pub(crate) type MigrateParams<'a> = (&'a str,);

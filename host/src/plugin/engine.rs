@@ -10,6 +10,7 @@ use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use super::compiled::{CompiledStateMachine, Exports};
+use super::entry_host;
 use super::host_state::{Access, HostState};
 use super::validate::{self, ComponentInfo};
 use super::world::interface;
@@ -46,11 +47,19 @@ impl PluginEngine {
             .concurrency_support(false);
         let engine = Engine::new(&config).map_err(engine_error)?;
         let mut state_machine_linker = Linker::new(&engine);
-        bindings::StateMachine::add_to_linker::<HostState, HasSelf<HostState>>(
+        // `kv` and `log` through their generated `Host` traits; `entry` by hand, since it resets
+        // the store's fuel (`entry_host.rs`).
+        bindings::iroh_raft::plugin::kv::add_to_linker::<HostState, HasSelf<HostState>>(
             &mut state_machine_linker,
             |state| state,
         )
         .map_err(engine_error)?;
+        bindings::iroh_raft::plugin::log::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut state_machine_linker,
+            |state| state,
+        )
+        .map_err(engine_error)?;
+        entry_host::add_to_linker(&mut state_machine_linker).map_err(engine_error)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         if let Some(dir) = cache_dir {

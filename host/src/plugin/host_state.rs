@@ -1,10 +1,13 @@
 //! The data a plugin's wasmtime `Store` carries: what the `kv` interface may touch during the
-//! current call, the resource table, and the memory cap.
+//! current call, the resource table, the memory cap and the entry boundaries of an `apply` call.
 
 use std::sync::Arc;
 
+use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store};
+
+use super::entry_host::EntryCall;
+use super::memory::MemoryCap;
 
 use crate::proto::PluginLimits;
 use crate::store::{StateRead, StateStore, StoreError, Txn};
@@ -31,9 +34,11 @@ pub(crate) struct HostState {
     pub(crate) storage_fault: Option<StoreError>,
     /// Key and value limits of `kv.put`.
     pub(crate) limits: PluginLimits,
-    /// Bytes passed to `kv.put` during the current call, and how many it may pass.
+    /// Bytes passed to `kv.put` by the current entry (or call), and how many it may pass.
     pub(crate) written: u64,
     pub(crate) write_budget: u64,
+    /// The entry boundaries of the `apply` call in progress.
+    pub(crate) call: EntryCall,
 }
 
 impl HostState {
@@ -43,13 +48,12 @@ impl HostState {
             access,
             txn: Txn::default(),
             table: ResourceTable::new(),
-            memory: MemoryCap {
-                max_bytes: limits.memory_bytes,
-            },
+            memory: MemoryCap::new(limits.memory_bytes),
             storage_fault: None,
             limits: *limits,
             written: 0,
             write_budget: limits.max_entry_write_bytes,
+            call: EntryCall::default(),
         }
     }
 
@@ -67,16 +71,6 @@ impl HostState {
     }
 }
 
-/// The guest tried to grow its memory past the cap.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "out of memory: the plugin tried to grow its memory to {desired} bytes, over its limit of {limit} bytes"
-)]
-pub(crate) struct MemoryLimitExceeded {
-    pub(crate) desired: usize,
-    pub(crate) limit: usize,
-}
-
 /// An entry passed more bytes to `kv.put` than the cluster's `max_entry_write_bytes`.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -85,38 +79,6 @@ pub(crate) struct MemoryLimitExceeded {
 pub(crate) struct WriteBudgetExceeded {
     pub(crate) written: u64,
     pub(crate) limit: u64,
-}
-
-/// Caps linear memory; exceeding the cap traps at that exact allocation on every replica.
-pub(crate) struct MemoryCap {
-    max_bytes: usize,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                desired,
-                limit: self.max_bytes,
-            }));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        // Tables hold function references; a plugin that needs more than this is broken.
-        Ok(desired <= 1 << 20)
-    }
 }
 
 /// A store for one plugin instance, with the memory cap installed.

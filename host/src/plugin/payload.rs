@@ -29,6 +29,11 @@ impl<'a> Payloads<'a> {
         }
     }
 
+    /// Total bytes of the entries.
+    pub(crate) fn len(&self) -> usize {
+        self.total
+    }
+
     /// Allocates the list in guest memory and copies every entry in; returns the guest pointer.
     fn copy_in<T>(&self, cx: &mut LowerContext<'_, T>) -> wasmtime::Result<usize> {
         let ptr = cx.realloc(0, 0, 1, self.total)?;

@@ -4,7 +4,9 @@ use std::fmt;
 
 use wasmtime::Trap;
 
-use super::host_state::{MemoryLimitExceeded, WriteBudgetExceeded};
+use super::entry_host::BoundaryViolation;
+use super::host_state::WriteBudgetExceeded;
+use super::memory::MemoryLimitExceeded;
 
 /// Why an entry (or a query) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +19,7 @@ pub enum EntryError {
         /// The budget it had.
         budget: u64,
     },
-    /// The plugin tried to grow its memory past the cap.
+    /// The plugin needed more memory than its cap.
     OutOfMemory(String),
     /// The plugin trapped: a panic, `unreachable`, a stack overflow, a bad memory access.
     Trapped(String),
@@ -33,7 +35,7 @@ impl fmt::Display for EntryError {
             Self::Rejected(message) => f.write_str(message),
             Self::OutOfFuel { budget } => write!(
                 f,
-                "plugin ran out of fuel: the call exceeded its budget of {budget} (raise it in the cluster's plugin limits if this entry is legitimate)"
+                "plugin ran out of fuel: it used up its budget of {budget} (raise fuel_per_entry, or fuel_per_query for a query, in the cluster's plugin limits if this is legitimate)"
             ),
             Self::OutOfMemory(message) => write!(f, "plugin {message}"),
             Self::Trapped(message) => write!(f, "plugin trapped: {message}"),
@@ -50,6 +52,9 @@ pub(crate) fn classify(error: &wasmtime::Error, budget: u64) -> EntryError {
     for cause in error.chain() {
         if let Some(limit) = cause.downcast_ref::<MemoryLimitExceeded>() {
             return EntryError::OutOfMemory(limit.to_string());
+        }
+        if let Some(violation) = cause.downcast_ref::<BoundaryViolation>() {
+            return EntryError::Malformed(violation.to_string());
         }
         if let Some(budget) = cause.downcast_ref::<WriteBudgetExceeded>() {
             return EntryError::OverWriteBudget(budget.to_string());

@@ -39,7 +39,7 @@ impl World for PluginKind {
 
     fn imports(self) -> &'static [&'static str] {
         match self {
-            Self::StateMachine => &["kv", "log"],
+            Self::StateMachine => &["kv", "log", "entry"],
             Self::Policy => &["policy-config", "log"],
             Self::Backup => &["blob-store", "log"],
         }

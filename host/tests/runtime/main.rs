@@ -4,6 +4,7 @@
 mod bundled_plugins;
 mod crash;
 mod determinism;
+mod entry_determinism;
 mod faults;
 mod limits;
 mod migrations;

@@ -14,6 +14,9 @@
 //! | `fail` | fails with "failed on purpose", writing nothing |
 //! | `empty-key` | puts an empty key and fails with the host's refusal |
 //! | `flood:<n>` | puts `n` MiB values under new keys forever, ignoring refusals |
+//! | `leak:<n>` | leaks `n` KiB of heap, answers where its next 16-byte allocation lands |
+//! | `burn:<n>` | spins `n` turns, answers `burnt` |
+//! | `append:<key>=<value>` | appends `value` to `key`, answers the new value |
 //! | anything else | fails with "unknown command", writing nothing |
 //!
 //! Queries: `get:<key>` answers the value or fails with "not found"; `loop` loops forever;
@@ -50,6 +53,17 @@ impl StateMachine for Faulty {
                 Ok(b"the host took an empty key".to_vec())
             }
             Some(Order::Flood { megabytes }) => flood(ctx, megabytes),
+            Some(Order::Leak { kibibytes }) => Ok(leak(kibibytes)),
+            Some(Order::Burn { turns }) => {
+                burn(turns);
+                Ok(b"burnt".to_vec())
+            }
+            Some(Order::Append { key, value }) => {
+                let mut now = ctx.get(key.as_bytes()).unwrap_or_default();
+                now.extend_from_slice(value.as_bytes());
+                ctx.put(key.as_bytes(), &now)?;
+                Ok(now)
+            }
             Some(Order::Fail) => Err(Error::new("failed on purpose")),
             None => Err(Error::new("unknown command")),
         }
@@ -80,6 +94,9 @@ enum Order<'a> {
     Fail,
     EmptyKey,
     Flood { megabytes: usize },
+    Leak { kibibytes: usize },
+    Burn { turns: u64 },
+    Append { key: &'a str, value: &'a str },
 }
 
 /// A way to misbehave after writing.
@@ -109,6 +126,20 @@ fn parse(command: &[u8]) -> Option<Order<'_>> {
             return Some(Order::Flood {
                 megabytes: argument.parse().ok()?,
             });
+        }
+        "leak" => {
+            return Some(Order::Leak {
+                kibibytes: argument.parse().ok()?,
+            });
+        }
+        "burn" => {
+            return Some(Order::Burn {
+                turns: argument.parse().ok()?,
+            });
+        }
+        "append" => {
+            let (key, value) = argument.split_once('=')?;
+            return Some(Order::Append { key, value });
         }
         "loop" => Fault::Loop,
         "oom" => Fault::Oom,
@@ -147,6 +178,24 @@ fn flood(ctx: &mut ApplyContext, megabytes: usize) -> Result<Vec<u8>> {
         // A refusal is ignored on purpose: only the host's write budget ends this entry.
         let _ = black_box(ctx.put(key.as_bytes(), black_box(&value)));
         n = n.wrapping_add(1);
+    }
+}
+
+/// Leaks `kibibytes` KiB, then answers the address of a fresh 16-byte allocation: a heap that
+/// carried state from one entry to the next would answer differently as entries are regrouped.
+fn leak(kibibytes: usize) -> Vec<u8> {
+    let hoard: Vec<u8> = black_box(vec![3; kibibytes << 10]);
+    core::mem::forget(hoard);
+    let probe = black_box(alloc::boxed::Box::new([0u8; 16]));
+    let at = &*probe as *const [u8; 16] as usize;
+    alloc::format!("{at:#x}").into_bytes()
+}
+
+/// Spins `turns` times: fuel in proportion to `turns`.
+fn burn(turns: u64) {
+    let mut turn: u64 = 0;
+    while black_box(turn) < turns {
+        turn += 1;
     }
 }
 
@@ -218,6 +267,15 @@ mod tests {
         assert_eq!(parse(b"fail"), Some(Order::Fail));
         assert_eq!(parse(b"empty-key"), Some(Order::EmptyKey));
         assert_eq!(parse(b"flood:32"), Some(Order::Flood { megabytes: 32 }));
+        assert_eq!(parse(b"leak:64"), Some(Order::Leak { kibibytes: 64 }));
+        assert_eq!(parse(b"burn:7"), Some(Order::Burn { turns: 7 }));
+        assert_eq!(
+            parse(b"append:k=v"),
+            Some(Order::Append {
+                key: "k",
+                value: "v"
+            })
+        );
     }
 
     #[test]
