@@ -152,13 +152,8 @@ impl Client {
     /// response (or its error). A write whose fate is unknown is sent again, in the same session
     /// slot, for up to 30 s: it is applied once, and a repeat returns the first index and result.
     pub async fn write(&self, command: Bytes) -> Result<(u64, Result<Bytes, String>), ClientError> {
-        let write = self.session.begin().await;
-        write_session::retry(|| {
-            let operation = Operation::Write {
-                command: command.clone(),
-                session: Some(write.tag()),
-            };
-            async move { written(write_session::within_attempt(self.request(operation)).await?) }
+        write_session::tagged_write(&self.session, command, |operation| {
+            write_session::within_attempt(self.request(operation))
         })
         .await
     }
@@ -340,14 +335,6 @@ impl Client {
             .open_bi()
             .await
             .map_err(|e| ClientError::Connect(e.to_string()))
-    }
-}
-
-/// The index and outcome of a write's reply.
-pub(crate) fn written(reply: Reply) -> Result<(u64, Result<Bytes, String>), ClientError> {
-    match reply {
-        Reply::Written { index, outcome } => Ok((index, outcome)),
-        other => Err(ClientError::Unexpected(format!("{other:?}"))),
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 mod check;
 
-use crate::client::{Client, ClientError, client_endpoint, written};
+use crate::client::{Client, ClientError, client_endpoint};
 use crate::proto::{
     ClusterConfig, ClusterEvent, ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse,
     LogEntryInfo, LogInfo, Member, MemberOperationResponse, MemberRole, MetricsCategory,
@@ -198,13 +198,8 @@ impl IrohRaftManagementClient {
     /// (a member unreachable, the leader changed) is sent again, to another member if need be, in
     /// the same session slot for up to 30 s: the cluster applies it once.
     pub async fn write(&self, command: Bytes) -> Result<(u64, Result<Bytes, String>), ClientError> {
-        let write = self.session.begin().await;
-        write_session::retry(|| {
-            let operation = Operation::Write {
-                command: command.clone(),
-                session: Some(write.tag()),
-            };
-            async move { written(self.send(operation, true).await?) }
+        write_session::tagged_write(&self.session, command, |operation| {
+            self.send(operation, true)
         })
         .await
     }

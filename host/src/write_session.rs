@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use iroh::SecretKey;
 
 use crate::client::ClientError;
-use crate::proto::{RequestError, SessionTag};
+use bytes::Bytes;
+
+use crate::proto::{Operation, Reply, RequestError, SessionTag};
 
 /// How long a write is sent again while its fate is unknown.
 pub(crate) const WRITE_RETRY_WINDOW: Duration = Duration::from_secs(30);
@@ -125,6 +127,33 @@ pub(crate) async fn within_attempt<T>(
                 "no reply within {ATTEMPT_TIMEOUT:?}"
             )))
         })
+}
+
+/// Sends `command` as the next write of `session` through `send`, again with the same tag while
+/// its fate is unknown ([`retry`]), and returns the entry's index and the plugin's outcome.
+pub(crate) async fn tagged_write<F, Fut>(
+    session: &WriteSession,
+    command: Bytes,
+    send: F,
+) -> Result<(u64, Result<Bytes, String>), ClientError>
+where
+    F: Fn(Operation) -> Fut,
+    Fut: Future<Output = Result<Reply, ClientError>>,
+{
+    let write = session.begin().await;
+    retry(|| {
+        let reply = send(Operation::Write {
+            command: command.clone(),
+            session: Some(write.tag()),
+        });
+        async move {
+            match reply.await? {
+                Reply::Written { index, outcome } => Ok((index, outcome)),
+                other => Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
+    })
+    .await
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or [`WRITE_RETRY_WINDOW`] has passed.
