@@ -14,6 +14,7 @@ mod engine;
 mod entry_host;
 mod error;
 mod host_state;
+mod kv_fuel;
 mod kv_host;
 mod log_host;
 mod memory;

@@ -10,11 +10,11 @@ use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 use super::compiled::{CompiledStateMachine, Exports};
-use super::entry_host;
 use super::host_state::{Access, HostState};
 use super::validate::{self, ComponentInfo};
 use super::world::interface;
 use super::{PluginError, bindings};
+use super::{entry_host, kv_fuel};
 use crate::proto::{PluginKind, PluginLimits};
 
 /// One wasmtime engine for all plugins of a node.
@@ -60,6 +60,8 @@ impl PluginEngine {
         )
         .map_err(engine_error)?;
         entry_host::add_to_linker(&mut state_machine_linker).map_err(engine_error)?;
+        // `put` charges fuel for the bytes it lifts, which needs the store.
+        kv_fuel::add_to_linker(&mut state_machine_linker).map_err(engine_error)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         if let Some(dir) = cache_dir {

@@ -135,3 +135,38 @@ fn the_write_budget_holds_each_entry_alone_however_the_batch_is_grouped() {
         assert!(alone.apply(&[&big(key)])[0].is_ok());
     }
 }
+
+#[test]
+fn lifting_a_value_into_the_host_costs_fuel_so_big_puts_run_out_of_it() {
+    let value = vec![7u8; 1 << 20];
+    // Copying the command into the entry's arena and lifting the value into the host each cost
+    // about one unit of fuel per byte: a 1 MiB put burns over 2 M.
+    let mut roomy = Fixture::new("kv", bundled::KV);
+    let outcomes = roomy.apply(&[&kv_put(b"k", &value)]);
+    ok(&outcomes[0]);
+    let burned = roomy.applier.entry_fuel()[0];
+    assert!(burned > 2 << 20, "a 1 MiB put burned only {burned}");
+    // Under 1.5 M of fuel the same put runs out of fuel, and its entry writes nothing.
+    let mut tight = Fixture::with_limits(
+        "kv",
+        bundled::KV,
+        PluginLimits {
+            fuel_per_entry: 1_500_000,
+            ..PluginLimits::default()
+        },
+    );
+    let outcomes = tight.apply(&[&kv_put(b"k", &value)]);
+    assert!(
+        matches!(outcomes[0], Err(EntryError::OutOfFuel { .. })),
+        "{:?}",
+        outcomes[0]
+    );
+    let answer = tight
+        .query(&postcard::to_allocvec(&Query::Get { key: b"k" }).unwrap())
+        .expect("query");
+    assert_eq!(
+        postcard::from_bytes::<QueryResponse>(&answer).unwrap(),
+        QueryResponse::Value(None),
+        "the refused entry wrote nothing"
+    );
+}
