@@ -211,11 +211,16 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
 async fn exchange(connection: &iroh::endpoint::Connection, frames: &[ClientFrame]) -> ServerFrame {
     let (mut send, mut recv) = connection.open_bi().await.expect("stream");
     for frame in frames {
-        write_frame(&mut send, encode_frame(frame).expect("encode"))
+        // A node that refuses the request may stop reading before the last frame: its reply
+        // below says why.
+        if write_frame(&mut send, encode_frame(frame).expect("encode"))
             .await
-            .expect("send");
+            .is_err()
+        {
+            break;
+        }
     }
-    send.finish().expect("finish");
+    let _ = send.finish();
     let body = read_frame(&mut recv, 1 << 20)
         .await
         .expect("reply")
