@@ -33,9 +33,8 @@ pub(crate) fn apply_commands(
             _ => (None, Admission::Apply),
         })
         .collect();
-    let admissions: Vec<Admission> = decisions.iter().map(|(_, a)| a.clone()).collect();
     let mut responses: Vec<Option<ApplyResponse>> = vec![None; run.len()];
-    for stretch in stretches(&admissions) {
+    for stretch in stretches(decisions.iter().map(|(_, admission)| admission)) {
         let entries = &run[stretch.clone()];
         let payloads: Vec<Bytes> = entries.iter().map(command).collect();
         let first_index = entries.first().map_or(0, |entry| entry.log_id.index);
@@ -79,10 +78,11 @@ fn command(entry: &EntryOf<C>) -> Bytes {
 }
 
 /// The stretches of positions to apply: maximal runs of [`Admission::Apply`].
-fn stretches(admissions: &[Admission]) -> Vec<Range<usize>> {
+fn stretches<'a>(admissions: impl ExactSizeIterator<Item = &'a Admission>) -> Vec<Range<usize>> {
+    let len = admissions.len();
     let mut stretches = Vec::new();
     let mut start = None;
-    for (position, admission) in admissions.iter().enumerate() {
+    for (position, admission) in admissions.enumerate() {
         match (admission, start) {
             (Admission::Apply, None) => start = Some(position),
             (Admission::Repeat, Some(from)) => {
@@ -93,7 +93,7 @@ fn stretches(admissions: &[Admission]) -> Vec<Range<usize>> {
         }
     }
     if let Some(from) = start {
-        stretches.push(from..admissions.len());
+        stretches.push(from..len);
     }
     stretches
 }
@@ -102,23 +102,24 @@ fn stretches(admissions: &[Admission]) -> Vec<Range<usize>> {
 mod tests {
     use super::*;
 
-    fn decide(pattern: &str) -> Vec<Admission> {
+    fn decide(pattern: &str) -> std::vec::IntoIter<&'static Admission> {
         pattern
             .chars()
             .map(|c| match c {
-                'a' => Admission::Apply,
-                _ => Admission::Repeat,
+                'a' => &Admission::Apply,
+                _ => &Admission::Repeat,
             })
-            .collect()
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn repeats_split_the_run_into_stretches_that_skip_nothing_else() {
-        assert_eq!(stretches(&decide("aaa")), vec![0..3]);
-        assert_eq!(stretches(&decide("aara")), vec![0..2, 3..4]);
-        assert_eq!(stretches(&decide("raar")), vec![1..3]);
-        assert_eq!(stretches(&decide("rrr")), Vec::<Range<usize>>::new());
-        assert_eq!(stretches(&decide("")), Vec::<Range<usize>>::new());
-        assert_eq!(stretches(&decide("arara")), vec![0..1, 2..3, 4..5]);
+        assert_eq!(stretches(decide("aaa")), vec![0..3]);
+        assert_eq!(stretches(decide("aara")), vec![0..2, 3..4]);
+        assert_eq!(stretches(decide("raar")), vec![1..3]);
+        assert_eq!(stretches(decide("rrr")), Vec::<Range<usize>>::new());
+        assert_eq!(stretches(decide("")), Vec::<Range<usize>>::new());
+        assert_eq!(stretches(decide("arara")), vec![0..1, 2..3, 4..5]);
     }
 }
