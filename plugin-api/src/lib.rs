@@ -74,7 +74,7 @@ pub mod __private {
     #[cfg(feature = "policy")]
     pub use crate::policy::authorize;
     #[cfg(feature = "state-machine")]
-    pub use crate::state_machine::{apply_batch, migrate, query};
+    pub use crate::state_machine::{apply_batch, migrate, query, resources};
 
     /// The canonical ABI allocator every component must export.
     ///
@@ -180,6 +180,28 @@ macro_rules! export_state_machine {
                 from_version: $crate::__private::String,
             ) -> ::core::result::Result<(), $crate::__private::String> {
                 $crate::__private::migrate::<$machine>(&from_version)
+            }
+        }
+
+        impl $crate::bindings::state_machine::exports::iroh_raft::plugin::resources::Guest
+            for __IrohRaftStateMachineExport
+        {
+            fn command_resources(
+                command: $crate::__private::Vec<u8>,
+            ) -> ::core::result::Result<
+                ::core::option::Option<$crate::__private::Vec<$crate::__private::String>>,
+                $crate::__private::String,
+            > {
+                $crate::__private::resources::<$machine>(&command, true)
+            }
+
+            fn query_resources(
+                query: $crate::__private::Vec<u8>,
+            ) -> ::core::result::Result<
+                ::core::option::Option<$crate::__private::Vec<$crate::__private::String>>,
+                $crate::__private::String,
+            > {
+                $crate::__private::resources::<$machine>(&query, false)
             }
         }
 

@@ -30,6 +30,22 @@ pub trait StateMachine {
         let _ = (ctx, from_version);
         Ok(())
     }
+
+    /// What `command` writes, named for the access policy: `key/<key>` for one key,
+    /// `prefix/<prefix>` for every key under a prefix, bytes outside printable ASCII and `%`
+    /// escaped as `%XX`. `None` (the default) means the plugin cannot narrow it: the command is judged as a whole
+    /// (`state-machine`). An error means the command does not decode; it is refused with that
+    /// message before it reaches the log. Runs on the node the client reached, with no keyspace.
+    fn command_resources(command: &[u8]) -> Result<Option<Vec<String>>> {
+        let _ = command;
+        Ok(None)
+    }
+
+    /// What `request` (a query) reads, named as for [`StateMachine::command_resources`].
+    fn query_resources(request: &[u8]) -> Result<Option<Vec<String>>> {
+        let _ = request;
+        Ok(None)
+    }
 }
 
 /// Tells the host an entry's arena is exhausted; the host traps the entry as out of memory.
@@ -137,6 +153,21 @@ pub fn query<M: StateMachine>(request: &[u8]) -> core::result::Result<Vec<u8>, S
     let result = M::query(&QueryContext::new(), request).map_err(crate::Error::into_message);
     heap::leave();
     result
+}
+
+/// Runs `M::command_resources` (`write`) or `M::query_resources`.
+pub fn resources<M: StateMachine>(
+    request: &[u8],
+    write: bool,
+) -> core::result::Result<Option<Vec<String>>, String> {
+    heap::enter_body();
+    let result = if write {
+        M::command_resources(request)
+    } else {
+        M::query_resources(request)
+    };
+    heap::leave();
+    result.map_err(crate::Error::into_message)
 }
 
 /// Runs `M::migrate`.
