@@ -29,6 +29,10 @@ pub const ALLOW_ALL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/allow_all
 /// A policy that allows only reads and status (`plugins/read-only`).
 pub const READ_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/read_only.wasm"));
 
+/// The role-based policy (`plugins/rbac`): grants of roles to peers, narrowed by operation and key
+/// prefix, from a JSON configuration (`iroh_raft_access_types::RbacConfig`).
+pub const RBAC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rbac.wasm"));
+
 /// Every bundled plugin: name, kind and bytes.
 pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
     ("kv", crate::proto::PluginKind::StateMachine, KV),
@@ -38,4 +42,5 @@ pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
     ("faulty", crate::proto::PluginKind::StateMachine, FAULTY),
     ("allow-all", crate::proto::PluginKind::Policy, ALLOW_ALL),
     ("read-only", crate::proto::PluginKind::Policy, READ_ONLY),
+    ("rbac", crate::proto::PluginKind::Policy, RBAC),
 ];
