@@ -1,15 +1,18 @@
-//! An access policy that allows reads and status requests and denies everything else, naming the
-//! denied operation. Its configuration blob is ignored.
+//! An access policy that allows what the observer role allows to every caller (status, health,
+//! metrics, data reads, config reads, events and the backup list; see
+//! `iroh_raft_access_types::Role::Observer`) and denies everything else, naming the denied
+//! operation. Its configuration blob is ignored.
 #![no_std]
 extern crate alloc;
 
+use iroh_raft_access_types::Role;
 use iroh_raft_plugin_api::{Decision, Policy, Request};
 
 struct ReadOnly;
 
 impl Policy for ReadOnly {
     fn authorize(_config: &[u8], request: &Request) -> Decision {
-        if is_read(&request.operation) {
+        if Role::Observer.allows(&request.operation) {
             Decision::Allow
         } else {
             Decision::Deny(alloc::format!(
@@ -21,23 +24,13 @@ impl Policy for ReadOnly {
     }
 }
 
-/// Whether `operation` only reads: `data.read*`, `*.get`, `*.list`, `*.info`, `*.status`,
-/// `cluster.status` or `health`.
-fn is_read(operation: &str) -> bool {
-    const READ_SUFFIXES: [&str; 4] = [".get", ".list", ".info", ".status"];
-    operation.starts_with("data.read")
-        || READ_SUFFIXES
-            .iter()
-            .any(|suffix| operation.ends_with(suffix))
-        || matches!(operation, "cluster.status" | "health")
-}
-
 iroh_raft_plugin_api::export_policy!(ReadOnly);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::string::String;
+    use iroh_raft_access_types::op;
 
     fn decide(operation: &str) -> Decision {
         let request = Request {
@@ -51,14 +44,13 @@ mod tests {
     #[test]
     fn reads_and_status_requests_are_allowed() {
         for operation in [
-            "data.read",
-            "data.read.scan",
-            "member.list",
-            "plugin.info",
-            "backup.get",
-            "node.status",
-            "cluster.status",
-            "health",
+            op::STATUS_READ,
+            op::HEALTH_READ,
+            op::METRICS_READ,
+            op::DATA_READ,
+            op::CONFIG_READ,
+            op::EVENTS_SUBSCRIBE,
+            op::BACKUP_LIST,
         ] {
             assert_eq!(decide(operation), Decision::Allow, "{operation}");
         }
@@ -66,15 +58,13 @@ mod tests {
 
     #[test]
     fn everything_else_is_denied_by_name() {
-        for operation in [
-            "data.write",
-            "member.add",
-            "plugin.deploy",
-            "backup.create",
-            "healthy",
-            "status",
-            "",
-        ] {
+        let others = op::ALL
+            .iter()
+            .filter(|operation| !Role::Observer.allows(operation));
+        for operation in others
+            .copied()
+            .chain(["data.read.scan", "health", "status", ""])
+        {
             let Decision::Deny(reason) = decide(operation) else {
                 panic!("{operation} was allowed");
             };
@@ -83,5 +73,7 @@ mod tests {
                 "{reason}"
             );
         }
+        // `log.read` reads, but it exposes every command ever written.
+        assert!(matches!(decide(op::LOG_READ), Decision::Deny(_)));
     }
 }
