@@ -32,9 +32,11 @@ mod codec;
 mod command;
 mod machine;
 mod query;
+mod resources;
 
 pub use access::{KvAccess, KvRead};
 pub use codec::{CodecError, decode, encode};
 pub use command::{Command, Response};
 pub use machine::{apply, query};
 pub use query::{MAX_SCAN_LIMIT, Pair, Query, QueryResponse, scan_limit};
+pub use resources::{command_resources, query_resources};

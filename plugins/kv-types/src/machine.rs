@@ -14,8 +14,7 @@ use crate::{Command, KvAccess, KvRead, Pair, Query, QueryResponse, Response, dec
 /// Applies one encoded [`Command`] and returns the encoded [`Response`], or a message saying why
 /// the command was refused (in which case nothing was written).
 pub fn apply(kv: &mut impl KvAccess, command: &[u8]) -> Result<Vec<u8>, String> {
-    let command: Command<'_> =
-        decode(command).map_err(|error| format!("invalid kv command: {error}"))?;
+    let command = decode_command(command)?;
     let response = execute(kv, command)?;
     encode(&response).map_err(|error| format!("kv response: {error}"))
 }
@@ -23,8 +22,7 @@ pub fn apply(kv: &mut impl KvAccess, command: &[u8]) -> Result<Vec<u8>, String> 
 /// Answers one encoded [`Query`] with an encoded [`QueryResponse`], or a message saying why the
 /// query was refused.
 pub fn query(kv: &impl KvRead, request: &[u8]) -> Result<Vec<u8>, String> {
-    let request: Query<'_> =
-        decode(request).map_err(|error| format!("invalid kv query: {error}"))?;
+    let request = decode_query(request)?;
     let response = match request {
         Query::Get { key } => {
             check_key(key)?;
@@ -34,6 +32,16 @@ pub fn query(kv: &impl KvRead, request: &[u8]) -> Result<Vec<u8>, String> {
         Query::Prefix { prefix, limit } => scan(kv, prefix, prefix_end(prefix).as_deref(), limit),
     };
     encode(&response).map_err(|error| format!("kv query response: {error}"))
+}
+
+/// Decodes a command, failing with the message [`apply`] gives.
+pub(crate) fn decode_command(command: &[u8]) -> Result<Command<'_>, String> {
+    decode(command).map_err(|error| format!("invalid kv command: {error}"))
+}
+
+/// Decodes a query, failing with the message [`query`] gives.
+pub(crate) fn decode_query(request: &[u8]) -> Result<Query<'_>, String> {
+    decode(request).map_err(|error| format!("invalid kv query: {error}"))
 }
 
 fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, String> {
@@ -72,7 +80,7 @@ fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, Str
     }
 }
 
-fn check_key(key: &[u8]) -> Result<(), String> {
+pub(crate) fn check_key(key: &[u8]) -> Result<(), String> {
     if key.is_empty() {
         Err(String::from(
             "the key is empty: kv keys must be at least one byte long",
@@ -104,7 +112,7 @@ fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> Query
 
 /// The smallest key greater than every key starting with `prefix`; `None` if there is none (the
 /// prefix is empty or all `0xff`), so the range runs to the end of the keyspace.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {

@@ -3,7 +3,8 @@
 //!
 //! Commands and queries are the postcard messages of `iroh-raft-kv-types`; this crate owns only the
 //! mapping of its storage traits onto the SDK's contexts. The query side gets a `Reader`, which
-//! implements only `KvRead`, so a write during a query does not compile.
+//! implements only `KvRead`, so a write during a query does not compile. It names what each
+//! command and query touches (`key/…`, `prefix/…`) for the access policy.
 #![no_std]
 extern crate alloc;
 
@@ -21,6 +22,18 @@ impl StateMachine for Kv {
 
     fn query(ctx: &QueryContext, request: &[u8]) -> Result<Vec<u8>> {
         iroh_raft_kv_types::query(&Reader(ctx), request).map_err(Error::new)
+    }
+
+    fn command_resources(command: &[u8]) -> Result<Option<Vec<String>>> {
+        iroh_raft_kv_types::command_resources(command)
+            .map(Some)
+            .map_err(Error::new)
+    }
+
+    fn query_resources(request: &[u8]) -> Result<Option<Vec<String>>> {
+        iroh_raft_kv_types::query_resources(request)
+            .map(Some)
+            .map_err(Error::new)
     }
 }
 
