@@ -55,6 +55,8 @@ mod wasm {
         exhausted: None,
     };
 
+    // `&mut HEAP`, which clippy suggests, is a reference to a `static mut` (`static_mut_refs`).
+    #[allow(clippy::deref_addrof)]
     fn heap() -> &'static mut Heap {
         // SAFETY: a component instance runs one thread, and no caller holds two of these at once.
         let heap = unsafe { &mut *(&raw mut HEAP) };

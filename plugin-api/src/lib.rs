@@ -63,6 +63,12 @@ pub use policy::{Decision, Policy, Request};
 #[cfg(feature = "state-machine")]
 pub use state_machine::StateMachine;
 
+/// Names for what a command or query touches, returned by [`StateMachine::command_resources`]
+/// and [`StateMachine::query_resources`]: [`resource::key`], [`resource::prefix`] and
+/// [`resource::STATE_MACHINE`].
+#[cfg(feature = "state-machine")]
+pub use iroh_raft_access_types::resource;
+
 /// Items the export macros expand to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {

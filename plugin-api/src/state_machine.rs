@@ -31,11 +31,14 @@ pub trait StateMachine {
         Ok(())
     }
 
-    /// What `command` writes, named for the access policy: `key/<key>` for one key,
-    /// `prefix/<prefix>` for every key under a prefix, bytes outside printable ASCII and `%`
-    /// escaped as `%XX`. `None` (the default) means the plugin cannot narrow it: the command is judged as a whole
-    /// (`state-machine`). An error means the command does not decode; it is refused with that
-    /// message before it reaches the log. Runs on the node the client reached, with no keyspace.
+    /// What `command` writes, named for the access policy so that it can judge the command per
+    /// key: `key/<key>` ([`resource::key`](crate::resource::key)) for one key, `prefix/<prefix>`
+    /// ([`resource::prefix`](crate::resource::prefix)) for every key under a prefix, bytes
+    /// outside printable ASCII and `%` escaped as `%XX`. `None` (the default) means the plugin
+    /// cannot narrow it: the command is judged as a whole
+    /// ([`resource::STATE_MACHINE`](crate::resource::STATE_MACHINE)). An error means the command
+    /// does not decode; it is refused with that message before it reaches the log. Runs on the
+    /// node the client reached, with no keyspace.
     fn command_resources(command: &[u8]) -> Result<Option<Vec<String>>> {
         let _ = command;
         Ok(None)
