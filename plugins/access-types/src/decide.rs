@@ -79,33 +79,14 @@ impl<S: AsRef<str>> RbacConfig<S> {
             if refused > 1 {
                 message.push_str("; ");
             }
-            let label = Label { grant, index };
-            let role = grant.role;
-            // Writing to a String cannot fail.
-            let _ = match why {
-                Refusal::Role => {
-                    write!(message, "{label} (role {role}) does not allow {operation}")
-                }
-                Refusal::Operations(listed) => write!(
-                    message,
-                    "{label} (role {role}) allows only the operations {}, not {operation}",
-                    List(listed)
-                ),
-                Refusal::Prefixes { field, prefixes } => {
-                    let _ = write!(
-                        message,
-                        "{label} (role {role}) allows {operation} only under {field} {}, and \
-                         {resource} is outside them",
-                        List(prefixes)
-                    );
-                    if DataResource::parse(resource)
-                        .is_none_or(|parsed| matches!(parsed, DataResource::Whole))
-                    {
-                        message.push_str(" (the request does not name the keys it touches)");
-                    }
-                    Ok(())
-                }
+            let reason = Reason {
+                label: Label { grant, index },
+                operation,
+                resource,
+                why,
             };
+            // Writing to a String cannot fail.
+            let _ = write!(message, "{reason}");
         }
         if refused > DESCRIBED {
             let _ = write!(
@@ -115,6 +96,49 @@ impl<S: AsRef<str>> RbacConfig<S> {
             );
         }
         message
+    }
+}
+
+/// One grant's refusal, as the denial words it.
+struct Reason<'a, S> {
+    label: Label<'a, S>,
+    operation: &'a str,
+    resource: &'a str,
+    why: Refusal<'a, S>,
+}
+
+impl<S: AsRef<str>> fmt::Display for Reason<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Reason {
+            label,
+            operation,
+            resource,
+            ..
+        } = self;
+        let role = label.grant.role;
+        match &self.why {
+            Refusal::Role => write!(f, "{label} (role {role}) does not allow {operation}"),
+            Refusal::Operations(listed) => write!(
+                f,
+                "{label} (role {role}) allows only the operations {}, not {operation}",
+                List(listed)
+            ),
+            Refusal::Prefixes { field, prefixes } => {
+                write!(
+                    f,
+                    "{label} (role {role}) allows {operation} only under {field} {}, and \
+                     {resource} is outside them",
+                    List(prefixes)
+                )?;
+                match DataResource::parse(resource) {
+                    Some(DataResource::Whole) => f.write_str(
+                        " (the state machine does not name the keys this request touches)",
+                    ),
+                    None => f.write_str(" (it is not a key/… or prefix/… name)"),
+                    Some(_) => Ok(()),
+                }
+            }
+        }
     }
 }
 

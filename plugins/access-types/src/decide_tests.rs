@@ -158,7 +158,12 @@ fn prefix_rules_limit_data_requests_to_the_keys_under_them() {
     );
     assert_eq!(
         denial(rbac.decide(ALICE, op::DATA_READ, STATE_MACHINE)),
-        r#"rbac: grant "app-writer" (role admin) allows data.read only under read_prefixes ["app/"], and state-machine is outside them (the request does not name the keys it touches)"#
+        r#"rbac: grant "app-writer" (role admin) allows data.read only under read_prefixes ["app/"], and state-machine is outside them (the state machine does not name the keys this request touches)"#
+    );
+    let reason = denial(rbac.decide(ALICE, op::DATA_READ, "key/app/%zz"));
+    assert!(
+        reason.ends_with("(it is not a key/… or prefix/… name)"),
+        "{reason}"
     );
     // The rules are per operation, and other operations carry no prefix rule.
     assert_eq!(

@@ -5,7 +5,9 @@
 //! # Configuration
 //!
 //! Deploy it with a JSON file: `iroh-raft plugin deploy --kind policy rbac.wasm --config
-//! rbac.json`. Each grant has:
+//! rbac.json` (build `rbac.wasm` with `cargo build --target wasm32-wasip2 --profile plugin -p
+//! iroh-raft-plugin-rbac`). The configuration is parsed again at every uncached decision, so keep
+//! it small; strings without JSON escapes are borrowed rather than copied. Each grant has:
 //!
 //! | field | | meaning |
 //! |---|---|---|
