@@ -1,5 +1,6 @@
 //! The bundled key-value state machine, minus the wasm glue: its wire messages, their postcard
-//! codec, and the apply/query logic written against a small storage trait.
+//! codec, the apply/query logic written against a small storage trait, and what each command and
+//! query touches, named for the access policy ([`command_resources`], [`query_resources`]).
 //!
 //! The plugin (`iroh-raft-plugin-kv`) runs [`apply`] and [`query`] over the host's keyspace; native
 //! code (the host's client, the CLI, a baseline benchmark) builds the same messages and can run the
