@@ -26,7 +26,9 @@ async fn main() -> anyhow::Result<()> {
 
     // One client for the whole cluster: it learns the members and the leader from the first
     // member it reaches, and sends leader-only operations straight to the leader.
-    let client = IrohRaftManagementClient::connect(vec![node]).await?;
+    // It speaks as your key (`iroh-raft whoami`), which `demo --serve` made an Admin.
+    let key = iroh_raft::load_user_key(None)?;
+    let client = IrohRaftManagementClient::connect_with_key(key, vec![node]).await?;
 
     // Everything below shows up here as events, in order.
     let mut events = client.subscribe_to_events().await?;

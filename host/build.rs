@@ -20,6 +20,7 @@ const GROUPS: &[&[(&str, &str)]] = &[
         ("iroh-raft-plugin-allow-all", "allow_all"),
         ("iroh-raft-plugin-read-only", "read_only"),
         ("iroh-raft-plugin-rbac", "rbac"),
+        ("iroh-raft-plugin-faulty-policy", "faulty_policy"),
     ],
 ];
 

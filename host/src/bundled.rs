@@ -33,6 +33,10 @@ pub const READ_ONLY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/read_only
 /// prefix, from a JSON configuration (`iroh_raft_access_types::RbacConfig`).
 pub const RBAC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rbac.wasm"));
 
+/// A test policy that misbehaves as its configuration says (`plugins/faulty-policy`): `trap`,
+/// `loop` (runs out of fuel) or `allow`. Used by the access tests; never a default.
+pub const FAULTY_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty_policy.wasm"));
+
 /// Every bundled plugin: name, kind and bytes.
 pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
     ("kv", crate::proto::PluginKind::StateMachine, KV),
@@ -43,4 +47,9 @@ pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
     ("allow-all", crate::proto::PluginKind::Policy, ALLOW_ALL),
     ("read-only", crate::proto::PluginKind::Policy, READ_ONLY),
     ("rbac", crate::proto::PluginKind::Policy, RBAC),
+    (
+        "faulty-policy",
+        crate::proto::PluginKind::Policy,
+        FAULTY_POLICY,
+    ),
 ];

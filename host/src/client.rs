@@ -54,10 +54,11 @@ fn rand_tag() -> u64 {
 /// Told `(bytes sent, total)` as an upload progresses.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
-/// An endpoint for a client: a fresh identity, an ephemeral loopback port, no protocols served.
-pub(crate) async fn client_endpoint() -> Result<Endpoint, ClientError> {
+/// An endpoint for a client whose identity is `key`: an ephemeral loopback port, no protocols
+/// served.
+pub(crate) async fn client_endpoint(key: SecretKey) -> Result<Endpoint, ClientError> {
     let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    Ok(bind_endpoint(SecretKey::generate(), any_port, Vec::new()).await?)
+    Ok(bind_endpoint(key, any_port, Vec::new()).await?)
 }
 
 /// A connection to one node of a cluster. Writes carry the client's session, and one whose fate
@@ -76,9 +77,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the node at `node`, with a fresh client identity.
+    /// Connects to the node at `node` with a fresh, throw-away identity: the access policy sees
+    /// a stranger (the bundled `rbac` policy refuses it everything). Use
+    /// [`Client::connect_with_key`] with a key the policy knows.
     pub async fn connect(node: EndpointAddr) -> Result<Self, ClientError> {
-        let endpoint = client_endpoint().await?;
+        Self::connect_with_key(SecretKey::generate(), node).await
+    }
+
+    /// Connects to the node at `node` as the identity `key` (its public half is the endpoint id
+    /// the access policy judges; `iroh-raft whoami` prints the CLI's, and
+    /// [`load_user_key`](crate::load_user_key) loads it).
+    pub async fn connect_with_key(key: SecretKey, node: EndpointAddr) -> Result<Self, ClientError> {
+        let endpoint = client_endpoint(key).await?;
         let mut client = Self::connect_from(endpoint, node).await?;
         client.owns_endpoint = true;
         Ok(client)
@@ -215,7 +225,11 @@ impl Client {
             wasm: Bytes::new(),
         };
         let reply = self
-            .exchange(Operation::PluginDeploy(request), Some((wasm, progress)))
+            .exchange(
+                Operation::PluginDeploy(request),
+                Some((wasm, progress)),
+                None,
+            )
             .await?;
         match reply {
             Reply::Plugin(outcome) => Ok(outcome),
@@ -223,20 +237,26 @@ impl Client {
         }
     }
 
-    /// Re-sends a deploy whose bytes are already in memory (a follower forwarding to the leader).
-    pub(crate) async fn forward_deploy(
+    /// Forwards `operation` on behalf of `caller` (a member relaying a client's request to the
+    /// leader; only members may). A deploy's bytes, already in memory, stream on as chunks.
+    pub(crate) async fn forward(
         &self,
-        request: DeployRequest,
-    ) -> Result<PluginOutcome, ClientError> {
-        let wasm = request.wasm.clone();
-        self.deploy_plugin(
-            request.kind,
-            wasm,
-            &request.version,
-            request.config,
-            &mut |_, _| {},
-        )
-        .await
+        caller: iroh::EndpointId,
+        operation: Operation,
+    ) -> Result<Reply, ClientError> {
+        let caller = *caller.as_bytes();
+        match operation {
+            Operation::PluginDeploy(mut request) => {
+                let wasm = std::mem::take(&mut request.wasm);
+                self.exchange(
+                    Operation::PluginDeploy(request),
+                    Some((wasm, &mut |_, _| {})),
+                    Some(caller),
+                )
+                .await
+            }
+            operation => self.exchange(operation, None, Some(caller)).await,
+        }
     }
 
     /// The plugins as the node has applied them: the active one per kind with hash, version,
@@ -259,23 +279,29 @@ impl Client {
     /// Sends `operation` and waits for its reply, on a stream of its own so concurrent requests
     /// never wait on each other.
     pub async fn request(&self, operation: Operation) -> Result<Reply, ClientError> {
-        self.exchange(operation, None).await
+        self.exchange(operation, None, None).await
     }
 
-    /// One request, followed by the chunks of `upload` if any.
+    /// One request (forwarded on behalf of `caller`, if given), followed by the chunks of
+    /// `upload` if any.
     async fn exchange(
         &self,
         operation: Operation,
         upload: Option<(Bytes, Progress<'_>)>,
+        caller: Option<[u8; 32]>,
     ) -> Result<Reply, ClientError> {
         let id = self.next_request_id();
         let (mut send, mut recv) = self.open().await?;
+        let frame = match caller {
+            Some(caller) => ClientFrame::Forwarded {
+                id,
+                caller,
+                operation,
+            },
+            None => ClientFrame::Request { id, operation },
+        };
         let sent = async {
-            write_frame(
-                &mut send,
-                encode_frame(&ClientFrame::Request { id, operation })?,
-            )
-            .await?;
+            write_frame(&mut send, encode_frame(&frame)?).await?;
             if let Some((bytes, progress)) = upload {
                 let total = bytes.len() as u64;
                 let mut sent = 0;

@@ -43,6 +43,7 @@ mod plugin;
 pub mod proto;
 mod raft;
 mod store;
+mod user_key;
 mod write_session;
 
 #[cfg(test)]
@@ -53,13 +54,15 @@ pub use consistency::{ConsistencyReport, MemberHash, Verdict, common_index, deci
 pub use hash::{sha256, sha256_hex};
 pub use mgmt_client::IrohRaftManagementClient;
 pub use net::{NetError, format_node_address, parse_node_address};
-pub use node::{ClusterIdentity, Node, NodeConfig, NodeError, Start};
+pub use node::{ClusterIdentity, InitialPolicy, Node, NodeConfig, NodeError, Start};
 pub use plugin::{
-    CompiledStateMachine, ComponentInfo, EntryError, EntryOutcome, PluginEngine, PluginError,
-    RuntimeError, StateMachineApplier, StateMachineReader,
+    CachedPolicy, CompiledPolicy, CompiledStateMachine, ComponentInfo, Decision, EntryError,
+    EntryOutcome, PluginEngine, PluginError, PolicyInstance, RuntimeError, StateMachineApplier,
+    StateMachineReader,
 };
 pub use raft::RaftStorageError;
 pub use store::StoreError;
+pub use user_key::{KEY_ENV, default_user_key_path, load_user_key};
 
 /// The storage layer underneath a node: openraft's log store and state machine over fjall, the
 /// state-machine keyspace and its transactions, snapshots. A [`Node`] sets all of this up; use it

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::proto::{
     ManagementFigures, MetricsCategory, MetricsSnapshot, NetworkFigures, PluginFigures,
-    RaftFigures, StorageFigures,
+    RaftFigures, StorageFigures, op,
 };
 
 /// Counters the management server keeps.
@@ -17,6 +17,8 @@ pub(crate) struct ManagementCounters {
     errors: AtomicU64,
     forwarded: AtomicU64,
     subscribers: AtomicU64,
+    /// Denials by operation, in the order of [`op::ALL`].
+    denied: [AtomicU64; op::ALL.len()],
 }
 
 impl ManagementCounters {
@@ -25,6 +27,13 @@ impl ManagementCounters {
         self.requests.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a request the access policy refused.
+    pub(crate) fn denied(&self, operation: &str) {
+        if let Some(slot) = op::ALL.iter().position(|name| *name == operation) {
+            self.denied[slot].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -48,6 +57,12 @@ impl ManagementCounters {
             errors: self.errors.load(Ordering::Relaxed),
             forwarded: self.forwarded.load(Ordering::Relaxed),
             subscribers: self.subscribers.load(Ordering::Relaxed),
+            denied: op::ALL
+                .iter()
+                .zip(&self.denied)
+                .map(|(name, count)| (name.to_string(), count.load(Ordering::Relaxed)))
+                .filter(|(_, count)| *count > 0)
+                .collect(),
         }
     }
 }
@@ -126,13 +141,17 @@ mod tests {
         counters.subscription(true);
         counters.subscription(true);
         counters.subscription(false);
+        counters.denied(op::DATA_WRITE);
+        counters.denied(op::DATA_WRITE);
+        counters.denied("not-an-operation");
         assert_eq!(
             counters.figures(),
             ManagementFigures {
                 requests: 2,
                 errors: 1,
                 forwarded: 1,
-                subscribers: 1
+                subscribers: 1,
+                denied: vec![(op::DATA_WRITE.to_string(), 2)],
             }
         );
     }

@@ -43,9 +43,12 @@ struct Pool {
 }
 
 impl IrohRaftManagementClient {
-    /// Connects to the cluster a join ticket names (only its address is used: the ticket's
-    /// secret is not sent anywhere).
-    pub async fn from_ticket(ticket: &JoinTicket) -> Result<Self, ClientError> {
+    /// Connects to the cluster a join ticket names, as the identity `key` (only the ticket's
+    /// address is used: its secret is not sent anywhere).
+    pub async fn from_ticket(
+        ticket: &JoinTicket,
+        key: iroh::SecretKey,
+    ) -> Result<Self, ClientError> {
         let member = Member {
             endpoint_key: ticket.endpoint_key,
             addrs: ticket.addrs.clone(),
@@ -54,12 +57,22 @@ impl IrohRaftManagementClient {
         let addr = member
             .endpoint_addr()
             .map_err(|e| ClientError::Connect(format!("the ticket's key is invalid: {e}")))?;
-        Self::connect(vec![addr]).await
+        Self::connect_with_key(key, vec![addr]).await
     }
 
-    /// Connects to the first reachable of `members`, with a fresh client identity.
+    /// Connects to the first reachable of `members`, with a fresh, throw-away identity: the
+    /// access policy sees a stranger. Use [`Self::connect_with_key`] with a key it knows.
     pub async fn connect(members: Vec<EndpointAddr>) -> Result<Self, ClientError> {
-        let endpoint = client_endpoint().await?;
+        Self::connect_with_key(iroh::SecretKey::generate(), members).await
+    }
+
+    /// Connects to the first reachable of `members` as the identity `key` (the endpoint id the
+    /// access policy judges; [`load_user_key`](crate::load_user_key) loads the CLI's).
+    pub async fn connect_with_key(
+        key: iroh::SecretKey,
+        members: Vec<EndpointAddr>,
+    ) -> Result<Self, ClientError> {
+        let endpoint = client_endpoint(key).await?;
         Self::connect_from(endpoint, members).await
     }
 

@@ -17,6 +17,6 @@ pub use discovery_server::{DiscoveryServer, DiscoveryService};
 pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::NetError;
 pub use frame::{read_frame, write_frame};
-pub use mgmt_server::{MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService};
+pub use mgmt_server::{Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService};
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{Admission, NOT_A_MEMBER, RaftServer};

@@ -4,12 +4,14 @@
 //! Start it one of three ways ([`Start`]): create a cluster (`--init`), join one with a ticket
 //! (`--join`), or come back from its data directory (no flags).
 
+mod access;
 mod config;
 mod consistency_check;
 mod error;
 mod event_source;
 mod forward;
 mod identity;
+mod init;
 mod inspect;
 mod join;
 mod joins;
@@ -29,7 +31,7 @@ use iroh::{Endpoint, EndpointAddr};
 use openraft::Raft;
 use openraft::async_runtime::WatchReceiver;
 
-pub use config::NodeConfig;
+pub use config::{InitialPolicy, NodeConfig};
 pub use error::NodeError;
 pub use identity::ClusterIdentity;
 
@@ -90,8 +92,9 @@ impl Node {
         let (raft, state_machine) = (storage.raft.clone(), storage.state_machine.clone());
         let tasks = startup::tasks(&config, storage, &serving);
         if initialize {
-            startup::initialize(&raft.get(), identity.node_id, me, &config).await?;
+            init::initialize(&raft.get(), identity.node_id, me, &config).await?;
         }
+        serving.service.authorizer.preload().await;
         tracing::info!(node_id = identity.node_id, addr = ?endpoint.bound_sockets(), "node started");
         Ok(Self {
             raft,

@@ -1,6 +1,6 @@
 //! The plugin runtime: one wasmtime [`PluginEngine`] per node, component validation against the
 //! WIT worlds, an on-disk cache of compiled components, and the state-machine host that runs a
-//! batch of entries through one packed wasm call.
+//! batch of entries through one packed wasm call, and the access policy's host (`policy.rs`).
 //!
 //! Plugins see only the host interfaces their world grants (`kv` and `log` for a state machine):
 //! no WASI, no clock, no randomness. Fuel and memory are budgeted per entry (the SDK marks entry
@@ -19,6 +19,7 @@ mod kv_host;
 mod log_host;
 mod memory;
 mod payload;
+mod policy;
 mod reader;
 mod trap;
 mod validate;
@@ -28,6 +29,7 @@ pub use applier::{EntryOutcome, StateMachineApplier};
 pub use compiled::CompiledStateMachine;
 pub use engine::PluginEngine;
 pub use error::{PluginError, RuntimeError};
+pub use policy::{CachedPolicy, CompiledPolicy, Decision, PolicyInstance};
 pub use reader::StateMachineReader;
 pub use trap::EntryError;
 pub use validate::ComponentInfo;

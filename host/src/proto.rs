@@ -6,6 +6,7 @@
 //! that), so the wire format can be read, tested and changed in one place. Sockets and streams live
 //! in `net/`; what a node does with a message lives in `node/`.
 
+mod access;
 pub mod alpn;
 mod cluster_config;
 mod codec;
@@ -30,7 +31,8 @@ mod state_hash;
 mod status;
 mod ticket;
 
-pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError};
+pub use access::{Access, HEALTH_CHECK, Role, break_glass, member_may, op, resource};
+pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError, MAX_ROOT_IDENTITIES};
 pub use codec::{RequestId, decode_body, encode_frame};
 pub use discovery::{JoinReply, JoinRequest};
 pub use event::ClusterEvent;

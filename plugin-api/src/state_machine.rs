@@ -36,9 +36,9 @@ pub trait StateMachine {
     /// ([`resource::prefix`](crate::resource::prefix)) for every key under a prefix, bytes
     /// outside printable ASCII and `%` escaped as `%XX`. `None` (the default) means the plugin
     /// cannot narrow it: the command is judged as a whole
-    /// ([`resource::STATE_MACHINE`](crate::resource::STATE_MACHINE)). An error means the command
-    /// does not decode; it is refused with that message before it reaches the log. Runs on the
-    /// node the client reached, with no keyspace.
+    /// ([`resource::STATE_MACHINE`](crate::resource::STATE_MACHINE)). An error (the command does
+    /// not decode) is judged as a whole too; applying it then fails it as usual. Runs on the node
+    /// the client reached, with no keyspace.
     fn command_resources(command: &[u8]) -> Result<Option<Vec<String>>> {
         let _ = command;
         Ok(None)

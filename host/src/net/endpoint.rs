@@ -49,24 +49,39 @@ pub fn load_or_create_secret_key(path: &Path) -> Result<SecretKey, NetError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = SecretKey::generate();
-            write_private(path, &key.to_bytes()).map_err(|e| fail(e.to_string()))?;
-            Ok(key)
+            match write_private(path, &key.to_bytes()) {
+                Ok(()) => Ok(key),
+                // Another process created it first (two CLI commands started at once): use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    load_or_create_secret_key(path)
+                }
+                Err(e) => Err(fail(e.to_string())),
+            }
         }
         Err(e) => Err(fail(e.to_string())),
     }
 }
 
+/// Writes `bytes` to a private temporary file beside `path`, then links it into place: the key
+/// appears whole or not at all, and an existing one is never replaced (`AlreadyExists`).
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty());
+    let tmp = tempfile::Builder::new()
+        .prefix(".key-")
+        .tempfile_in(dir.unwrap_or(Path::new(".")))?;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path)?;
+    let mut file = options.open(tmp.path())?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(bytes)?;
-    file.sync_all()
+    file.sync_all()?;
+    std::fs::hard_link(tmp.path(), path)
 }
 
 #[cfg(test)]

@@ -20,21 +20,46 @@ use crate::proto::{
     decode_body, encode_frame,
 };
 
+/// Who sent a request: the authenticated peer, and — for a request a member forwards — the
+/// client it vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The endpoint id QUIC authenticated.
+    pub peer: EndpointId,
+    /// The original caller a forwarding member names (`ClientFrame::Forwarded`).
+    pub on_behalf_of: Option<EndpointId>,
+}
+
 /// What a node does with a management operation. Implemented by the node; kept apart from the
-/// protocol so the handler only decodes, delegates and encodes.
+/// protocol so the handler only decodes, delegates and encodes. Every method judges the caller
+/// first (the access policy); a refusal is the request's error.
 pub trait ManagementService: Send + Sync + 'static {
-    /// Serves `operation` for the authenticated `peer`.
+    /// Whether `caller` may ask `operation` at all: asked before an upload's bytes are read, so
+    /// that a refused caller cannot make the node buffer them.
+    fn admit(
+        &self,
+        caller: &Caller,
+        operation: &Operation,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+
+    /// Serves `operation` for `caller`.
     fn handle(
         &self,
-        peer: EndpointId,
+        caller: Caller,
         operation: Operation,
     ) -> impl Future<Output = Result<Reply, RequestError>> + Send;
 
     /// The node's health, for a health-check frame.
-    fn health(&self) -> HealthStatus;
+    fn health(
+        &self,
+        caller: Caller,
+    ) -> impl Future<Output = Result<HealthStatus, RequestError>> + Send;
 
-    /// A new event subscription for `peer`, or why it is refused.
-    fn subscribe(&self, peer: EndpointId) -> Result<Subscription, RequestError>;
+    /// A new event subscription for `caller`, or why it is refused.
+    fn subscribe(
+        &self,
+        caller: Caller,
+    ) -> impl Future<Output = Result<Subscription, RequestError>> + Send;
 
     /// A subscription ended.
     fn unsubscribed(&self);
@@ -93,12 +118,65 @@ impl<S: ManagementService> ManagementServer<S> {
                 }
                 Err(error) => return Err(error),
             };
-            let frame = match decode_body::<ClientFrame>(&body) {
-                Ok(ClientFrame::Request {
+            let (id, caller, operation) = match decode_body::<ClientFrame>(&body) {
+                Ok(ClientFrame::Request { id, operation }) => (
                     id,
-                    operation: Operation::Subscribe,
-                }) => {
-                    return match self.service.subscribe(peer) {
+                    Caller {
+                        peer,
+                        on_behalf_of: None,
+                    },
+                    operation,
+                ),
+                Ok(ClientFrame::Forwarded {
+                    id,
+                    caller,
+                    operation,
+                }) => match EndpointId::from_bytes(&caller) {
+                    Ok(original) => (
+                        id,
+                        Caller {
+                            peer,
+                            on_behalf_of: Some(original),
+                        },
+                        operation,
+                    ),
+                    Err(error) => {
+                        let error =
+                            RequestError::Malformed(format!("the forwarded caller: {error}"));
+                        let frame = ServerFrame::Response {
+                            id,
+                            result: Err(error),
+                        };
+                        write_frame(&mut send, encode_frame(&frame)?).await?;
+                        break;
+                    }
+                },
+                Ok(ClientFrame::HealthCheck { id }) => {
+                    let caller = Caller {
+                        peer,
+                        on_behalf_of: None,
+                    };
+                    let frame = match self.service.health(caller).await {
+                        Ok(health) => ServerFrame::HealthCheck { id, health },
+                        Err(error) => ServerFrame::Error(error),
+                    };
+                    write_frame(&mut send, encode_frame(&frame)?).await?;
+                    continue;
+                }
+                Ok(ClientFrame::Chunk { .. }) => {
+                    let error = RequestError::Malformed("a chunk with no upload announced".into());
+                    write_frame(&mut send, encode_frame(&ServerFrame::Error(error))?).await?;
+                    break;
+                }
+                Err(error) => {
+                    let frame = ServerFrame::Error(RequestError::Malformed(error.to_string()));
+                    write_frame(&mut send, encode_frame(&frame)?).await?;
+                    break;
+                }
+            };
+            let frame = match operation {
+                Operation::Subscribe => {
+                    return match self.service.subscribe(caller).await {
                         Ok(subscription) => {
                             let streamed = self.stream_events(id, subscription, send, recv).await;
                             self.service.unsubscribed();
@@ -114,61 +192,57 @@ impl<S: ManagementService> ManagementServer<S> {
                         }
                     };
                 }
-                Ok(ClientFrame::Request {
-                    id,
-                    operation: Operation::PluginDeploy(mut request),
-                }) => {
-                    let Ok(_upload) = uploads.clone().try_acquire_owned() else {
-                        let error = RequestError::Refused(format!(
+                Operation::PluginDeploy(mut request) => {
+                    // Held until the deploy is answered: the bytes stay buffered until then.
+                    let mut _held = None;
+                    let refusal = match uploads.clone().try_acquire_owned() {
+                        Err(_) => Some(RequestError::Refused(format!(
                             "this connection already has {MAX_UPLOADS_PER_CONNECTION} plugin \
                              uploads in flight; send this one when one of them is done"
-                        ));
+                        ))),
+                        Ok(permit) => {
+                            let announced = Operation::PluginDeploy(request.clone());
+                            match self.service.admit(&caller, &announced).await {
+                                Err(error) => Some(error),
+                                Ok(()) => match receive_upload(
+                                    &mut recv,
+                                    id,
+                                    request.size,
+                                    request.sha256,
+                                    max_frame,
+                                )
+                                .await
+                                {
+                                    Ok(wasm) => {
+                                        request.wasm = wasm;
+                                        _held = Some(permit);
+                                        None
+                                    }
+                                    Err(error) => Some(error),
+                                },
+                            }
+                        }
+                    };
+                    if let Some(error) = refusal {
                         let frame = ServerFrame::Response {
                             id,
                             result: Err(error),
                         };
                         write_frame(&mut send, encode_frame(&frame)?).await?;
                         break;
-                    };
-                    match receive_upload(&mut recv, id, request.size, request.sha256, max_frame)
-                        .await
-                    {
-                        Ok(wasm) => request.wasm = wasm,
-                        Err(error) => {
-                            let frame = ServerFrame::Response {
-                                id,
-                                result: Err(error),
-                            };
-                            write_frame(&mut send, encode_frame(&frame)?).await?;
-                            break;
-                        }
                     }
                     ServerFrame::Response {
                         id,
                         result: self
                             .service
-                            .handle(peer, Operation::PluginDeploy(request))
+                            .handle(caller, Operation::PluginDeploy(request))
                             .await,
                     }
                 }
-                Ok(ClientFrame::Request { id, operation }) => ServerFrame::Response {
+                operation => ServerFrame::Response {
                     id,
-                    result: self.service.handle(peer, operation).await,
+                    result: self.service.handle(caller, operation).await,
                 },
-                Ok(ClientFrame::HealthCheck { id }) => ServerFrame::HealthCheck {
-                    id,
-                    health: self.service.health(),
-                },
-                Ok(ClientFrame::Chunk { .. }) => {
-                    let error = RequestError::Malformed("a chunk with no upload announced".into());
-                    write_frame(&mut send, encode_frame(&ServerFrame::Error(error))?).await?;
-                    break;
-                }
-                Err(error) => {
-                    let frame = ServerFrame::Error(RequestError::Malformed(error.to_string()));
-                    write_frame(&mut send, encode_frame(&frame)?).await?;
-                    break;
-                }
             };
             write_frame(&mut send, encode_frame(&frame)?).await?;
         }
@@ -222,7 +296,11 @@ async fn receive_upload(
         };
         match decode_body::<ClientFrame>(&body) {
             Ok(ClientFrame::Chunk { id, data }) => upload.push(id, &data)?,
-            Ok(ClientFrame::Request { .. } | ClientFrame::HealthCheck { .. }) => {
+            Ok(
+                ClientFrame::Request { .. }
+                | ClientFrame::HealthCheck { .. }
+                | ClientFrame::Forwarded { .. },
+            ) => {
                 return Err(RequestError::Malformed(
                     "a request arrived in the middle of an upload".into(),
                 ));

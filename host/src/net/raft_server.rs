@@ -313,8 +313,31 @@ where
             connection.close(NOT_A_MEMBER.into(), b"not a member of this cluster");
             return Ok(());
         }
+        let mut metrics = self.raft.get().metrics();
         loop {
-            let (send, recv) = match connection.accept_bi().await {
+            let accepted = tokio::select! {
+                accepted = connection.accept_bi() => accepted,
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        // The raft core stopped or was replaced (a restart of the core): watch
+                        // the one in use, without spinning on a core that is gone for good.
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        metrics = self.raft.get().metrics();
+                    }
+                    // Admission follows the membership: a member removed from it loses the
+                    // connections it has open, not only the next one it would open.
+                    if !self.admission.admits(&self.raft.get(), &peer) {
+                        tracing::info!(
+                            peer = %connection.remote_id().fmt_short(),
+                            "closing the raft connection of a peer that is no longer a member"
+                        );
+                        connection.close(NOT_A_MEMBER.into(), b"no longer a member of this cluster");
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let (send, recv) = match accepted {
                 Ok(streams) => streams,
                 Err(_) => return Ok(()), // the peer closed the connection
             };

@@ -30,6 +30,31 @@ pub struct NodeConfig {
     /// log names one. The bundled kv plugin by default; a node built with another toolchain has
     /// other bytes here, and runs the log's all the same.
     pub initial_state_machine: Bytes,
+    /// The access policy a new cluster starts with (`--init` proposes it through the log).
+    pub initial_policy: InitialPolicy,
+    /// The break-glass identities a new cluster names besides this node's own key (the CLI puts
+    /// the user who runs `--init` here): they may always read status and deploy a new policy,
+    /// and the bundled `rbac` policy makes them `Admin`.
+    pub root_identities: Vec<iroh::EndpointId>,
+}
+
+/// The access policy a new cluster starts with.
+#[derive(Debug, Clone, Default)]
+pub enum InitialPolicy {
+    /// The bundled `rbac` policy, with the root identities and the first node's key as `Admin`
+    /// and every other caller denied.
+    #[default]
+    Rbac,
+    /// The bundled `allow-all` policy: every caller may do everything (development only; every
+    /// node warns at start).
+    AllowAll,
+    /// A policy component and the configuration it is deployed with.
+    Component {
+        /// The `.wasm` bytes.
+        wasm: Bytes,
+        /// Its `policy-config` blob.
+        config: Bytes,
+    },
 }
 
 impl NodeConfig {
@@ -44,6 +69,8 @@ impl NodeConfig {
             keep_after_snapshot: 5_000,
             limits: PluginLimits::default(),
             initial_state_machine: Bytes::from_static(crate::bundled::KV),
+            initial_policy: InitialPolicy::default(),
+            root_identities: Vec::new(),
         }
     }
 

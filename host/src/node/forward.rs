@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iroh::Endpoint;
+use iroh::{Endpoint, EndpointId};
 use openraft::errors::{ForwardToLeader, RaftError};
 
 use super::inspect::View;
@@ -71,23 +71,29 @@ impl LeaderLink {
         }
     }
 
-    /// `None` when this node serves `operation` itself; otherwise the leader's answer to it.
+    /// `None` when this node serves `operation` itself; otherwise the leader's answer to it,
+    /// asked on behalf of `caller`.
     pub(crate) async fn route(
         &self,
         view: &View,
+        caller: EndpointId,
         operation: &Operation,
     ) -> Option<Result<Reply, RequestError>> {
         Some(match destination(operation.route(), view)? {
-            Ok((leader, member)) => self.forward(leader, &member, operation.clone()).await,
+            Ok((leader, member)) => {
+                self.forward(leader, &member, caller, operation.clone())
+                    .await
+            }
             Err(error) => Err(error),
         })
     }
 
-    /// Sends `operation` to the leader and relays its reply.
+    /// Sends `operation` to the leader on behalf of `caller` and relays its reply.
     async fn forward(
         &self,
         leader: u64,
         member: &Member,
+        caller: EndpointId,
         operation: Operation,
     ) -> Result<Reply, RequestError> {
         if leader == self.node_id {
@@ -95,13 +101,8 @@ impl LeaderLink {
         }
         self.counters.forwarded();
         let client = self.client(leader, member).await?;
-        let result = match operation {
-            // The bytes are already here: they stream on to the leader the same way.
-            Operation::PluginDeploy(request) => {
-                client.forward_deploy(request).await.map(Reply::Plugin)
-            }
-            operation => client.request(operation).await,
-        };
+        // A deploy's bytes are already here: they stream on to the leader the same way.
+        let result = client.forward(caller, operation).await;
         result.map_err(|error| {
             if !matches!(error, ClientError::Request(_)) {
                 // The connection may be stale: dial again next time.

@@ -128,8 +128,10 @@ impl NodeService {
             tracing::info!(?handed, "handed leadership over to be removed");
             return self
                 .leader
+                // Judged here already: the new leader gets it from a member, vouched for.
                 .route(
                     &View::of(&self.raft()),
+                    self.endpoint.id(),
                     &Operation::RemoveMember { node_id },
                 )
                 .await

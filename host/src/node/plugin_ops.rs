@@ -28,7 +28,7 @@ impl NodeService {
         let (registry, _) = self.state_machine.plugins().map_err(unavailable)?;
         // The registry alone decides, as it does on every replica.
         if let DeployDecision::Unchanged(active) =
-            registry.decide_deploy(request.kind, &request.sha256, None)
+            registry.decide_deploy(request.kind, &request.sha256, &request.config, None)
         {
             return Ok(Reply::Plugin(PluginOutcome::Unchanged {
                 kind: request.kind,

@@ -13,13 +13,14 @@ use iroh::{Endpoint, EndpointId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Raft, ReadPolicy};
 
+use super::access::Authorizer;
 use super::consistency_check::{self, ConsistencyRecord};
 use super::forward::{LeaderLink, not_leader};
 use super::inspect::{self, View};
 use super::log_ops::LogAccess;
 use crate::events::Subscription;
 use crate::metrics::{self, ManagementCounters};
-use crate::net::ManagementService;
+use crate::net::{Caller, ManagementService};
 use crate::plugin::{EntryError, StateMachineReader};
 use crate::proto::{
     ApplyResponse, ClusterConfig, Consistency, HealthStatus, LogPayload, Member, MetricsCategory,
@@ -56,6 +57,8 @@ pub(crate) struct NodeService {
     pub(crate) local_config: ClusterConfig,
     /// What this node's consistency checks found.
     pub(crate) consistency: Arc<ConsistencyRecord>,
+    /// The access policy's runtime: every request is judged here first.
+    pub(crate) authorizer: Authorizer,
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
@@ -304,9 +307,17 @@ impl NodeService {
         }
     }
 
-    /// Serves one operation once.
-    async fn serve(&self, operation: &Operation) -> Result<Reply, RequestError> {
-        if let Some(answer) = self.leader.route(&View::of(&self.raft()), operation).await {
+    /// Serves one operation once, for `caller` (who forwarding names to the leader).
+    async fn serve(
+        &self,
+        caller: EndpointId,
+        operation: &Operation,
+    ) -> Result<Reply, RequestError> {
+        if let Some(answer) = self
+            .leader
+            .route(&View::of(&self.raft()), caller, operation)
+            .await
+        {
             return answer;
         }
         match operation.clone() {
@@ -373,11 +384,22 @@ fn timeout_for(operation: &Operation) -> Duration {
 }
 
 impl ManagementService for NodeService {
-    async fn handle(&self, _peer: EndpointId, operation: Operation) -> Result<Reply, RequestError> {
+    async fn admit(&self, caller: &Caller, operation: &Operation) -> Result<(), RequestError> {
+        self.judge(caller, operation).await.map(drop)
+    }
+
+    async fn handle(&self, caller: Caller, operation: Operation) -> Result<Reply, RequestError> {
+        let caller = match self.judge(&caller, &operation).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                self.counters.answered(false);
+                return Err(error);
+            }
+        };
         let timeout = timeout_for(&operation);
         let work = async {
             loop {
-                let result = self.serve(&operation).await;
+                let result = self.serve(caller, &operation).await;
                 // No leader: wait for the election rather than fail the client.
                 if !matches!(result, Err(RequestError::NoLeader)) {
                     return result;
@@ -396,11 +418,13 @@ impl ManagementService for NodeService {
         result
     }
 
-    fn health(&self) -> HealthStatus {
-        self.health_status()
+    async fn health(&self, caller: Caller) -> Result<HealthStatus, RequestError> {
+        self.judge(&caller, &Operation::GetHealthStatus).await?;
+        Ok(self.health_status())
     }
 
-    fn subscribe(&self, _peer: EndpointId) -> Result<Subscription, RequestError> {
+    async fn subscribe(&self, caller: Caller) -> Result<Subscription, RequestError> {
+        self.judge(&caller, &Operation::Subscribe).await?;
         self.counters.subscription(true);
         Ok(self.state_machine.events().subscribe())
     }

@@ -1,9 +1,8 @@
 //! The steps [`Node::start`](super::Node::start) takes, in order: decide from the flags and the data
 //! directory how to start ([`plan`]), bind the endpoint, establish the cluster identity (create,
 //! join or reload it), open storage and start the raft core, serve the protocols, start the
-//! background tasks, and — on `--init` only — initialize the new cluster.
+//! background tasks. On `--init` the node then initializes the new cluster (`init.rs`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,8 +10,8 @@ use std::time::Duration;
 
 use iroh::Endpoint;
 use iroh::protocol::Router;
-use openraft::Raft;
 
+use super::access::Authorizer;
 use super::forward::LeaderLink;
 use super::joins::JoinService;
 use super::raft_core::CoreFactory;
@@ -27,13 +26,8 @@ use crate::net::{
     load_or_create_secret_key,
 };
 use crate::plugin::PluginEngine;
-use crate::proto::{
-    ApplyResponse, ClusterConfig, DeployEntry, JoinTicket, LogPayload, Member, PluginKind,
-    TypeConfig, alpn,
-};
+use crate::proto::{ClusterConfig, JoinTicket, Member, alpn};
 use crate::raft::{RaftStorage, SharedRaft, StateMachineStore};
-
-type C = TypeConfig;
 
 /// How the node comes to hold a cluster identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +213,7 @@ pub(crate) fn serve(
         max_frame: management_frame.clone(),
         local_config: config.cluster_config(),
         consistency: Arc::default(),
+        authorizer: Authorizer::new(storage.state_machine.clone()),
     });
     let discovery = DiscoveryServer::new(JoinService {
         raft: shared.clone(),
@@ -281,50 +276,6 @@ pub(crate) fn tasks(
         )),
         tokio::spawn(members::promote_learners(raft, serving.membership.clone())),
     ]
-}
-
-/// Makes `me` the one member of a new cluster and seeds its replicated configuration with this
-/// node's flags (when they differ from the defaults).
-pub(crate) async fn initialize(
-    raft: &Raft<C, StateMachineStore>,
-    node_id: u64,
-    me: Member,
-    config: &NodeConfig,
-) -> Result<(), NodeError> {
-    raft.initialize(BTreeMap::from([(node_id, me)]))
-        .await
-        .map_err(|e| NodeError::raft("initializing the cluster", e))?;
-    raft.wait(Some(Duration::from_secs(10)))
-        .current_leader(node_id, "leading the new cluster")
-        .await
-        .map_err(|e| NodeError::raft("waiting to lead the new cluster", e))?;
-    if config.cluster_config() != ClusterConfig::default() {
-        let seed = ClusterConfig {
-            version: 1,
-            ..config.cluster_config()
-        };
-        raft.client_write(LogPayload::Config(seed))
-            .await
-            .map_err(|e| NodeError::raft("seeding the configuration", e))?;
-    }
-    // The state machine's bytes go through the log: every replica, whatever it was built with,
-    // runs exactly these.
-    let wasm = config.initial_state_machine.clone();
-    let seed = DeployEntry {
-        kind: PluginKind::StateMachine,
-        sha256: crate::hash::sha256(&wasm),
-        version: String::new(),
-        config: bytes::Bytes::new(),
-        wasm,
-    };
-    let response = raft
-        .client_write(LogPayload::Deploy(seed))
-        .await
-        .map_err(|e| NodeError::raft("proposing the initial state machine", e))?;
-    if let ApplyResponse::Failed(reason) = response.data {
-        return Err(NodeError::InitialPlugin(reason));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

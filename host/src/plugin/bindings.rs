@@ -19,3 +19,14 @@ pub(crate) type QueryParams<'a> = (&'a [u8],);
 pub(crate) type QueryReturn = (Result<Vec<u8>, String>,);
 pub(crate) type MigrateParams<'a> = (&'a str,);
 pub(crate) type MigrateReturn = (Result<(), String>,);
+pub(crate) type ResourcesParams<'a> = (&'a [u8],);
+pub(crate) type ResourcesReturn = (Result<Option<Vec<String>>, String>,);
+
+/// Host bindings of the `policy` world (`authorizer` export, `policy-config` and `log` imports).
+pub(crate) mod policy {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "iroh-raft:plugin/policy",
+        imports: { default: trappable },
+    });
+}

@@ -10,6 +10,7 @@ use wasmtime::component::{ComponentExportIndex, Instance, InstancePre};
 use super::RuntimeError;
 use super::bindings::{
     ApplyParams, ApplyReturn, MigrateParams, MigrateReturn, QueryParams, QueryReturn,
+    ResourcesParams, ResourcesReturn,
 };
 use super::engine::PluginEngine;
 use super::host_state::{Access, HostState, new_store};
@@ -23,6 +24,8 @@ pub(crate) struct Exports {
     pub(crate) apply: ComponentExportIndex,
     pub(crate) query: ComponentExportIndex,
     pub(crate) migrate: Option<ComponentExportIndex>,
+    /// `command-resources` and `query-resources`, if the plugin names what requests touch.
+    pub(crate) resources: Option<(ComponentExportIndex, ComponentExportIndex)>,
 }
 
 /// A validated, compiled state-machine plugin, ready to instantiate. Cheap to clone.
@@ -45,6 +48,8 @@ pub(crate) struct Funcs {
     pub(crate) apply: wasmtime::component::Func,
     pub(crate) query: wasmtime::component::Func,
     pub(crate) migrate: Option<wasmtime::component::Func>,
+    /// `command-resources` and `query-resources`.
+    pub(crate) resources: Option<(wasmtime::component::Func, wasmtime::component::Func)>,
 }
 
 impl CompiledStateMachine {
@@ -154,10 +159,28 @@ impl CompiledStateMachine {
             }
             None => None,
         };
+        let resources = match exports.resources {
+            Some((command, query)) => {
+                let mut lookup = |index, what: &str| {
+                    let func = instance
+                        .get_func(&mut *store, index)
+                        .ok_or_else(|| missing(what))?;
+                    func.typed::<ResourcesParams<'_>, ResourcesReturn>(&*store)
+                        .map_err(|e| fail(what, e))?;
+                    Ok::<_, RuntimeError>(func)
+                };
+                Some((
+                    lookup(command, "command-resources")?,
+                    lookup(query, "query-resources")?,
+                ))
+            }
+            None => None,
+        };
         Ok(Funcs {
             apply,
             query,
             migrate,
+            resources,
         })
     }
 }

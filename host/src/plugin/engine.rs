@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine};
 
 use super::compiled::{CompiledStateMachine, Exports};
 use super::host_state::{Access, HostState};
+use super::policy::{self, CompiledPolicy, PolicyState};
 use super::validate::{self, ComponentInfo};
 use super::world::interface;
 use super::{PluginError, bindings};
@@ -26,6 +27,7 @@ pub struct PluginEngine {
 struct EngineInner {
     engine: Engine,
     state_machine_linker: Linker<HostState>,
+    policy_linker: Linker<PolicyState>,
     cache_dir: Option<PathBuf>,
     /// Hash of everything in the engine configuration that a compiled artifact depends on.
     config_hash: String,
@@ -62,6 +64,8 @@ impl PluginEngine {
         entry_host::add_to_linker(&mut state_machine_linker).map_err(engine_error)?;
         // `put` charges fuel for the bytes it lifts, which needs the store.
         kv_fuel::add_to_linker(&mut state_machine_linker).map_err(engine_error)?;
+        let mut policy_linker = Linker::new(&engine);
+        policy::add_to_linker(&mut policy_linker).map_err(engine_error)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         if let Some(dir) = cache_dir {
@@ -76,6 +80,7 @@ impl PluginEngine {
             inner: Arc::new(EngineInner {
                 engine,
                 state_machine_linker,
+                policy_linker,
                 cache_dir: cache_dir.map(Path::to_path_buf),
                 config_hash: format!("{:016x}", hasher.finish()),
                 compiled: AtomicU64::new(0),
@@ -119,9 +124,19 @@ impl PluginEngine {
                 .ok_or_else(|| mismatch(format!("it does not export `{name}`")))
         };
         let machine = export(None, &interface("machine"))?;
+        let resources = if info.has_resources {
+            let resources = export(None, &interface("resources"))?;
+            Some((
+                export(Some(&resources), "command-resources")?,
+                export(Some(&resources), "query-resources")?,
+            ))
+        } else {
+            None
+        };
         let exports = Exports {
             apply: export(Some(&machine), "apply")?,
             query: export(Some(&machine), "query")?,
+            resources,
             migrate: if info.has_migration {
                 let migration = export(None, &interface("migration"))?;
                 Some(export(Some(&migration), "migrate")?)
@@ -145,6 +160,20 @@ impl PluginEngine {
             .funcs(&mut store, &instance)
             .map_err(|e| mismatch(e.to_string()))?;
         Ok(compiled)
+    }
+
+    /// Validates and prepares an access policy called `name`.
+    pub fn load_policy(&self, name: &str, wasm: &[u8]) -> Result<CompiledPolicy, PluginError> {
+        let kind = PluginKind::Policy;
+        let (component, _) = self.compile_checked(kind, wasm)?;
+        let mismatch = |reason: String| PluginError::Mismatch { kind, reason };
+        let pre = self
+            .inner
+            .policy_linker
+            .instantiate_pre(&component)
+            .map_err(|e| mismatch(e.to_string()))?;
+        let pre = bindings::policy::PolicyPre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?;
+        Ok(CompiledPolicy::new(name, pre, self.clone()))
     }
 
     fn compile_checked(

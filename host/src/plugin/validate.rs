@@ -19,6 +19,8 @@ pub struct ComponentInfo {
     pub size: usize,
     /// Whether it exports the optional `migration` interface.
     pub has_migration: bool,
+    /// Whether it exports the optional `resources` interface (names what requests touch).
+    pub has_resources: bool,
     /// Everything it imports (a subset of what its kind may).
     pub imports: Vec<String>,
 }
@@ -98,11 +100,14 @@ pub(crate) fn check_world(
 
     let has_migration =
         kind.optional_exports().contains(&"migration") && exports.contains(&interface("migration"));
+    let has_resources =
+        kind.optional_exports().contains(&"resources") && exports.contains(&interface("resources"));
     Ok(ComponentInfo {
         kind,
         sha256,
         size,
         has_migration,
+        has_resources,
         imports,
     })
 }

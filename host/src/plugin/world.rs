@@ -32,7 +32,7 @@ impl World for PluginKind {
 
     fn optional_exports(self) -> &'static [&'static str] {
         match self {
-            Self::StateMachine => &["migration"],
+            Self::StateMachine => &["migration", "resources"],
             Self::Policy | Self::Backup => &[],
         }
     }

@@ -8,6 +8,34 @@ use serde::{Deserialize, Serialize};
 
 use super::PluginLimits;
 
+/// Parses `config set root_identities=ID,ID`: endpoint ids in hex, comma-separated ("" for none).
+fn parse_roots(value: &str) -> Result<Vec<[u8; 32]>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            let bad = || {
+                refuse(
+                    "root_identities",
+                    format!(
+                        "`{id}` is not an endpoint id (64 hex digits, as `iroh-raft whoami` prints)"
+                    ),
+                )
+            };
+            if id.len() != 64 || !id.is_ascii() {
+                return Err(bad());
+            }
+            let mut key = [0u8; 32];
+            for (slot, pair) in key.iter_mut().zip(id.as_bytes().chunks(2)) {
+                let pair = std::str::from_utf8(pair).map_err(|_| bad())?;
+                *slot = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+            }
+            Ok(key)
+        })
+        .collect()
+}
+
 /// What a raft frame needs beside its largest entry: the append request around it.
 const ENTRY_HEADROOM: u64 = 64 << 10;
 
@@ -39,7 +67,14 @@ pub struct ClusterConfig {
     /// keeps a view of its state there, and the members compare their state hashes at it
     /// (`GetStateHash`, `iroh-raft check consistency`); 0: no check points, no automatic check.
     pub check_every: u64,
+    /// The break-glass identities (endpoint keys): whatever the access policy says, they may
+    /// read status and health and deploy or roll back the policy. `--init` names the user who
+    /// created the cluster and the first node; at most [`MAX_ROOT_IDENTITIES`].
+    pub root_identities: Vec<[u8; 32]>,
 }
+
+/// The most break-glass identities a cluster names.
+pub const MAX_ROOT_IDENTITIES: usize = 16;
 
 impl Default for ClusterConfig {
     fn default() -> Self {
@@ -55,6 +90,7 @@ impl Default for ClusterConfig {
             max_raft_frame: super::alpn::MAX_RAFT_FRAME as u64,
             max_command_bytes: super::alpn::MAX_MANAGEMENT_FRAME as u64,
             check_every: 100_000,
+            root_identities: Vec::new(),
         }
     }
 }
@@ -87,7 +123,7 @@ fn within(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError
 }
 
 /// The names [`ClusterConfig::set`] accepts, in display order.
-pub const CONFIG_FIELDS: [&str; 17] = [
+pub const CONFIG_FIELDS: [&str; 18] = [
     "heartbeat_interval_ms",
     "election_timeout_min_ms",
     "election_timeout_max_ms",
@@ -104,12 +140,22 @@ pub const CONFIG_FIELDS: [&str; 17] = [
     "max_entry_write_bytes",
     "max_command_bytes",
     "check_every",
+    "root_identities",
     "version",
 ];
 
 impl ClusterConfig {
     /// Checks every field; the first bad one is named with the reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.root_identities.len() > MAX_ROOT_IDENTITIES {
+            return Err(refuse(
+                "root_identities",
+                format!(
+                    "names {} identities; at most {MAX_ROOT_IDENTITIES} are allowed",
+                    self.root_identities.len()
+                ),
+            ));
+        }
         within(
             "heartbeat_interval_ms",
             self.heartbeat_interval_ms,
@@ -224,6 +270,10 @@ impl ClusterConfig {
     /// Sets the field `name` from its text form (the names are [`CONFIG_FIELDS`]; `version` cannot
     /// be set: it is bumped by the cluster).
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        if name == "root_identities" {
+            self.root_identities = parse_roots(value)?;
+            return Ok(());
+        }
         let number: u64 = value
             .trim()
             .replace('_', "")
@@ -270,7 +320,8 @@ impl ClusterConfig {
         Ok(())
     }
 
-    /// Every field with its value, in [`CONFIG_FIELDS`] order.
+    /// Every numeric field with its value, in [`CONFIG_FIELDS`] order (`root_identities` is
+    /// [`ClusterConfig::roots_text`]).
     pub fn fields(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("heartbeat_interval_ms", self.heartbeat_interval_ms),
@@ -291,6 +342,16 @@ impl ClusterConfig {
             ("check_every", self.check_every),
             ("version", self.version),
         ]
+    }
+
+    /// The break-glass identities as `config get` prints them and `config set` takes them:
+    /// endpoint ids (hex), comma-separated.
+    pub fn roots_text(&self) -> String {
+        self.root_identities
+            .iter()
+            .map(|key| key.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The leader heartbeat interval.
@@ -318,107 +379,5 @@ impl ClusterConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn the_defaults_are_valid_and_make_a_raft_config() {
-        let config = ClusterConfig::default();
-        config.validate().unwrap();
-        config.raft_config().unwrap();
-    }
-
-    #[test]
-    fn set_parses_every_field_it_lists() {
-        let mut config = ClusterConfig::default();
-        for (name, value) in ClusterConfig::default().fields() {
-            if name == "version" {
-                assert!(config.set(name, "7").is_err());
-                continue;
-            }
-            config.set(name, &(value + 1).to_string()).unwrap();
-        }
-        for ((name, before), (_, after)) in ClusterConfig::default()
-            .fields()
-            .into_iter()
-            .zip(config.fields())
-        {
-            if name != "version" {
-                assert_eq!(after, before + 1, "{name}");
-            }
-        }
-    }
-
-    #[test]
-    fn refusals_name_the_field_and_the_reason() {
-        let config = ClusterConfig {
-            election_timeout_min_ms: 200,
-            heartbeat_interval_ms: 100,
-            ..ClusterConfig::default()
-        };
-        let error = config.validate().unwrap_err();
-        assert_eq!(error.field, "election_timeout_min_ms");
-        assert!(error.reason.contains("3 heartbeats"), "{error}");
-
-        let mut config = ClusterConfig::default();
-        config.election_timeout_max_ms = config.election_timeout_min_ms;
-        assert_eq!(
-            config.validate().unwrap_err().field,
-            "election_timeout_max_ms"
-        );
-
-        let mut config = ClusterConfig::default();
-        config.limits.memory_bytes = 1000;
-        assert_eq!(config.validate().unwrap_err().field, "plugin_memory_bytes");
-
-        let error = ClusterConfig::default().set("colour", "1").unwrap_err();
-        assert!(error.reason.contains("heartbeat_interval_ms"), "{error}");
-        let error = ClusterConfig::default()
-            .set("snapshot_every", "lots")
-            .unwrap_err();
-        assert_eq!(error.field, "snapshot_every");
-    }
-
-    #[test]
-    fn max_raft_frame_must_carry_the_largest_command_and_the_largest_deploy_alone() {
-        let mib = 1u64 << 20;
-        let with = |raft: u64, command: u64, management: u64| ClusterConfig {
-            max_raft_frame: raft,
-            max_command_bytes: command,
-            max_management_frame: management,
-            ..ClusterConfig::default()
-        };
-        // The largest deploy (16 MiB of wasm and 64 KiB of config) sets the floor.
-        let error = with(16 * mib + (64 << 10), mib, mib)
-            .validate()
-            .unwrap_err();
-        assert_eq!(error.field, "max_raft_frame");
-        assert!(error.reason.contains("the largest deploy"), "{error}");
-        with(17 * mib, mib, mib).validate().unwrap();
-        let error = with(17 * mib, 17 * mib, mib).validate().unwrap_err();
-        assert!(error.reason.contains("max_command_bytes"), "{error}");
-        let error = with(17 * mib, mib, 17 * mib).validate().unwrap_err();
-        assert!(error.reason.contains("max_management_frame"), "{error}");
-        let error = with(2 << 30, mib, mib).validate().unwrap_err();
-        assert!(error.reason.contains("1073741824"), "{error}");
-    }
-
-    proptest! {
-        #[test]
-        fn a_valid_config_always_makes_a_raft_config(
-            heartbeat in 10u64..1000,
-            extra in 0u64..5000,
-            spread in 1u64..5000,
-        ) {
-            let config = ClusterConfig {
-                heartbeat_interval_ms: heartbeat,
-                election_timeout_min_ms: (3 * heartbeat).max(50) + extra,
-                election_timeout_max_ms: (3 * heartbeat).max(50) + extra + spread,
-                ..ClusterConfig::default()
-            };
-            prop_assert!(config.validate().is_ok());
-            prop_assert!(config.raft_config().is_ok());
-        }
-    }
-}
+#[path = "cluster_config_tests.rs"]
+mod tests;

@@ -87,4 +87,15 @@ pub enum ClusterEvent {
         /// The majority's hash there.
         majority: [u8; 32],
     },
+    /// This node's access policy refused a request (every denial is published).
+    AccessDenied {
+        /// The caller's endpoint id.
+        caller: [u8; 32],
+        /// The operation's name.
+        operation: String,
+        /// What it acted on ("" for none).
+        resource: String,
+        /// Why.
+        reason: String,
+    },
 }

@@ -126,6 +126,8 @@ pub struct ManagementFigures {
     pub forwarded: u64,
     /// Event subscriptions open now.
     pub subscribers: u64,
+    /// Requests the access policy refused here, by operation name (only those with a denial).
+    pub denied: Vec<(String, u64)>,
 }
 
 /// The figures asked for; a category not asked for is `None`.

@@ -28,6 +28,18 @@ pub enum ClientFrame {
         /// The bytes, at most [`UPLOAD_CHUNK`] of them.
         data: Bytes,
     },
+    /// A request a member forwards to the leader on behalf of the client that sent it. Only a
+    /// member of the cluster may send one (the node it reached judged it already, as `caller`);
+    /// from anyone else it is refused. A forwarded deploy's bytes follow as chunks, as for a
+    /// `Request`.
+    Forwarded {
+        /// Echoed in the reply.
+        id: RequestId,
+        /// The endpoint id of the client the member is vouching for.
+        caller: [u8; 32],
+        /// What it asked.
+        operation: Operation,
+    },
 }
 
 /// The size of the chunks a client streams an upload in.

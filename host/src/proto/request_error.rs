@@ -209,4 +209,14 @@ pub enum RequestError {
         /// Its applied index.
         applied: Option<u64>,
     },
+    /// The access policy refused the request (or no policy could decide, which also refuses).
+    #[error("permission denied: {operation}{} — {reason}", if resource.is_empty() { String::new() } else { format!(" on {resource}") })]
+    Denied {
+        /// The operation's name (`data.write`, `member.add`, ...).
+        operation: String,
+        /// What it acted on ("" for none).
+        resource: String,
+        /// Why, as the policy (or the host, failing closed) put it.
+        reason: String,
+    },
 }

@@ -319,17 +319,34 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
         assert!(progress.len() >= 3, "{progress:?}");
         assert!(progress.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(progress.last(), Some(&(600_000, 600_000)));
+        assert!(
+            matches!(policy, PluginOutcome::Activated { .. }),
+            "expected an activation, got {policy:?}"
+        );
+        tracing::info!("read-only refuses writes, even the admin's; roll back to the initial rbac");
+        let refused = deployer.write(put("after", "two")).await;
+        assert!(
+            matches!(
+                refused,
+                Err(ClientError::Request(RequestError::Denied { .. }))
+            ),
+            "{refused:?}"
+        );
+        let rollback = deployer
+            .rollback_plugin(PluginKind::Policy)
+            .await
+            .expect("rollback");
         let PluginOutcome::Activated {
-            index: policy_at, ..
-        } = policy
+            sha256: back_to,
+            index: policy_at,
+            ..
+        } = rollback
         else {
-            panic!("expected an activation, got {policy:?}");
+            panic!("expected an activation, got {rollback:?}");
         };
-        let rollback = refusal(deployer.rollback_plugin(PluginKind::Policy).await);
-        assert!(rollback.contains("no earlier policy"), "{rollback}");
+        assert_eq!(back_to, sha256(bundled::RBAC));
 
         tracing::info!("the bundled kv still serves, unchanged, on every replica");
-        let read_only_sha = sha256(&read_only);
         let (last, outcome) = deployer.write(put("after", "two")).await.expect("write");
         outcome.expect("ok");
         assert!(last > index);
@@ -341,8 +358,9 @@ async fn bad_deploys_are_refused_with_the_reason_and_the_old_plugin_keeps_servin
             let active = registry.active(PluginKind::Policy).expect("a policy");
             assert_eq!(
                 (active.sha256, active.index, active.version.as_str()),
-                (read_only_sha, policy_at, "ro-1")
+                (sha256(bundled::RBAC), policy_at, "")
             );
+            // The rolled-back policy came back with its configuration (the admins).
             assert!(!active.config.is_empty());
             let reader = client(node).await;
             assert_eq!(stale_value(&reader, "before").await, Some(b"one".to_vec()));

@@ -149,7 +149,7 @@ async fn bug_retried_increments_applied_twice_now_five_election_timeout_changes_
     }
     let addrs = nodes.iter().map(|n| n.node.addr()).collect();
     let pool = Arc::new(
-        IrohRaftManagementClient::connect(addrs)
+        IrohRaftManagementClient::connect_with_key(crate::support::admin_key(), addrs)
             .await
             .expect("pool"),
     );

@@ -2,6 +2,7 @@
 //! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin
 //! deploys through the log, state hashes compared across replicas.
 
+mod access;
 mod deploy;
 mod exactly_once;
 mod formation;

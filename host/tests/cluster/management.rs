@@ -16,7 +16,7 @@ use crate::support::{TestNode, client, cluster, config, put, start, wait_for};
 const LONG: Duration = Duration::from_secs(60);
 
 async fn manage(node: &TestNode) -> IrohRaftManagementClient {
-    IrohRaftManagementClient::connect(vec![node.node.addr()])
+    IrohRaftManagementClient::connect_with_key(crate::support::admin_key(), vec![node.node.addr()])
         .await
         .expect("management client connects")
 }
@@ -553,6 +553,7 @@ async fn a_subscriber_that_never_reads_does_not_slow_writes() {
     // A subscriber whose QUIC receive window is tiny: it stops the node's sender quickly, so the
     // node-side queue is what overflows.
     let tiny = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .secret_key(crate::support::admin_key())
         .relay_mode(iroh::RelayMode::Disabled)
         .clear_address_lookup()
         .transport_config(
@@ -689,7 +690,7 @@ async fn the_client_fails_over_when_its_member_goes_down() {
             .filter(|(i, _)| *i != leader)
             .map(|(_, n)| n.node.addr()),
     );
-    let manage = IrohRaftManagementClient::connect(addresses)
+    let manage = IrohRaftManagementClient::connect_with_key(crate::support::admin_key(), addresses)
         .await
         .expect("connect");
     let before = manage.get_cluster_status().await.expect("status");
@@ -709,9 +710,10 @@ async fn the_client_fails_over_when_its_member_goes_down() {
     manage.close().await;
 
     // A ticket is enough to find the cluster.
-    let from_ticket = IrohRaftManagementClient::from_ticket(&nodes[0].node.ticket())
-        .await
-        .expect("connect from a ticket");
+    let from_ticket =
+        IrohRaftManagementClient::from_ticket(&nodes[0].node.ticket(), crate::support::admin_key())
+            .await
+            .expect("connect from a ticket");
     let status = from_ticket.get_cluster_status().await.expect("status");
     assert_eq!(
         status.members.len(),

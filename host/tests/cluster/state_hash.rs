@@ -14,7 +14,7 @@ use crate::support::{TestNode, client, cluster, config, put, wait_for};
 const LIMIT: Duration = Duration::from_secs(240);
 
 async fn manage(node: &TestNode) -> IrohRaftManagementClient {
-    IrohRaftManagementClient::connect(vec![node.node.addr()])
+    IrohRaftManagementClient::connect_with_key(crate::support::admin_key(), vec![node.node.addr()])
         .await
         .expect("management client connects")
 }

@@ -15,8 +15,15 @@ pub(crate) struct TestNode {
     pub(crate) dir: tempfile::TempDir,
 }
 
+/// The identity the tests speak as: every test cluster makes it a root identity, so the bundled
+/// `rbac` policy grants it `Admin`.
+pub(crate) fn admin_key() -> iroh::SecretKey {
+    iroh::SecretKey::from_bytes(&[0xad; 32])
+}
+
 pub(crate) fn config(dir: &std::path::Path) -> NodeConfig {
     let mut config = NodeConfig::new(dir, "127.0.0.1:0".parse().expect("addr"));
+    config.root_identities = vec![admin_key().public()];
     // Quick elections for tests on a loaded two-core machine.
     config.heartbeat = Duration::from_millis(50);
     config.election_timeout = (Duration::from_millis(300), Duration::from_millis(600));
@@ -104,7 +111,15 @@ pub(crate) fn value(answer: &Bytes) -> Option<Vec<u8>> {
     }
 }
 
+/// A client of `node` speaking as the admin.
 pub(crate) async fn client(node: &TestNode) -> Client {
+    Client::connect_with_key(admin_key(), node.node.addr())
+        .await
+        .expect("client connects")
+}
+
+/// A client of `node` with a fresh key no policy knows.
+pub(crate) async fn stranger(node: &TestNode) -> Client {
     Client::connect(node.node.addr())
         .await
         .expect("client connects")

@@ -1,5 +1,6 @@
 //! The raft protocol refuses non-members; garbage and oversized frames close only their stream;
-//! bad plugin uploads are refused with the reason.
+//! bad plugin uploads are refused with the reason. What a stranger's key may do on the management
+//! protocol (nothing) is in `access.rs`.
 
 use bytes::Bytes;
 use iroh::SecretKey;
@@ -13,13 +14,13 @@ use iroh_raft::{Start, sha256};
 use crate::support::{client, get, put, start, value};
 
 async fn stranger() -> iroh::Endpoint {
-    bind_endpoint(
-        SecretKey::generate(),
-        "127.0.0.1:0".parse().expect("addr"),
-        Vec::new(),
-    )
-    .await
-    .expect("bind")
+    endpoint_as(SecretKey::generate()).await
+}
+
+async fn endpoint_as(key: SecretKey) -> iroh::Endpoint {
+    bind_endpoint(key, "127.0.0.1:0".parse().expect("addr"), Vec::new())
+        .await
+        .expect("bind")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +232,8 @@ async fn exchange(connection: &iroh::endpoint::Connection, frames: &[ClientFrame
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_plugin_uploads_are_refused_and_the_node_keeps_serving() {
     let node = start(Start::Init).await;
-    let endpoint = stranger().await;
+    // An admin: a stranger is refused before any byte of the upload is read (access.rs).
+    let endpoint = endpoint_as(crate::support::admin_key()).await;
     let connection = endpoint
         .connect(node.node.addr(), alpn::MANAGEMENT)
         .await
@@ -297,7 +299,7 @@ async fn bad_plugin_uploads_are_refused_and_the_node_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bug_one_connection_could_hold_a_hundred_16_mib_uploads_now_two() {
     let node = start(Start::Init).await;
-    let endpoint = stranger().await;
+    let endpoint = endpoint_as(crate::support::admin_key()).await;
     let connection = endpoint
         .connect(node.node.addr(), alpn::MANAGEMENT)
         .await

@@ -29,7 +29,7 @@ fn corrupt_one_value(node_dir: &std::path::Path) {
 
 /// Whether the node at `addr` has applied `index`.
 async fn applied(addr: iroh::EndpointAddr, index: u64) -> bool {
-    let Ok(client) = Client::connect(addr).await else {
+    let Ok(client) = Client::connect_with_key(crate::support::admin_key(), addr).await else {
         return false;
     };
     let done = client
@@ -46,7 +46,7 @@ async fn check_consistency_exits_0_when_replicas_agree_and_1_naming_the_odd_one(
         let root = tempfile::tempdir().expect("temp dir");
         let mut nodes = cluster(root.path(), &[]).await;
         let address = format_node_address(&nodes[0].addr);
-        let writer = Client::connect(nodes[0].addr.clone())
+        let writer = Client::connect_with_key(crate::support::admin_key(), nodes[0].addr.clone())
             .await
             .expect("connect");
         let mut last = 0;
@@ -63,7 +63,9 @@ async fn check_consistency_exits_0_when_replicas_agree_and_1_naming_the_odd_one(
                 applied(node.addr.clone(), last)
             })
             .await;
-            let status = Client::connect(node.addr.clone()).await.expect("connect");
+            let status = Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
+                .await
+                .expect("connect");
             ids.push(status.status().await.expect("status").node_id);
             status.close().await;
         }

@@ -29,9 +29,10 @@ async fn a_follower_killed_mid_deploy_restarts_on_the_same_plugin() {
         let mut nodes = cluster(root.path(), &[]).await;
         let leader = leader_of(&nodes, 0).await;
         let follower = (leader + 1) % 3;
-        let writer = Client::connect(nodes[leader].addr.clone())
-            .await
-            .expect("connect");
+        let writer =
+            Client::connect_with_key(crate::support::admin_key(), nodes[leader].addr.clone())
+                .await
+                .expect("connect");
         for n in 0..20 {
             writer
                 .write(put(&format!("k{n}"), "v"))
@@ -58,6 +59,7 @@ async fn a_follower_killed_mid_deploy_restarts_on_the_same_plugin() {
             ])
             .arg(&wasm)
             .env("IROH_RAFT_NODE", &address)
+            .env("IROH_RAFT_KEY", crate::support::admin_key_path())
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -74,7 +76,7 @@ async fn a_follower_killed_mid_deploy_restarts_on_the_same_plugin() {
         let (last, outcome) = writer.write(put("after", "x")).await.expect("write");
         outcome.expect("ok");
         let restarted = nodes[follower].restart();
-        let view = Client::connect(restarted.addr.clone())
+        let view = Client::connect_with_key(crate::support::admin_key(), restarted.addr.clone())
             .await
             .expect("connect");
         eventually(
@@ -93,7 +95,9 @@ async fn a_follower_killed_mid_deploy_restarts_on_the_same_plugin() {
             let client = if n == follower {
                 &view
             } else {
-                &Client::connect(node.addr.clone()).await.expect("connect")
+                &Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
+                    .await
+                    .expect("connect")
             };
             assert_eq!(
                 active_state_machine(client).await,

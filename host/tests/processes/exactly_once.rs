@@ -27,7 +27,7 @@ struct Tally {
 async fn bug_an_increment_resent_after_the_leader_was_killed_applied_twice() {
     let root = tempfile::tempdir().expect("temp dir");
     let mut nodes = cluster(root.path(), &[]).await;
-    let admin = Client::connect(nodes[0].addr.clone())
+    let admin = Client::connect_with_key(crate::support::admin_key(), nodes[0].addr.clone())
         .await
         .expect("connect");
     admin
@@ -49,7 +49,7 @@ async fn bug_an_increment_resent_after_the_leader_was_killed_applied_twice() {
     });
     let mut writers = Vec::new();
     for &n in &survivors {
-        let c = Client::connect(nodes[n].addr.clone())
+        let c = Client::connect_with_key(crate::support::admin_key(), nodes[n].addr.clone())
             .await
             .expect("connect");
         let tally = tally.clone();
@@ -59,9 +59,12 @@ async fn bug_an_increment_resent_after_the_leader_was_killed_applied_twice() {
             }
         }));
     }
-    let pool = IrohRaftManagementClient::connect(nodes.iter().map(|n| n.addr.clone()).collect())
-        .await
-        .expect("pool");
+    let pool = IrohRaftManagementClient::connect_with_key(
+        crate::support::admin_key(),
+        nodes.iter().map(|n| n.addr.clone()).collect(),
+    )
+    .await
+    .expect("pool");
     let pool_tally = tally.clone();
     writers.push(tokio::spawn(async move {
         while !pool_tally.stop.load(Ordering::Relaxed) {
@@ -82,9 +85,12 @@ async fn bug_an_increment_resent_after_the_leader_was_killed_applied_twice() {
             .expect("writers stop")
             .expect("writer");
     }
-    let reader = Client::connect(nodes[survivors[0]].addr.clone())
-        .await
-        .expect("connect");
+    let reader = Client::connect_with_key(
+        crate::support::admin_key(),
+        nodes[survivors[0]].addr.clone(),
+    )
+    .await
+    .expect("connect");
     let answer = reader
         .read(Bytes::new(), Consistency::Linearizable)
         .await

@@ -12,7 +12,9 @@ use crate::support::{cli, free_port, get, put, spawn};
 async fn bug_a_node_with_a_dead_raft_core_lingered_now_it_exits_non_zero_and_recovers() {
     let root = tempfile::tempdir().expect("temp dir");
     let mut node = spawn(&root.path().join("n1"), free_port(), &["--init".into()]);
-    let client = Client::connect(node.addr.clone()).await.expect("connect");
+    let client = Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
+        .await
+        .expect("connect");
     client
         .write(put("kept", "yes"))
         .await
@@ -44,7 +46,9 @@ async fn bug_a_node_with_a_dead_raft_core_lingered_now_it_exits_non_zero_and_rec
     std::fs::remove_file(&snapshots).expect("remove the file");
     std::fs::create_dir(&snapshots).expect("the snapshot directory again");
     let again = node.restart();
-    let client = Client::connect(again.addr.clone()).await.expect("connect");
+    let client = Client::connect_with_key(crate::support::admin_key(), again.addr.clone())
+        .await
+        .expect("connect");
     let deadline = Instant::now() + Duration::from_secs(60);
     while client
         .status()

@@ -35,7 +35,7 @@ async fn a_follower_killed_during_writes_catches_up_after_restart() {
     let mut nodes = cluster(root.path(), &[]).await;
     let leader = leader_of(&nodes, 0).await;
     let follower = (leader + 1) % 3;
-    let writer = Client::connect(nodes[leader].addr.clone())
+    let writer = Client::connect_with_key(crate::support::admin_key(), nodes[leader].addr.clone())
         .await
         .expect("connect");
     tracing::info!("writing, then killing follower {follower} mid-stream");
@@ -50,7 +50,7 @@ async fn a_follower_killed_during_writes_catches_up_after_restart() {
     tracing::info!("restarting the follower from its data dir");
     let restarted = nodes[follower].restart();
     let target = applied(&writer).await;
-    let view = Client::connect(restarted.addr.clone())
+    let view = Client::connect_with_key(crate::support::admin_key(), restarted.addr.clone())
         .await
         .expect("connect");
     eventually(
@@ -72,9 +72,10 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     let leader = leader_of(&nodes, 0).await;
     let survivor = (leader + 1) % 3;
     // Write through a follower: its writes are forwarded to whoever leads.
-    let writer = Client::connect(nodes[survivor].addr.clone())
-        .await
-        .expect("connect");
+    let writer =
+        Client::connect_with_key(crate::support::admin_key(), nodes[survivor].addr.clone())
+            .await
+            .expect("connect");
     let mut acked = write_keys(&writer, "b", 0..100).await;
     tracing::info!("SIGKILL the leader (node index {leader}) during writes");
     let kill_at = acked.len();
@@ -91,9 +92,10 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
     let new_leader = leader_of(&nodes, survivor).await;
     assert_ne!(new_leader, leader);
     tracing::info!(acked = acked.len(), "every acknowledged write is readable");
-    let reader = Client::connect(nodes[survivor].addr.clone())
-        .await
-        .expect("connect");
+    let reader =
+        Client::connect_with_key(crate::support::admin_key(), nodes[survivor].addr.clone())
+            .await
+            .expect("connect");
     for key in &acked {
         assert_eq!(
             get(&reader, key).await.as_deref(),
@@ -116,7 +118,7 @@ async fn a_node_behind_purged_logs_recovers_through_a_snapshot() {
     let leader = leader_of(&nodes, 0).await;
     let follower = (leader + 2) % 3;
     nodes[follower].kill();
-    let writer = Client::connect(nodes[leader].addr.clone())
+    let writer = Client::connect_with_key(crate::support::admin_key(), nodes[leader].addr.clone())
         .await
         .expect("connect");
     let acked = write_keys(&writer, "c", 0..400).await;
@@ -124,7 +126,7 @@ async fn a_node_behind_purged_logs_recovers_through_a_snapshot() {
     tracing::info!("the others have snapshotted and purged; restarting the follower");
     let restarted = nodes[follower].restart();
     let target = applied(&writer).await;
-    let view = Client::connect(restarted.addr.clone())
+    let view = Client::connect_with_key(crate::support::admin_key(), restarted.addr.clone())
         .await
         .expect("connect");
     eventually(

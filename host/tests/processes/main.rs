@@ -1,6 +1,7 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
 //! restarted from their data directories, plugin deploys and the consistency check through the CLI.
 
+mod access_cli;
 mod cli;
 mod consistency_cli;
 mod deploy;

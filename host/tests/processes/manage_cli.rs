@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use iroh_raft::format_node_address;
 
-use crate::support::{cli, free_port, spawn};
+use crate::support::{cli, cli_as, free_port, spawn};
 
 fn json(node: &str, args: &[&str]) -> serde_json::Value {
     let mut with_json = args.to_vec();
@@ -57,6 +57,7 @@ async fn management_commands_against_real_processes() {
     let mut events = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
         .args(["events", "-o", "json"])
         .env("IROH_RAFT_NODE", &address)
+        .env("IROH_RAFT_KEY", crate::support::admin_key_path())
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
@@ -169,6 +170,7 @@ async fn the_management_tour_example_runs_against_a_cluster() {
     let mut nodes = crate::support::cluster(root.path(), &[]).await;
     let output = Command::new(&tour)
         .arg(format_node_address(&nodes[1].addr))
+        .env("IROH_RAFT_KEY", crate::support::admin_key_path())
         .env("RUST_LOG", "error")
         .output()
         .expect("run the tour");
@@ -235,6 +237,7 @@ async fn the_walk_through_deploys_the_tally_and_uses_it() {
 async fn demo_serve_keeps_the_cluster_up_until_ctrl_c() {
     let mut demo = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
         .args(["demo", "--serve", "--writes", "10"])
+        .env("IROH_RAFT_KEY", crate::support::admin_key_path())
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
@@ -267,6 +270,22 @@ async fn demo_serve_keeps_the_cluster_up_until_ctrl_c() {
         let json: serde_json::Value = serde_json::from_slice(&status.stdout).expect("JSON");
         assert_eq!(json["members"].as_array().expect("members").len(), 3);
     }
+    // The key that ran the demo is Admin; another user's (another home directory) is refused.
+    let put = cli(&addresses[1], &["kv", "put", "tour/a", "1"]);
+    assert!(put.status.success(), "{put:?}");
+    let stranger_home = tempfile::tempdir().expect("temp dir");
+    let refused = cli_as(
+        &stranger_home.path().join(".config/iroh-raft/key"),
+        &addresses[1],
+        &["kv", "put", "tour/b", "2"],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("permission denied: data.write on key/tour/b"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rbac: no grant names caller"), "{stderr}");
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(demo.id() as libc::pid_t, libc::SIGINT) };
     let mut rest = String::new();

@@ -30,6 +30,25 @@ impl Drop for NodeProcess {
     }
 }
 
+/// The key file every process of these tests speaks as (`IROH_RAFT_KEY`): node processes
+/// started with `--init` make it a root identity and `Admin`, and the CLI and in-process clients
+/// use it. One per test binary, in a temporary directory.
+pub(crate) fn admin_key_path() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir for the admin key");
+        iroh_raft::load_user_key(Some(&dir.path().join("admin.key"))).expect("create admin key");
+        dir
+    });
+    // Leaked deliberately: the directory lives as long as the test binary.
+    Box::leak(dir.path().join("admin.key").into_boxed_path())
+}
+
+/// The admin identity of [`admin_key_path`].
+pub(crate) fn admin_key() -> iroh::SecretKey {
+    iroh_raft::load_user_key(Some(admin_key_path())).expect("admin key")
+}
+
 /// A UDP port that was free a moment ago (QUIC runs over UDP).
 pub(crate) fn free_port() -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind probe socket");
@@ -38,6 +57,16 @@ pub(crate) fn free_port() -> SocketAddr {
 
 /// Starts `iroh-raft node` in `dir` on `bind` with `args`, and waits for it to print its address.
 pub(crate) fn spawn(dir: &Path, bind: SocketAddr, args: &[String]) -> NodeProcess {
+    spawn_logging(dir, bind, args, Stdio::inherit())
+}
+
+/// Like [`spawn`], with the node's log (stderr) going to `log`.
+pub(crate) fn spawn_logging(
+    dir: &Path,
+    bind: SocketAddr,
+    args: &[String],
+    log: Stdio,
+) -> NodeProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
         .arg("node")
         .arg("--data-dir")
@@ -45,12 +74,13 @@ pub(crate) fn spawn(dir: &Path, bind: SocketAddr, args: &[String]) -> NodeProces
         .arg("--bind")
         .arg(bind.to_string())
         .args(args)
+        .env("IROH_RAFT_KEY", admin_key_path())
         .env(
             "RUST_LOG",
             std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .expect("spawn iroh-raft node");
     let stdout = child.stdout.take().expect("stdout");
@@ -166,7 +196,7 @@ pub(crate) async fn cluster(root: &Path, extra: &[&str]) -> Vec<NodeProcess> {
         args.extend(extra.clone());
         nodes.push(spawn(&root.join(format!("n{n}")), free_port(), &args));
     }
-    let probe = Client::connect(nodes[0].addr.clone())
+    let probe = Client::connect_with_key(admin_key(), nodes[0].addr.clone())
         .await
         .expect("connect");
     eventually(Duration::from_secs(90), "three voters", || async {
@@ -182,7 +212,7 @@ pub(crate) async fn cluster(root: &Path, extra: &[&str]) -> Vec<NodeProcess> {
 
 /// The index of the node that leads, as seen by `nodes[seen_from]`.
 pub(crate) async fn leader_of(nodes: &[NodeProcess], seen_from: usize) -> usize {
-    let client = Client::connect(nodes[seen_from].addr.clone())
+    let client = Client::connect_with_key(admin_key(), nodes[seen_from].addr.clone())
         .await
         .expect("connect");
     eventually(Duration::from_secs(30), "a leader", || async {
@@ -206,11 +236,17 @@ pub(crate) async fn leader_of(nodes: &[NodeProcess], seen_from: usize) -> usize 
         .expect("the leader is one of ours")
 }
 
-/// Runs the `iroh-raft` command line against `node` (quiet logs), to completion.
+/// Runs the `iroh-raft` command line against `node` (quiet logs) as the admin, to completion.
 pub(crate) fn cli(node: &str, args: &[&str]) -> std::process::Output {
+    cli_as(admin_key_path(), node, args)
+}
+
+/// Runs the `iroh-raft` command line against `node` speaking as the key in `key`.
+pub(crate) fn cli_as(key: &Path, node: &str, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
         .args(args)
         .env("IROH_RAFT_NODE", node)
+        .env("IROH_RAFT_KEY", key)
         .env("RUST_LOG", "error")
         .output()
         .expect("run iroh-raft")

@@ -21,12 +21,32 @@ pub(crate) struct Target {
     /// ticket.
     #[arg(long, global = true, env = "IROH_RAFT_NODE", value_parser = parse_node_address)]
     node: Option<EndpointAddr>,
+    /// The identity to speak as: a key file (created, mode 0600, if missing). Without it, the
+    /// user's key in `~/.config/iroh-raft/key` (`$XDG_CONFIG_HOME` if set). The access policy
+    /// judges every request by this key's endpoint id (`iroh-raft whoami`).
+    #[arg(
+        long = "key",
+        global = true,
+        env = "IROH_RAFT_KEY",
+        value_name = "FILE"
+    )]
+    pub(crate) identity: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t)]
     pub(crate) output: Output,
 }
 
 impl Target {
+    /// The identity requests are sent as.
+    pub(crate) fn secret_key(&self) -> anyhow::Result<iroh::SecretKey> {
+        Ok(iroh_raft::load_user_key(self.identity.as_deref())?)
+    }
+
+    /// A client of the target node, speaking as the user's identity.
+    pub(crate) async fn client(&self) -> anyhow::Result<iroh_raft::Client> {
+        Ok(iroh_raft::Client::connect_with_key(self.secret_key()?, self.node()?).await?)
+    }
+
     pub(crate) fn node(&self) -> anyhow::Result<EndpointAddr> {
         self.node
             .clone()

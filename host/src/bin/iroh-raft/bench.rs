@@ -75,7 +75,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 rounds,
                 value_size,
             };
-            let report = deploy::run(target.node()?, config).await?;
+            let report = deploy::run(target.secret_key()?, target.node()?, config).await?;
             if target.output == Output::Json {
                 return print_json(&report);
             }
@@ -93,7 +93,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         keys,
         mode,
     };
-    let report = bench(target.node()?, config).await?;
+    let report = bench(target.secret_key()?, target.node()?, config).await?;
     if target.output == Output::Json {
         return print_json(&report);
     }
@@ -190,8 +190,12 @@ fn key(n: u64) -> String {
 }
 
 /// Runs the benchmark against the node at `target`.
-async fn bench(target: EndpointAddr, config: BenchConfig) -> Result<BenchReport, ClientError> {
-    let client = Arc::new(Client::connect(target).await?);
+async fn bench(
+    identity: iroh::SecretKey,
+    target: EndpointAddr,
+    config: BenchConfig,
+) -> Result<BenchReport, ClientError> {
+    let client = Arc::new(Client::connect_with_key(identity, target).await?);
     let value = vec![b'x'; config.value_size];
     if let BenchMode::Read(_) = config.mode {
         // Reads need something to find.

@@ -24,6 +24,11 @@ pub(crate) struct DemoArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
+    /// Your identity: the demo cluster makes it a root identity and `Admin` under the bundled
+    /// rbac policy, so the CLI (which speaks as the same key) may do everything; anyone else's
+    /// key is refused. Default: your key in `~/.config/iroh-raft/key`.
+    #[arg(long, env = "IROH_RAFT_KEY", value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
 }
 
 /// `iroh-raft demo`: runs the demo behind a progress bar and prints its report.
@@ -32,13 +37,16 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         writes,
         serve,
         output,
+        key,
     } = args;
+    let key = iroh_raft::load_user_key(key.as_deref())?;
     let bar = indicatif::ProgressBar::new(writes);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let report = demo(
+        key,
         writes,
         |phase, done, total| {
             bar.set_message(phase.to_string());
@@ -56,6 +64,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 println!(
                     "Try: IROH_RAFT_NODE={} iroh-raft status",
                     report.addresses[0]
+                );
+                println!(
+                    "Your key ({}) is Admin here; any other key is refused.",
+                    report.admin
                 );
             }
         },
@@ -110,6 +122,8 @@ struct DemoReport {
     addresses: Vec<String>,
     /// A ticket naming the cluster (to join it, or to connect a client).
     ticket: String,
+    /// The endpoint id the demo made `Admin` (yours).
+    admin: String,
 }
 
 /// Why the demo failed.
@@ -134,6 +148,7 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes, DemoError> {
 
 /// Runs the demo: `writes` writes and as many reads; `progress(phase, done, total)` reports.
 async fn demo(
+    key: iroh::SecretKey,
     writes: u64,
     mut progress: impl FnMut(&str, u64, u64),
     announce: impl FnOnce(&DemoReport),
@@ -142,10 +157,12 @@ async fn demo(
     let root = tempfile::tempdir()
         .map_err(|e| DemoError::Other(format!("cannot create a temp dir: {e}")))?;
     let config = |n: usize| {
-        NodeConfig::new(
+        let mut config = NodeConfig::new(
             root.path().join(format!("node{n}")),
             ([127, 0, 0, 1], 0).into(),
-        )
+        );
+        config.root_identities = vec![key.public()];
+        config
     };
     progress("starting node 1 (--init)", 0, 3);
     let first = Node::start(config(1), Start::Init).await?;
@@ -168,7 +185,7 @@ async fn demo(
 
     let mut clients = Vec::new();
     for node in &nodes {
-        clients.push(Client::connect(node.addr()).await?);
+        clients.push(Client::connect_with_key(key.clone(), node.addr()).await?);
     }
     let value = [b'v'; 64];
     let started = Instant::now();
@@ -228,6 +245,7 @@ async fn demo(
             .map(|node| iroh_raft::format_node_address(&node.addr()))
             .collect(),
         ticket: ticket.to_string(),
+        admin: key.public().to_string(),
     };
     for client in clients {
         client.close().await;

@@ -43,7 +43,7 @@ pub(crate) enum KvCli {
 
 /// `iroh-raft kv ...`.
 pub(crate) async fn run(target: Target, command: KvCli) -> anyhow::Result<()> {
-    let client = Client::connect(target.node()?).await?;
+    let client = target.client().await?;
     let result = kv_command(&client, target.output == Output::Json, command).await;
     client.close().await;
     result

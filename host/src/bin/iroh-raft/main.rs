@@ -2,6 +2,7 @@
 //! file of its family. The commands only parse, call the library's public API and print.
 
 mod args;
+mod auth;
 mod bench;
 mod check;
 mod demo;
@@ -71,6 +72,11 @@ enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Print the endpoint id you speak as (the identity access policies judge).
+    Whoami(auth::WhoamiArgs),
+    /// Show the access policy the cluster enforces: which one, its version, the grants of its
+    /// configuration (for rbac) and the root identities.
+    Auth(Target),
 }
 
 fn main() -> ExitCode {
@@ -116,5 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Plugin(command) => plugin::run(command).await,
+        Command::Whoami(args) => auth::whoami(args),
+        Command::Auth(target) => auth::auth(target).await,
     }
 }

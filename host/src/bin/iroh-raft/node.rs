@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use iroh_raft::{Node, NodeConfig, Start, format_node_address};
+use iroh_raft::{InitialPolicy, Node, NodeConfig, Start, format_node_address};
 
 #[derive(Args)]
 pub(crate) struct NodeArgs {
@@ -32,6 +32,28 @@ pub(crate) struct NodeArgs {
     /// Log entries kept behind the last snapshot, for slow followers.
     #[arg(long, default_value_t = 5_000)]
     keep_after_snapshot: u64,
+    /// With --init: the access policy the new cluster starts with. `rbac` (the default) makes
+    /// the root identities (you, `--root` keys and this node) `Admin` and denies everyone else;
+    /// `allow-all` lets every caller do everything (development only: every node warns).
+    #[arg(long, value_enum, default_value_t = PolicyChoice::Rbac, requires = "init")]
+    policy: PolicyChoice,
+    /// With --init: another break-glass identity (an endpoint id, as `iroh-raft whoami` prints
+    /// it); repeatable. Root identities may always deploy a new policy and read status.
+    #[arg(long = "root", value_name = "ENDPOINT_ID", requires = "init")]
+    roots: Vec<iroh::EndpointId>,
+    /// With --init: the key of the user creating the cluster, who becomes a root identity
+    /// (default: your key in `~/.config/iroh-raft/key`, created if missing).
+    #[arg(long, env = "IROH_RAFT_KEY", value_name = "FILE")]
+    key: Option<PathBuf>,
+}
+
+/// The bundled policies a new cluster can start with.
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+enum PolicyChoice {
+    /// Role-based: the root identities are `Admin`, everyone else is denied.
+    Rbac,
+    /// Everyone may do everything (development only).
+    AllowAll,
 }
 
 /// `iroh-raft node`.
@@ -44,10 +66,21 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         standby_as,
         snapshot_every,
         keep_after_snapshot,
+        policy,
+        roots,
+        key,
     } = args;
     let mut config = NodeConfig::new(&data_dir, bind);
     config.snapshot_every = snapshot_every;
     config.keep_after_snapshot = keep_after_snapshot;
+    if init {
+        let user = iroh_raft::load_user_key(key.as_deref())?.public();
+        config.root_identities = std::iter::once(user).chain(roots).collect();
+        config.initial_policy = match policy {
+            PolicyChoice::Rbac => InitialPolicy::Rbac,
+            PolicyChoice::AllowAll => InitialPolicy::AllowAll,
+        };
+    }
     let start = match (init, join, standby_as) {
         (true, _, _) => Start::Init,
         (false, Some(ticket), Some(node_id)) => Start::Standby {
@@ -67,6 +100,10 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         );
     }
     if init {
+        println!(
+            "root identities (Admin under the bundled rbac policy): {}",
+            config_roots(&node)
+        );
         println!("join ticket (give it to `iroh-raft node --join`):");
         println!("{}", node.ticket());
     }
@@ -84,4 +121,16 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     eprintln!("shutting down");
     node.shutdown().await?;
     Ok(())
+}
+
+/// The cluster's root identities as the node applied them, short form.
+fn config_roots(node: &Node) -> String {
+    node.state_machine()
+        .config()
+        .borrow()
+        .root_identities
+        .iter()
+        .map(hex::encode)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

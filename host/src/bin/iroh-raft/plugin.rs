@@ -9,7 +9,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::Subcommand;
 use iroh_raft::proto::{KindPlugins, PluginKind, PluginOutcome, PluginRecord, PluginRegistry};
-use iroh_raft::{Client, PluginEngine, sha256, sha256_hex};
+use iroh_raft::{PluginEngine, sha256, sha256_hex};
 
 use crate::args::{Output, Target, print_json};
 
@@ -31,6 +31,15 @@ pub(crate) enum PluginCommand {
     },
     /// List the plugins built into this binary.
     Bundled,
+    /// Write a bundled plugin's .wasm to a file, e.g. `plugin export rbac rbac.wasm` to deploy
+    /// the rbac policy again with new grants (`plugin deploy --kind policy rbac.wasm --config
+    /// grants.json`).
+    Export {
+        /// The bundled plugin's name (`plugin bundled` lists them).
+        name: String,
+        /// Where to write it.
+        file: PathBuf,
+    },
     /// Deploy a plugin to the cluster through the raft log.
     ///
     /// The bytes stream to the node (a follower forwards them to the leader); the leader checks the
@@ -74,6 +83,7 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
             bundled();
             Ok(())
         }
+        PluginCommand::Export { name, file } => export(&name, &file),
         PluginCommand::Deploy {
             target,
             kind,
@@ -84,6 +94,25 @@ pub(crate) async fn run(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::List(target) => list(target).await,
         PluginCommand::Rollback { target, kind } => rollback(target, kind).await,
     }
+}
+
+/// `plugin export`.
+fn export(name: &str, file: &Path) -> anyhow::Result<()> {
+    let Some((_, kind, wasm)) = iroh_raft::bundled::ALL.iter().find(|(n, _, _)| *n == name) else {
+        let names: Vec<&str> = iroh_raft::bundled::ALL.iter().map(|(n, _, _)| *n).collect();
+        anyhow::bail!(
+            "no bundled plugin is called `{name}`; the bundled plugins are {}",
+            names.join(", ")
+        );
+    };
+    std::fs::write(file, wasm).with_context(|| format!("writing {}", file.display()))?;
+    println!(
+        "wrote the bundled {kind} plugin `{name}` ({} bytes, sha256 {}) to {}",
+        wasm.len(),
+        &sha256_hex(&sha256(wasm))[..16],
+        file.display()
+    );
+    Ok(())
 }
 
 /// `plugin validate`.
@@ -144,7 +173,7 @@ pub(crate) async fn deploy(
         );
         bar
     });
-    let client = Client::connect(target.node()?).await?;
+    let client = target.client().await?;
     let started = Instant::now();
     let result = client
         .deploy_plugin(kind, Bytes::from(wasm), version, config, &mut |sent, _| {
@@ -171,7 +200,7 @@ pub(crate) async fn deploy(
 
 /// `plugin rollback`.
 pub(crate) async fn rollback(target: Target, kind: PluginKind) -> anyhow::Result<()> {
-    let client = Client::connect(target.node()?).await?;
+    let client = target.client().await?;
     let started = Instant::now();
     let result = client.rollback_plugin(kind).await;
     client.close().await;
@@ -228,7 +257,7 @@ fn print_outcome(target: &Target, outcome: &PluginOutcome, seconds: f64) -> anyh
 
 /// `plugin list`.
 pub(crate) async fn list(target: Target) -> anyhow::Result<()> {
-    let client = Client::connect(target.node()?).await?;
+    let client = target.client().await?;
     let result = client.plugins().await;
     client.close().await;
     let (registry, bundled) = result?;

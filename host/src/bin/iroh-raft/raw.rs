@@ -4,7 +4,6 @@
 use anyhow::Context;
 use bytes::Bytes;
 use clap::Args;
-use iroh_raft::Client;
 use iroh_raft::proto::Consistency;
 
 use crate::args::{Output, Target, print_json};
@@ -31,7 +30,7 @@ pub(crate) struct ReadArgs {
 /// `iroh-raft write`.
 pub(crate) async fn write(WriteArgs { target, command }: WriteArgs) -> anyhow::Result<()> {
     let command = hex::decode(command.trim()).context("the command must be hex")?;
-    let client = Client::connect(target.node()?).await?;
+    let client = target.client().await?;
     let written = client.write(Bytes::from(command)).await;
     client.close().await;
     let (index, outcome) = written?;
@@ -55,7 +54,7 @@ pub(crate) async fn read(args: ReadArgs) -> anyhow::Result<()> {
         query,
     } = args;
     let query = hex::decode(query.trim()).context("the query must be hex")?;
-    let client = Client::connect(target.node()?).await?;
+    let client = target.client().await?;
     let answer = client.read(Bytes::from(query), consistency).await;
     client.close().await;
     let answer = answer?.map_err(|e| anyhow::anyhow!("the plugin refused the query: {e}"))?;

@@ -20,7 +20,7 @@ use crate::plugin::{
 };
 use crate::proto::{
     ActivationCause, ApplyResponse, ClusterEvent, DeployDecision, DeployEntry, LogPayload,
-    PluginKind, PluginLimits, PluginOutcome, PluginRecord, TypeConfig,
+    PluginKind, PluginLimits, PluginOutcome, PluginRecord, PluginRegistry, TypeConfig,
 };
 use crate::raft::RaftStorageError;
 use crate::raft::apply::applied_state::AppliedState;
@@ -161,17 +161,21 @@ impl Activator<'_> {
         // Decided from the replicated registry alone: a node's own default (built by its own
         // toolchain) must not make replicas decide differently. A new cluster's first entries
         // activate its initial state machine, so the registry always names one.
-        let from_version = match next.plugins.decide_deploy(kind, &deploy.sha256, None) {
-            DeployDecision::Unchanged(active) => {
-                return Ok(Ok(PluginOutcome::Unchanged {
-                    kind,
-                    sha256: active.sha256,
-                    version: active.version,
-                    since: active.index,
-                }));
-            }
-            DeployDecision::Activate { from_version } => from_version,
-        };
+        let from_version =
+            match next
+                .plugins
+                .decide_deploy(kind, &deploy.sha256, &deploy.config, None)
+            {
+                DeployDecision::Unchanged(active) => {
+                    return Ok(Ok(PluginOutcome::Unchanged {
+                        kind,
+                        sha256: active.sha256,
+                        version: active.version,
+                        since: active.index,
+                    }));
+                }
+                DeployDecision::Activate { from_version } => from_version,
+            };
         let record = PluginRecord {
             sha256: deploy.sha256,
             version: deploy.version.clone(),
@@ -347,6 +351,37 @@ fn refused<T>(
 /// Whether a load failure says more about this node than about the component.
 fn unrunnable_here(error: &PluginError) -> bool {
     matches!(error, PluginError::Invalid { .. } | PluginError::Engine(_))
+}
+
+/// The state-machine plugin `registry` names active: `default` unless another was deployed, in
+/// which case its bytes come from `blobs` (compiled from the cache, not again).
+pub(crate) fn load_active(
+    default: &CompiledStateMachine,
+    blobs: &PluginBlobs,
+    registry: &PluginRegistry,
+) -> Result<CompiledStateMachine, RaftStorageError> {
+    let Some(active) = registry.active(PluginKind::StateMachine) else {
+        return Ok(default.clone());
+    };
+    if active.sha256 == default.info().sha256 {
+        return Ok(default.clone());
+    }
+    let wasm = blobs
+        .get(&active.sha256)?
+        .ok_or_else(|| RaftStorageError::Corrupt {
+            subject: "plugin blobs",
+            reason: format!(
+                "the active state machine {} has no stored bytes",
+                sha256_hex(&active.sha256)
+            ),
+        })?;
+    default
+        .engine()
+        .load_state_machine(default.name(), &wasm)
+        .map_err(|error| RaftStorageError::PluginLoad {
+            sha256: sha256_hex(&active.sha256),
+            reason: error.to_string(),
+        })
 }
 
 #[cfg(test)]

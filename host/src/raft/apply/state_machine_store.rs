@@ -11,6 +11,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use fjall::Database;
 use futures_util::{Stream, TryStreamExt};
 use openraft::OptionalSend;
@@ -26,7 +27,7 @@ use crate::proto::{
     TypeConfig,
 };
 use crate::raft::RaftStorageError;
-use crate::raft::apply::activate::{Activator, ActiveMachine, default_record};
+use crate::raft::apply::activate::{Activator, ActiveMachine, default_record, load_active};
 use crate::raft::apply::applied_state::AppliedState;
 use crate::raft::apply::batch::{already_applied, apply_entries};
 use crate::raft::apply::captures::{CaptureError, StateCaptures, take};
@@ -59,6 +60,8 @@ pub struct StateMachineStore {
     /// call: `live` is held for a whole apply call (a `migrate` may take seconds), and waiting on
     /// it would block a tokio worker that heartbeats need.
     published: Arc<Mutex<Published>>,
+    /// Bumped whenever the active access policy changes: the node's authorizer reloads then.
+    policy_generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What applying needs, behind one lock: the active plugin's instance and where it stands.
@@ -138,6 +141,7 @@ impl StateMachineStore {
             store,
             blobs,
             published: Arc::new(Mutex::new(live.published(limits))),
+            policy_generation: Arc::default(),
             live: Arc::new(Mutex::new(live)),
             reader: Arc::new(Mutex::new(reader)),
             snapshots,
@@ -209,7 +213,46 @@ impl StateMachineStore {
     }
 
     fn publish(&self, live: &Live) {
-        *self.published.lock().unwrap_or_else(|p| p.into_inner()) = live.published(self.limits);
+        let fresh = live.published(self.limits);
+        let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        if published.registry.active(PluginKind::Policy)
+            != fresh.registry.active(PluginKind::Policy)
+        {
+            self.policy_generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+        *published = fresh;
+    }
+
+    /// A number that changes whenever the active access policy does (deploy, rollback, snapshot
+    /// install): cheap to compare on every request.
+    pub fn policy_generation(&self) -> u64 {
+        self.policy_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The active access policy: its record (with the configuration deployed with it) and its
+    /// `.wasm` bytes; `None` if no policy was ever deployed.
+    pub fn active_policy(&self) -> Result<Option<(PluginRecord, Bytes)>, RaftStorageError> {
+        let Some(record) = self
+            .published()
+            .registry
+            .active(PluginKind::Policy)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let wasm = self
+            .blobs
+            .get(&record.sha256)?
+            .ok_or_else(|| RaftStorageError::Corrupt {
+                subject: "plugin blobs",
+                reason: format!(
+                    "the active policy {} has no stored bytes",
+                    sha256_hex(&record.sha256)
+                ),
+            })?;
+        Ok(Some((record, wasm)))
     }
 
     /// The state-machine plugin active now.
@@ -254,37 +297,6 @@ impl StateMachineStore {
             reader: &self.reader,
         }
     }
-}
-
-/// The state-machine plugin `registry` names active: `default` unless another was deployed, in
-/// which case its bytes come from `blobs` (compiled from the cache, not again).
-fn load_active(
-    default: &CompiledStateMachine,
-    blobs: &PluginBlobs,
-    registry: &PluginRegistry,
-) -> Result<CompiledStateMachine, RaftStorageError> {
-    let Some(active) = registry.active(PluginKind::StateMachine) else {
-        return Ok(default.clone());
-    };
-    if active.sha256 == default.info().sha256 {
-        return Ok(default.clone());
-    }
-    let wasm = blobs
-        .get(&active.sha256)?
-        .ok_or_else(|| RaftStorageError::Corrupt {
-            subject: "plugin blobs",
-            reason: format!(
-                "the active state machine {} has no stored bytes",
-                sha256_hex(&active.sha256)
-            ),
-        })?;
-    default
-        .engine()
-        .load_state_machine(default.name(), &wasm)
-        .map_err(|error| RaftStorageError::PluginLoad {
-            sha256: sha256_hex(&active.sha256),
-            reason: error.to_string(),
-        })
 }
 
 fn lock(live: &Mutex<Live>) -> Result<std::sync::MutexGuard<'_, Live>, RaftStorageError> {

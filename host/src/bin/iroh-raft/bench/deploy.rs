@@ -102,17 +102,18 @@ fn median(values: &mut [f64]) -> f64 {
 /// Runs the deploy benchmark against the cluster of the node at `target`. Leaves the cluster
 /// running the bundled key-value plugin again (deployed last).
 pub(crate) async fn run(
+    key: iroh::SecretKey,
     target: EndpointAddr,
     config: DeployBenchConfig,
 ) -> Result<DeployBenchReport, ClientError> {
-    let client = Arc::new(Client::connect(target).await?);
+    let client = Arc::new(Client::connect_with_key(key.clone(), target).await?);
     let status = client.status().await?;
     let mut members = Vec::new();
     for (_, member) in status.voters.iter().chain(&status.learners) {
         let addr = member
             .endpoint_addr()
             .map_err(|e| ClientError::Connect(e.to_string()))?;
-        members.push(Client::connect(addr).await?);
+        members.push(Client::connect_with_key(key.clone(), addr).await?);
     }
 
     // The writers speak the kv protocol: make sure kv is what runs.

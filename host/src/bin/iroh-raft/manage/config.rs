@@ -18,7 +18,8 @@ pub(crate) enum ConfigCli {
     /// heartbeats, snapshots and frame limits as soon as each member applies it; a change of the
     /// election timeouts makes each member start a new raft core over its storage (one election).
     Set {
-        /// `name=value` pairs; `config get` lists the names.
+        /// `name=value` pairs; `config get` lists the names. `root_identities` takes endpoint ids
+        /// (hex, comma-separated): the break-glass keys that may always deploy a policy.
         #[arg(required = true)]
         settings: Vec<String>,
     },
@@ -44,15 +45,17 @@ pub(crate) async fn config(target: Target, command: ConfigCli) -> anyhow::Result
     client.close().await;
     let config = result?;
     if target.output == Output::Json {
-        return print_json(
-            &config
-                .fields()
-                .into_iter()
-                .collect::<std::collections::BTreeMap<_, _>>(),
-        );
+        let mut fields: std::collections::BTreeMap<&str, serde_json::Value> = config
+            .fields()
+            .into_iter()
+            .map(|(name, value)| (name, value.into()))
+            .collect();
+        fields.insert("root_identities", config.roots_text().into());
+        return print_json(&fields);
     }
     for (name, value) in config.fields() {
         println!("{name:<24} {value}");
     }
+    println!("{:<24} {}", "root_identities", config.roots_text());
     Ok(())
 }

@@ -58,6 +58,20 @@ fn describe(event: &ClusterEvent) -> String {
             &sha256_hex(local)[..16],
             &sha256_hex(majority)[..16]
         ),
+        ClusterEvent::AccessDenied {
+            caller,
+            operation,
+            resource,
+            reason,
+        } => format!(
+            "access denied: {} asked {operation}{} — {reason}",
+            &hex::encode(caller)[..16],
+            if resource.is_empty() {
+                String::new()
+            } else {
+                format!(" on {resource}")
+            }
+        ),
         other => format!("{other:?}"),
     }
 }

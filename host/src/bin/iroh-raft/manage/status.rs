@@ -189,6 +189,9 @@ pub(crate) async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
             "management  {} requests, {} errors, {} forwarded, {} subscribers",
             management.requests, management.errors, management.forwarded, management.subscribers
         );
+        for (operation, count) in &management.denied {
+            println!("  denied    {count} × {operation}");
+        }
     }
     Ok(())
 }
