@@ -14,7 +14,7 @@
 //! is what to compare between runs.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use iroh_raft::proto::PluginLimits;
@@ -22,44 +22,9 @@ use iroh_raft::storage::{AppliedMark, FjallStateStore, StateRead, StateStore, Tx
 use iroh_raft::{PluginEngine, bundled};
 use iroh_raft_kv_types::{Command, KvAccess, KvRead};
 
-const SAMPLES: usize = 15;
+mod common;
 
-/// Median time per iteration of `f`, over `SAMPLES` samples of at least ~20 ms each.
-fn median(mut f: impl FnMut()) -> Duration {
-    for _ in 0..3 {
-        f();
-    }
-    let mut iterations = 1u32;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            f();
-        }
-        if start.elapsed() > Duration::from_millis(20) {
-            break;
-        }
-        iterations *= 2;
-    }
-    let mut samples: Vec<Duration> = (0..SAMPLES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iterations {
-                f();
-            }
-            start.elapsed() / iterations
-        })
-        .collect();
-    samples.sort();
-    samples[SAMPLES / 2]
-}
-
-/// The same-run baseline: sha256 over 64 KiB, natively.
-fn baseline() -> Duration {
-    let data = vec![0x5au8; 64 << 10];
-    median(|| {
-        std::hint::black_box(iroh_raft::sha256(std::hint::black_box(&data)));
-    })
-}
+use common::{SAMPLES, baseline, median};
 
 fn open_state(dir: &std::path::Path, name: &str) -> Arc<FjallStateStore> {
     let db = fjall::Database::builder(dir).open().expect("open fjall");

@@ -21,47 +21,9 @@ use iroh_raft::{
 use iroh_raft_access_types::{RbacConfig, resource};
 use iroh_raft_kv_types::Command;
 
-const SAMPLES: usize = 15;
+mod common;
 
-/// Median time per iteration of `f`, over `SAMPLES` samples of at least ~20 ms each.
-fn median(mut f: impl FnMut(u64)) -> Duration {
-    let mut n = 0u64;
-    for _ in 0..3 {
-        f(n);
-        n += 1;
-    }
-    let mut iterations = 1u32;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iterations {
-            f(n);
-            n += 1;
-        }
-        if start.elapsed() > Duration::from_millis(20) {
-            break;
-        }
-        iterations *= 2;
-    }
-    let mut samples: Vec<Duration> = (0..SAMPLES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iterations {
-                f(n);
-                n += 1;
-            }
-            start.elapsed() / iterations
-        })
-        .collect();
-    samples.sort();
-    samples[SAMPLES / 2]
-}
-
-fn baseline() -> Duration {
-    let data = vec![0x5au8; 64 << 10];
-    median(|_| {
-        std::hint::black_box(iroh_raft::sha256(std::hint::black_box(&data)));
-    })
-}
+use common::{SAMPLES, baseline, median};
 
 fn decisions(base: Duration) {
     let engine = PluginEngine::new(None).expect("engine");
@@ -84,14 +46,27 @@ fn decisions(base: Duration) {
     let names: Vec<String> = (0..1_000_000u64)
         .map(|n| resource::key(format!("app/{n}").as_bytes()))
         .collect();
-    let wasm = median(|n| {
-        let name = &names[n as usize % names.len()];
+    let mut n = 0usize;
+    let wasm = median(|| {
+        n += 1;
+        let name = &names[n % names.len()];
         std::hint::black_box(uncached.authorize(&caller.to_string(), op::DATA_WRITE, name));
+    });
+    // The same call into a policy that decides nothing (allow-all): what the host boundary costs.
+    let mut trivial = engine
+        .load_policy("allow-all", bundled::ALLOW_ALL)
+        .expect("load allow-all")
+        .instance(Bytes::new());
+    let mut n = 0usize;
+    let boundary = median(|| {
+        n += 1;
+        let name = &names[n % names.len()];
+        std::hint::black_box(trivial.authorize(&caller.to_string(), op::DATA_WRITE, name));
     });
     let mut cached = CachedPolicy::new(policy.instance(config));
     let name = resource::key(b"app/hot");
     cached.decide(&caller, op::DATA_WRITE, &name);
-    let hit = median(|_| {
+    let hit = median(|| {
         std::hint::black_box(cached.decide(&caller, op::DATA_WRITE, std::hint::black_box(&name)));
     });
     println!("one decision (median of {SAMPLES}):");
@@ -99,6 +74,11 @@ fn decisions(base: Duration) {
         "  uncached, through wasm  {:>10.0} ns   ({:.4} × baseline)",
         wasm.as_nanos() as f64,
         wasm.as_secs_f64() / base.as_secs_f64()
+    );
+    println!(
+        "  uncached, allow-all     {:>10.0} ns   ({:.4} × baseline; the wasm boundary alone)",
+        boundary.as_nanos() as f64,
+        boundary.as_secs_f64() / base.as_secs_f64()
     );
     println!(
         "  cached                  {:>10.1} ns   ({:.6} × baseline)",

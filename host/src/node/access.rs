@@ -67,6 +67,8 @@ struct Loaded {
 pub(crate) struct Authorizer {
     state_machine: StateMachineStore,
     loaded: Mutex<Option<Loaded>>,
+    /// Held while a policy version loads.
+    loading: tokio::sync::Mutex<()>,
     /// A state-machine instance of its own, naming what data requests touch (the query instance
     /// may be busy with a long read), with the sha256 of the plugin it runs.
     resources: Mutex<Option<([u8; 32], StateMachineReader)>>,
@@ -77,6 +79,7 @@ impl Authorizer {
         Self {
             state_machine,
             loaded: Mutex::new(None),
+            loading: tokio::sync::Mutex::new(()),
             resources: Mutex::new(None),
         }
     }
@@ -125,11 +128,17 @@ impl Authorizer {
             .as_ref()
             .is_some_and(|loaded| loaded.generation == generation);
         if !current {
-            let fresh = self.load(generation).await;
-            let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-            // Another request may have loaded a newer version meanwhile: keep the newest.
-            if loaded.as_ref().is_none_or(|l| l.generation <= generation) {
-                *loaded = Some(fresh);
+            // One load at a time: the requests arriving with a new policy wait for it.
+            let _loading = self.loading.lock().await;
+            let still_stale = self
+                .loaded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_none_or(|loaded| loaded.generation < generation);
+            if still_stale {
+                let fresh = self.load(generation).await;
+                *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh);
             }
         }
         let mut guard = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -146,27 +155,33 @@ impl Authorizer {
     /// Compiles the active policy (from the on-disk cache when this node compiled it before).
     async fn load(&self, generation: u64) -> Loaded {
         let state_machine = self.state_machine.clone();
-        let absent = matches!(self.state_machine.active_policy(), Ok(None));
-        let instance = tokio::task::spawn_blocking(move || {
-            let Some((record, wasm)) = state_machine
-                .active_policy()
-                .map_err(|e| format!("this node cannot read its access policy ({e})"))?
+        let loaded = tokio::task::spawn_blocking(move || {
+            let Some((record, wasm)) = state_machine.active_policy().map_err(|e| {
+                (
+                    false,
+                    format!("this node cannot read its access policy ({e})"),
+                )
+            })?
             else {
-                return Err(
+                return Err((
+                    true,
                     "no access policy is active on this cluster, so every request is denied; \
                      a root identity can deploy one (`iroh-raft plugin deploy --kind policy`)"
                         .to_string(),
-                );
+                ));
             };
             let name = format!("policy {}", &sha256_hex(&record.sha256)[..12]);
             let engine = state_machine
                 .plugin()
-                .map_err(|e| format!("this node cannot read its plugins ({e})"))?
+                .map_err(|e| (false, format!("this node cannot read its plugins ({e})")))?
                 .engine()
                 .clone();
-            let policy = engine
-                .load_policy(&name, &wasm)
-                .map_err(|e| format!("the active access policy cannot be loaded here ({e})"))?;
+            let policy = engine.load_policy(&name, &wasm).map_err(|e| {
+                (
+                    false,
+                    format!("the active access policy cannot be loaded here ({e})"),
+                )
+            })?;
             if record.sha256 == crate::hash::sha256(crate::bundled::ALLOW_ALL) {
                 tracing::warn!(
                     "the access policy is allow-all: every caller may do everything, including \
@@ -176,12 +191,18 @@ impl Authorizer {
             Ok(CachedPolicy::new(policy.instance(record.config)))
         })
         .await
-        .unwrap_or_else(|e| Err(format!("loading the access policy failed ({e})")));
-        match &instance {
-            Err(reason) if absent => tracing::debug!("{reason}"),
-            Err(reason) => tracing::warn!("{reason}"),
-            Ok(_) => {}
-        }
+        .unwrap_or_else(|e| Err((false, format!("loading the access policy failed ({e})"))));
+        let (instance, absent) = match loaded {
+            Ok(policy) => (Ok(policy), false),
+            Err((true, reason)) => {
+                tracing::debug!("{reason}");
+                (Err(reason), true)
+            }
+            Err((false, reason)) => {
+                tracing::warn!("{reason}");
+                (Err(reason), false)
+            }
+        };
         Loaded {
             generation,
             instance,

@@ -10,6 +10,19 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `iroh-raft plugin deploy --kind policy WASM --config CONFIG` as the admin; must succeed.
+fn deploy_policy(address: &str, wasm: &std::path::Path, config: &std::path::Path) {
+    let wasm = wasm.to_str().expect("utf-8");
+    let config = config.to_str().expect("utf-8");
+    let deployed = cli(
+        address,
+        &[
+            "plugin", "deploy", "--kind", "policy", wasm, "--config", config,
+        ],
+    );
+    assert!(deployed.status.success(), "{deployed:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whoami_auth_refusal_and_break_glass_from_the_cli() {
     let root = tempfile::tempdir().expect("temp dir");
@@ -64,19 +77,7 @@ async fn whoami_auth_refusal_and_break_glass_from_the_cli() {
         std::fs::read(&rbac).expect("exported"),
         iroh_raft::bundled::RBAC
     );
-    let deployed = cli(
-        &address,
-        &[
-            "plugin",
-            "deploy",
-            "--kind",
-            "policy",
-            rbac.to_str().expect("utf-8"),
-            "--config",
-            deny_all.to_str().expect("utf-8"),
-        ],
-    );
-    assert!(deployed.status.success(), "{deployed:?}");
+    deploy_policy(&address, &rbac, &deny_all);
     let refused = cli(&address, &["kv", "put", "a", "1"]);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
     // ... but the root identity still reads status and deploys a policy again (break glass).
@@ -90,19 +91,7 @@ async fn whoami_auth_refusal_and_break_glass_from_the_cli() {
         ),
     )
     .expect("write config");
-    let recovered = cli(
-        &address,
-        &[
-            "plugin",
-            "deploy",
-            "--kind",
-            "policy",
-            rbac.to_str().expect("utf-8"),
-            "--config",
-            admins.to_str().expect("utf-8"),
-        ],
-    );
-    assert!(recovered.status.success(), "{recovered:?}");
+    deploy_policy(&address, &rbac, &admins);
     let put = cli(&address, &["kv", "put", "a", "1"]);
     assert!(put.status.success(), "{put:?}");
     node.kill();
