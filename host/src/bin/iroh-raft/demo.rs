@@ -39,7 +39,15 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         output,
         key,
     } = args;
-    let key = iroh_raft::load_user_key(key.as_deref())?;
+    let key = match (iroh_raft::load_user_key(key.as_deref()), serve) {
+        (Ok(key), _) => key,
+        // The short demo only talks to itself: a throw-away identity does.
+        (Err(error), false) => {
+            eprintln!("note: using a throw-away identity for the demo ({error})");
+            iroh::SecretKey::generate()
+        }
+        (Err(error), true) => return Err(error.into()),
+    };
     let bar = indicatif::ProgressBar::new(writes);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len}")
