@@ -13,7 +13,9 @@
 //! `memory.grow`: whether it fits is decided by the arena's limit alone, the same in every batch.
 //!
 //! `query`, `migrate` and policies are single calls: their allocations go to an arena right above
-//! the window that grows the memory on demand (the host caps the memory as a whole).
+//! the window that grows the memory on demand (the host caps the memory as a whole). A policy may
+//! keep what one call allocated for the instance's lifetime ([`pin_body`]): the window of every
+//! later call then starts above it, so no later call reuses that memory.
 
 #[cfg(target_arch = "wasm32")]
 mod wasm {
@@ -42,6 +44,8 @@ mod wasm {
         arena: Arena,
         /// Called when an entry's arena is exhausted, with the bytes it needed; traps.
         exhausted: Option<fn(u64)>,
+        /// Everything below this was kept for good by [`pin_body`] (0: nothing kept).
+        pinned: usize,
     }
 
     static mut HEAP: Heap = Heap {
@@ -53,6 +57,7 @@ mod wasm {
         growable: false,
         arena: Arena::new(0, 0),
         exhausted: None,
+        pinned: 0,
     };
 
     // `&mut HEAP`, which clippy suggests, is a reference to a `static mut` (`static_mut_refs`).
@@ -75,7 +80,7 @@ mod wasm {
 
     impl Heap {
         fn window_start(&self) -> usize {
-            self.start + self.reserve
+            (self.start + self.reserve).max(self.pinned)
         }
 
         fn window_alloc(&mut self, size: usize, align: usize) -> *mut u8 {
@@ -219,6 +224,14 @@ mod wasm {
         heap.body = true;
     }
 
+    /// Keeps everything the current single call has allocated so far for the instance's
+    /// lifetime: later calls lower their arguments and allocate above it.
+    #[cfg(feature = "policy")]
+    pub(crate) fn pin_body() {
+        let heap = heap();
+        heap.pinned = (heap.arena.top() + 15) & !15;
+    }
+
     /// The export's own work is done: what the host lowers next belongs to the next call.
     pub(crate) fn leave() {
         let heap = heap();
@@ -228,6 +241,8 @@ mod wasm {
     }
 }
 
+#[cfg(all(target_arch = "wasm32", feature = "policy"))]
+pub(crate) use wasm::pin_body;
 #[cfg(all(target_arch = "wasm32", feature = "state-machine"))]
 pub(crate) use wasm::{enter_apply, start_entry};
 #[cfg(target_arch = "wasm32")]
@@ -244,8 +259,12 @@ mod native {
     pub(crate) fn start_entry() {}
     pub(crate) fn enter_body() {}
     pub(crate) fn leave() {}
+    #[cfg(feature = "policy")]
+    pub(crate) fn pin_body() {}
 }
 
+#[cfg(all(not(target_arch = "wasm32"), feature = "policy"))]
+pub(crate) use native::pin_body;
 #[cfg(all(not(target_arch = "wasm32"), feature = "state-machine"))]
 pub(crate) use native::{enter_apply, start_entry};
 #[cfg(not(target_arch = "wasm32"))]

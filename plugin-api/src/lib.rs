@@ -59,7 +59,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "state-machine")]
 pub use kv::{ApplyContext, QueryContext, Scan};
 #[cfg(feature = "policy")]
-pub use policy::{Decision, Policy, Request};
+pub use policy::{Decision, Policy, PreparedPolicy, Request};
 #[cfg(feature = "state-machine")]
 pub use state_machine::StateMachine;
 
@@ -78,7 +78,7 @@ pub mod __private {
     #[cfg(feature = "policy")]
     pub use crate::bindings::policy as policy_bindings;
     #[cfg(feature = "policy")]
-    pub use crate::policy::authorize;
+    pub use crate::policy::{authorize, authorize_prepared};
     #[cfg(feature = "state-machine")]
     pub use crate::state_machine::{apply_batch, migrate, query, resources};
 
@@ -228,13 +228,20 @@ macro_rules! export_state_machine {
     };
 }
 
-/// Exports a type implementing [`Policy`] as this component's access-control policy.
+/// Exports a type implementing [`Policy`] as this component's access-control policy, or, as
+/// `export_policy!(prepared MyPolicy)`, one implementing [`PreparedPolicy`].
 ///
 /// As with `export_state_machine!`, the exports exist only on `wasm32`.
 #[cfg(feature = "policy")]
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ty) => {
+        $crate::export_policy!(@with authorize $policy);
+    };
+    (prepared $policy:ty) => {
+        $crate::export_policy!(@with authorize_prepared $policy);
+    };
+    (@with $glue:ident $policy:ty) => {
         #[doc(hidden)]
         struct __IrohRaftPolicyExport;
 
@@ -244,7 +251,7 @@ macro_rules! export_policy {
             fn authorize(
                 request: $crate::__private::policy_bindings::exports::iroh_raft::plugin::authorizer::Request,
             ) -> $crate::__private::policy_bindings::exports::iroh_raft::plugin::authorizer::Decision {
-                $crate::__private::authorize::<$policy>(request)
+                $crate::__private::$glue::<$policy>(request)
             }
         }
 

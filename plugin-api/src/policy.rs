@@ -32,6 +32,62 @@ pub trait Policy {
     fn authorize(config: &[u8], request: &Request) -> Decision;
 }
 
+/// An access-control policy that reads its configuration once per instance: [`prepare`] turns
+/// the deployed blob into `Config` on the first decision, and every decision after that gets the
+/// same value. For a policy whose configuration takes real work to read (the bundled `rbac`
+/// parses JSON); otherwise implement [`Policy`]. The host makes a new instance for every policy
+/// version, so `Config` never outlives its configuration.
+///
+/// [`prepare`]: PreparedPolicy::prepare
+pub trait PreparedPolicy {
+    /// What the policy makes of its configuration.
+    type Config: 'static;
+
+    /// Reads the configuration blob deployed with the policy (empty if none). Runs once.
+    fn prepare(config: &[u8]) -> Self::Config;
+
+    /// Decides one request.
+    fn authorize(config: &Self::Config, request: &Request) -> Decision;
+}
+
+/// The prepared configuration of this instance's [`PreparedPolicy`], once the first decision
+/// made it. It lives in memory the allocator keeps for good (`heap::pin_body`).
+static mut PREPARED: Option<alloc::boxed::Box<dyn core::any::Any>> = None;
+
+/// Runs `P::authorize` on the configuration it prepared on the first call.
+pub fn authorize_prepared<P: PreparedPolicy>(request: authorizer::Request) -> authorizer::Decision {
+    crate::heap::enter_body();
+    // SAFETY: a component instance runs one thread and this is its only access to `PREPARED`.
+    // (`&mut PREPARED`, which clippy suggests, is a reference to a `static mut`.)
+    #[allow(clippy::deref_addrof)]
+    let prepared = unsafe { &mut *(&raw mut PREPARED) };
+    if prepared.is_none() {
+        let config: Vec<u8> = policy_config::config();
+        let value: alloc::boxed::Box<dyn core::any::Any> =
+            alloc::boxed::Box::new(P::prepare(&config));
+        drop(config);
+        *prepared = Some(value);
+        crate::heap::pin_body();
+    }
+    let request = Request {
+        peer: request.peer,
+        operation: request.operation,
+        resource: request.resource,
+    };
+    let decision = match prepared
+        .as_ref()
+        .and_then(|value| value.downcast_ref::<P::Config>())
+    {
+        Some(config) => P::authorize(config, &request),
+        None => Decision::Deny("the policy's prepared configuration is missing".into()),
+    };
+    crate::heap::leave();
+    match decision {
+        Decision::Allow => authorizer::Decision::Allow,
+        Decision::Deny(reason) => authorizer::Decision::Deny(reason),
+    }
+}
+
 /// Runs `P::authorize`.
 pub fn authorize<P: Policy>(request: authorizer::Request) -> authorizer::Decision {
     crate::heap::enter_body();

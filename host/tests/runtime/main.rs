@@ -8,5 +8,6 @@ mod entry_determinism;
 mod faults;
 mod limits;
 mod migrations;
+mod policies;
 mod rejection;
 mod support;

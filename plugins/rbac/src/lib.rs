@@ -6,8 +6,8 @@
 //!
 //! Deploy it with a JSON file: `iroh-raft plugin deploy --kind policy rbac.wasm --config
 //! rbac.json` (build `rbac.wasm` with `cargo build --target wasm32-wasip2 --profile plugin -p
-//! iroh-raft-plugin-rbac`). The configuration is parsed again at every uncached decision, so keep
-//! it small; strings without JSON escapes are borrowed rather than copied. Each grant has:
+//! iroh-raft-plugin-rbac`). The configuration is read once per instance, on the first decision
+//! (the host makes a new instance for every policy version). Each grant has:
 //!
 //! | field | | meaning |
 //! |---|---|---|
@@ -49,27 +49,24 @@ extern crate alloc;
 use alloc::format;
 use alloc::string::String;
 use iroh_raft_access_types::{self as access, RbacConfig};
-use iroh_raft_plugin_api::{Decision, Policy, Request};
+use iroh_raft_plugin_api::{Decision, PreparedPolicy, Request};
 
 struct Rbac;
 
-impl Policy for Rbac {
-    fn authorize(config: &[u8], request: &Request) -> Decision {
-        let (peer, operation, resource) = (
-            request.peer.as_str(),
-            request.operation.as_str(),
-            request.resource.as_str(),
-        );
-        // Borrowing the strings is the cheap path; a configuration with JSON escapes in its
-        // strings needs the owned parse.
-        let decision = match RbacConfig::from_json_borrowed(config) {
-            Ok(rbac) => rbac.decide(peer, operation, resource),
-            Err(_) => match RbacConfig::from_json(config) {
-                Ok(rbac) => rbac.decide(peer, operation, resource),
-                Err(error) => return Decision::Deny(unusable(config, &error)),
-            },
+impl PreparedPolicy for Rbac {
+    /// The grants, or why the configuration denies everything.
+    type Config = Result<RbacConfig, String>;
+
+    fn prepare(config: &[u8]) -> Self::Config {
+        RbacConfig::from_json(config).map_err(|error| unusable(config, &error))
+    }
+
+    fn authorize(config: &Self::Config, request: &Request) -> Decision {
+        let rbac = match config {
+            Ok(rbac) => rbac,
+            Err(reason) => return Decision::Deny(reason.clone()),
         };
-        match decision {
+        match rbac.decide(&request.peer, &request.operation, &request.resource) {
             access::Decision::Allow => Decision::Allow,
             access::Decision::Deny(reason) => Decision::Deny(reason),
         }
@@ -92,7 +89,7 @@ fn unusable(config: &[u8], error: &str) -> String {
     }
 }
 
-iroh_raft_plugin_api::export_policy!(Rbac);
+iroh_raft_plugin_api::export_policy!(prepared Rbac);
 
 #[cfg(test)]
 mod tests {
@@ -120,7 +117,7 @@ mod tests {
             operation: String::from(operation),
             resource: String::from(resource),
         };
-        Rbac::authorize(config.as_bytes(), &request)
+        Rbac::authorize(&Rbac::prepare(config.as_bytes()), &request)
     }
 
     fn denial(decision: Decision) -> String {
