@@ -9,6 +9,7 @@ pub(crate) mod batch;
 pub(crate) mod captures;
 pub(crate) mod check_points;
 mod commands;
+mod recent_answers;
 pub(crate) mod sessions;
 pub(crate) mod state_hash;
 mod state_machine_store;

@@ -31,6 +31,7 @@ use crate::raft::apply::activate::{Activator, ActiveMachine, default_record, loa
 use crate::raft::apply::applied_state::AppliedState;
 use crate::raft::apply::batch::{already_applied, apply_entries};
 use crate::raft::apply::captures::{CaptureError, StateCaptures, take};
+use crate::raft::apply::recent_answers::RecentAnswers;
 use crate::raft::snapshot::builder::PluginSnapshotBuilder;
 use crate::raft::snapshot::install::install;
 use crate::raft::snapshot::store::SnapshotStore;
@@ -68,6 +69,7 @@ pub struct StateMachineStore {
 struct Live {
     machine: ActiveMachine,
     applied: AppliedState,
+    recent: RecentAnswers,
 }
 
 /// The plugin facts readers need, never held for longer than a copy.
@@ -134,6 +136,7 @@ impl StateMachineStore {
         let live = Live {
             machine: ActiveMachine { plugin, applier },
             applied,
+            recent: RecentAnswers::default(),
         };
         Ok(Self {
             default,
@@ -339,15 +342,10 @@ impl RaftStateMachine<C> for StateMachineStore {
             let live = &mut *live;
             let last = live.applied.last_applied.as_ref().map(|id| id.index);
             let skip = already_applied(&batch, last);
+            // Handed over again (a replaced core's queued call): answer what it answered then.
             let mut responses: Vec<ApplyResponse> = batch[..skip]
                 .iter()
-                .map(|entry| {
-                    tracing::warn!(index = entry.log_id.index, "entry already applied; skipped");
-                    ApplyResponse::Failed(format!(
-                        "entry {} was already applied; this copy was not applied again",
-                        entry.log_id.index
-                    ))
-                })
+                .map(|entry| live.recent.repeat(entry.log_id.index))
                 .collect();
             if skip == batch.len() {
                 return Ok((responses, Vec::new(), live.applied.config.clone()));
@@ -359,6 +357,8 @@ impl RaftStateMachine<C> for StateMachineStore {
                 &this.activator(),
             )?;
             live.applied = applied.state;
+            live.recent
+                .record(batch[skip].log_id.index, &applied.responses);
             this.captures.record(applied.captures);
             this.publish(live);
             responses.extend(applied.responses);
