@@ -3,6 +3,7 @@
 //! say is `proto/`; what a node does with them is `node/`.
 
 mod address;
+mod admission;
 mod discovery_server;
 mod endpoint;
 mod error;
@@ -13,10 +14,11 @@ mod raft_client;
 mod raft_server;
 
 pub use address::{format_node_address, parse_node_address};
+pub use admission::Admission;
 pub use discovery_server::{DiscoveryServer, DiscoveryService};
 pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::NetError;
 pub use frame::{read_frame, write_frame};
 pub use mgmt_server::{Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService};
 pub use raft_client::{PeerClient, RaftNetwork};
-pub use raft_server::{Admission, NOT_A_MEMBER, RaftServer};
+pub use raft_server::{NOT_A_MEMBER, RaftServer};

@@ -38,8 +38,18 @@ pub trait Policy {
 /// parses JSON); otherwise implement [`Policy`]. The host makes a new instance for every policy
 /// version, so `Config` never outlives its configuration.
 ///
+/// # Safety
+///
+/// `Config` must not allocate after [`prepare`] returns: no interior mutability (`RefCell`,
+/// `Cell`, a lazily filled cache) that grows or replaces heap memory during [`authorize`]. What
+/// [`prepare`] allocated is kept for the instance's lifetime, but memory allocated during a
+/// decision is reused by the next call: a `Config` that kept a pointer to it would read freed
+/// memory. Plain data (`Vec`, `String`, maps, parsed structures) built once in [`prepare`] is
+/// fine.
+///
 /// [`prepare`]: PreparedPolicy::prepare
-pub trait PreparedPolicy {
+/// [`authorize`]: PreparedPolicy::authorize
+pub unsafe trait PreparedPolicy {
     /// What the policy makes of its configuration.
     type Config: 'static;
 

@@ -2,9 +2,7 @@
 //! decodes each stream's request, hands it to openraft and encodes the reply. Decisions live in
 //! openraft; this only moves frames.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -16,6 +14,7 @@ use openraft::raft::AppendEntriesRequest;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use tokio::io::AsyncWriteExt;
 
+use super::admission::{Admission, membership_id};
 use super::{read_frame, write_frame};
 use crate::proto::raft_rpc::{RaftReply, RaftRequest};
 use crate::proto::{FrameError, TypeConfig, alpn, decode_body, encode_frame};
@@ -25,41 +24,6 @@ type C = TypeConfig;
 
 /// QUIC application close code for a peer that is not a member.
 pub const NOT_A_MEMBER: u32 = 403;
-
-/// Which peers may speak raft to this node: the members of its current membership, plus keys
-/// admitted ahead of it (the cluster a joining node is joining).
-#[derive(Clone, Default, Debug)]
-pub struct Admission {
-    extra: Arc<RwLock<BTreeSet<[u8; 32]>>>,
-}
-
-impl Admission {
-    /// Admits `key` whether or not it is in the membership.
-    pub fn admit(&self, key: [u8; 32]) {
-        self.extra
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key);
-    }
-
-    fn admits<SM: RaftStateMachine<C>>(&self, raft: &Raft<C, SM>, key: &[u8; 32]) -> bool {
-        if self
-            .extra
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(key)
-        {
-            return true;
-        }
-        let metrics = raft.metrics();
-        let metrics = metrics.borrow_watched();
-        metrics
-            .membership_config
-            .membership()
-            .nodes()
-            .any(|(_, member)| &member.endpoint_key == key)
-    }
-}
 
 /// Serves `iroh-raft/0` for one node.
 pub struct RaftServer<SM: RaftStateMachine<C>> {
@@ -314,6 +278,7 @@ where
             return Ok(());
         }
         let mut metrics = self.raft.get().metrics();
+        let mut judged_on = membership_id(&self.raft.get());
         loop {
             let accepted = tokio::select! {
                 accepted = connection.accept_bi() => accepted,
@@ -325,7 +290,13 @@ where
                         metrics = self.raft.get().metrics();
                     }
                     // Admission follows the membership: a member removed from it loses the
-                    // connections it has open, not only the next one it would open.
+                    // connections it has open, not only the next one it would open. Judged again
+                    // only on a new membership, never on none (a core just replaced).
+                    let now = membership_id(&self.raft.get());
+                    if now.is_none() || now == judged_on {
+                        continue;
+                    }
+                    judged_on = now;
                     if !self.admission.admits(&self.raft.get(), &peer) {
                         tracing::info!(
                             peer = %connection.remote_id().fmt_short(),

@@ -1,23 +1,27 @@
-//! Access control where the caller connects: every management request is judged by the access
-//! policy active at this node's applied index, before anything else happens to it.
+//! Access control: every management request is judged by the access policy active at this node's
+//! applied index before it is served (a data request after the state machine has named what it
+//! touches), on the node the caller reached and again on the leader it is forwarded to.
 //!
 //! [`Authorizer`] runs the policy (one instance, reloaded when the active policy changes, its
 //! decisions cached per (caller, operation, resource) for the lifetime of that policy version by
-//! `plugin::CachedPolicy`, so the common path is two hash lookups). It fails closed: no policy, a policy that cannot be
-//! loaded, a trap, running out of fuel or a malformed decision all deny, with a reason that says
+//! `plugin::CachedPolicy`, so the common path is two hash lookups; faults and resources over
+//! 1 KiB are never cached). It fails closed: no policy, a policy that cannot be loaded, a trap,
+//! running out of fuel or a malformed decision all deny, with a reason that says
 //! so. On top of the policy, [`overrides`] holds the two rules the host keeps whatever the policy
 //! says (the break-glass root identities, and members reading each other's status).
 //! `NodeService::authorize` puts them together and audits every denial: a log line, a counter per
 //! operation and an `AccessDenied` event.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use iroh::EndpointId;
 
 use super::inspect::View;
 use crate::hash::sha256_hex;
 use crate::net::Caller;
-use crate::plugin::{CachedPolicy, Decision, StateMachineReader};
+use crate::plugin::{CachedPolicy, Decision, EntryError, StateMachineReader};
 use crate::proto::{
     Access, ClusterEvent, Operation, RequestError, break_glass, member_may, op, resource,
 };
@@ -63,6 +67,10 @@ struct Loaded {
     absent: bool,
 }
 
+/// The state-machine instance that names what data requests touch, with the sha256 of the
+/// plugin it runs.
+type NamingInstance = ([u8; 32], StateMachineReader);
+
 /// This node's access-policy runtime.
 pub(crate) struct Authorizer {
     state_machine: StateMachineStore,
@@ -71,7 +79,7 @@ pub(crate) struct Authorizer {
     loading: tokio::sync::Mutex<()>,
     /// A state-machine instance of its own, naming what data requests touch (the query instance
     /// may be busy with a long read), with the sha256 of the plugin it runs.
-    resources: Mutex<Option<([u8; 32], StateMachineReader)>>,
+    resources: Arc<Mutex<Option<NamingInstance>>>,
 }
 
 impl Authorizer {
@@ -80,7 +88,7 @@ impl Authorizer {
             state_machine,
             loaded: Mutex::new(None),
             loading: tokio::sync::Mutex::new(()),
-            resources: Mutex::new(None),
+            resources: Arc::default(),
         }
     }
 
@@ -211,11 +219,12 @@ impl Authorizer {
     }
 
     /// The resources a data request touches, as the state machine names them; a request it
-    /// cannot narrow is [`resource::STATE_MACHINE`].
-    pub(crate) fn data_resources(
+    /// cannot narrow is [`resource::STATE_MACHINE`]. Runs on a blocking thread: naming the keys
+    /// of a large command is the plugin's work, proportional to its size.
+    pub(crate) async fn data_resources(
         &self,
         write: bool,
-        bytes: &[u8],
+        bytes: Bytes,
     ) -> Result<Vec<String>, RequestError> {
         let storage = |e: crate::raft::RaftStorageError| RequestError::Storage {
             what: "its state machine".into(),
@@ -225,38 +234,54 @@ impl Authorizer {
         if !plugin.info().has_resources {
             return Ok(vec![resource::STATE_MACHINE.to_string()]);
         }
-        let sha256 = plugin.info().sha256;
-        let mut slot = self.resources.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_none_or(|(running, _)| *running != sha256) {
-            *slot = Some((sha256, self.state_machine.reader().map_err(storage)?));
-        }
-        let Some((_, reader)) = slot.as_mut() else {
-            return Ok(vec![resource::STATE_MACHINE.to_string()]);
-        };
-        let operation = if write { op::DATA_WRITE } else { op::DATA_READ };
-        match reader.resources(bytes, write) {
-            Ok(Ok(Some(names))) if !names.is_empty() => Ok(names),
-            Ok(Ok(_)) => Ok(vec![resource::STATE_MACHINE.to_string()]),
-            // The state machine cannot read it: judged as a whole. This node may not have
-            // applied the deploy of the state machine the command is for yet; the apply path
-            // refuses a command that really is malformed.
-            Ok(Err(crate::plugin::EntryError::Rejected(message))) => {
-                tracing::debug!("the state machine names nothing for this request: {message}");
-                Ok(vec![resource::STATE_MACHINE.to_string()])
+        let (state_machine, slot) = (self.state_machine.clone(), self.resources.clone());
+        tokio::task::spawn_blocking(move || {
+            let sha256 = plugin.info().sha256;
+            let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.as_ref().is_none_or(|(running, _)| *running != sha256) {
+                *slot = Some((sha256, state_machine.reader().map_err(storage)?));
             }
-            Ok(Err(fault)) => Err(RequestError::Denied {
-                operation: operation.into(),
-                resource: String::new(),
-                reason: format!(
-                    "the state machine failed to name what the request touches ({fault}), \
-                     which denies"
-                ),
-            }),
-            Err(error) => Err(RequestError::Storage {
-                what: "its state machine".into(),
-                reason: error.to_string(),
-            }),
+            let Some((_, reader)) = slot.as_mut() else {
+                return Ok(vec![resource::STATE_MACHINE.to_string()]);
+            };
+            named(write, reader.resources(&bytes, write))
+        })
+        .await
+        .map_err(|e| RequestError::TaskFailed {
+            task: "naming what a request touches".into(),
+            reason: e.to_string(),
+        })?
+    }
+}
+
+/// What the state machine's `resources` export answered, as resources to judge.
+fn named(
+    write: bool,
+    answer: Result<Result<Option<Vec<String>>, EntryError>, crate::plugin::RuntimeError>,
+) -> Result<Vec<String>, RequestError> {
+    let operation = if write { op::DATA_WRITE } else { op::DATA_READ };
+    match answer {
+        Ok(Ok(Some(names))) if !names.is_empty() => Ok(names),
+        Ok(Ok(_)) => Ok(vec![resource::STATE_MACHINE.to_string()]),
+        // The state machine cannot read it: judged as a whole. This node may not have applied
+        // the deploy of the state machine the command is for yet; the apply path refuses a
+        // command that really is malformed.
+        Ok(Err(EntryError::Rejected(message))) => {
+            tracing::debug!("the state machine names nothing for this request: {message}");
+            Ok(vec![resource::STATE_MACHINE.to_string()])
         }
+        Ok(Err(fault)) => Err(RequestError::Denied {
+            operation: operation.into(),
+            resource: String::new(),
+            reason: format!(
+                "the state machine failed to name what the request touches ({fault}), which \
+                 denies"
+            ),
+        }),
+        Err(error) => Err(RequestError::Storage {
+            what: "its state machine".into(),
+            reason: error.to_string(),
+        }),
     }
 }
 
@@ -283,15 +308,26 @@ impl super::service::NodeService {
         let operation = access.operation();
         let resources = match access {
             Access::Fixed { resource, .. } => vec![resource.clone()],
-            Access::Data { write, bytes } => match self.authorizer.data_resources(*write, bytes) {
-                Ok(resources) => resources,
-                Err(RequestError::Denied {
-                    operation,
-                    resource,
-                    reason,
-                }) => return Err(self.denied(caller, operation, resource, reason)),
-                Err(other) => return Err(other),
-            },
+            Access::Data { write: true, bytes }
+                if bytes.len() as u64 > self.config().max_command_bytes =>
+            {
+                // Refused before the state machine reads it (the write path refuses it too).
+                return Err(RequestError::CommandTooLarge {
+                    len: bytes.len() as u64,
+                    max: self.config().max_command_bytes,
+                });
+            }
+            Access::Data { write, bytes } => {
+                match self.authorizer.data_resources(*write, bytes.clone()).await {
+                    Ok(resources) => resources,
+                    Err(RequestError::Denied {
+                        operation,
+                        resource,
+                        reason,
+                    }) => return Err(self.denied(caller, operation, resource, reason)),
+                    Err(other) => return Err(other),
+                }
+            }
         };
         for resource in resources {
             let Decision::Deny(reason) = self.authorizer.decide(caller, operation, &resource).await
@@ -352,9 +388,9 @@ impl super::service::NodeService {
 impl super::service::NodeService {
     /// The caller a request is judged and served for: the peer itself, or — for a request a
     /// member forwards — the client it names. Only members may forward.
-    fn effective_caller(&self, caller: &Caller) -> Result<(EndpointId, bool), RequestError> {
+    fn effective_caller(&self, caller: &Caller) -> Result<EndpointId, RequestError> {
         let Some(original) = caller.on_behalf_of else {
-            return Ok((caller.peer, false));
+            return Ok(caller.peer);
         };
         let key = caller.peer.as_bytes();
         let member = View::of(&self.raft())
@@ -362,29 +398,29 @@ impl super::service::NodeService {
             .values()
             .any(|member| member.endpoint_key == *key);
         if member {
-            Ok((original, true))
+            Ok(original)
         } else {
             tracing::warn!(peer = %caller.peer, "a non-member tried to forward a request");
             Err(RequestError::Denied {
                 operation: "forward".into(),
                 resource: String::new(),
-                reason: "only a member of this cluster may forward a request on behalf of                          another caller"
+                reason: "only a member of this cluster may forward a request on behalf of \
+                         another caller"
                     .into(),
             })
         }
     }
 
-    /// Judges a request as it arrives (the node that reached the caller decides; a forwarded
-    /// request was judged by the member that forwards it).
+    /// Judges a request as it arrives, as the caller it is served for. A forwarded request is
+    /// judged again here, as the client the forwarding member names: a member's key vouches for
+    /// who asked, never for what they may do (a learner or an observer forwards too).
     pub(crate) async fn judge(
         &self,
         caller: &Caller,
         operation: &Operation,
     ) -> Result<EndpointId, RequestError> {
-        let (caller, forwarded) = self.effective_caller(caller)?;
-        if !forwarded {
-            self.authorize(&caller, &operation.access()).await?;
-        }
+        let caller = self.effective_caller(caller)?;
+        self.authorize(&caller, &operation.access()).await?;
         Ok(caller)
     }
 }

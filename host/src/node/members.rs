@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use iroh::EndpointId;
 use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
 
@@ -112,7 +113,13 @@ impl NodeService {
         }
     }
 
-    pub(crate) async fn remove_member(&self, node_id: u64) -> Result<Reply, RequestError> {
+    /// Removes `node_id` for `caller` (who the new leader judges again when this leader removes
+    /// itself).
+    pub(crate) async fn remove_member(
+        &self,
+        node_id: u64,
+        caller: EndpointId,
+    ) -> Result<Reply, RequestError> {
         let view = View::of(&self.raft());
         let role = view
             .role(node_id)
@@ -128,10 +135,10 @@ impl NodeService {
             tracing::info!(?handed, "handed leadership over to be removed");
             return self
                 .leader
-                // Judged here already: the new leader gets it from a member, vouched for.
+                // The new leader judges it again, as the caller who asked.
                 .route(
                     &View::of(&self.raft()),
-                    self.endpoint.id(),
+                    caller,
                     &Operation::RemoveMember { node_id },
                 )
                 .await

@@ -339,7 +339,7 @@ impl NodeService {
                 member,
                 role,
             } => self.add_member(node_id, member, role).await,
-            Operation::RemoveMember { node_id } => self.remove_member(node_id).await,
+            Operation::RemoveMember { node_id } => self.remove_member(node_id, caller).await,
             Operation::UpdateMemberRole { node_id, role } => {
                 self.update_member_role(node_id, role).await
             }

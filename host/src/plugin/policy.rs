@@ -123,86 +123,129 @@ impl PolicyInstance {
     /// Decides whether `peer` may do `operation` on `resource`. Anything but a clean decision
     /// denies.
     pub fn authorize(&mut self, peer: &str, operation: &str, resource: &str) -> Decision {
-        let (store, bindings) = match &mut self.live {
-            Some(live) => live,
-            None => match self.policy.instantiate(&self.config) {
-                Ok(live) => self.live.insert(live),
-                Err(error) => {
-                    return Decision::Deny(format!(
-                        "the access policy cannot be instantiated ({}), so every request is \
-                         denied; a root identity can deploy another policy",
-                        first_line(&error)
-                    ));
-                }
-            },
-        };
-        if let Err(error) = store.set_fuel(POLICY_FUEL) {
-            return Decision::Deny(format!("the access policy cannot be run ({error})"));
-        }
+        self.decide(peer, operation, resource)
+            .unwrap_or_else(Decision::Deny)
+    }
+
+    /// The policy's own decision, or why it could not decide (it would not instantiate, it
+    /// trapped, it ran out of fuel): a fault, which denies but says nothing about the caller.
+    pub fn decide(
+        &mut self,
+        peer: &str,
+        operation: &str,
+        resource: &str,
+    ) -> Result<Decision, String> {
         let request = authorizer::Request {
             peer: peer.to_string(),
             operation: operation.to_string(),
             resource: resource.to_string(),
         };
-        match bindings
-            .iroh_raft_plugin_authorizer()
-            .call_authorize(&mut *store, &request)
-        {
-            Ok(authorizer::Decision::Allow) => Decision::Allow,
-            Ok(authorizer::Decision::Deny(mut reason)) => {
-                if reason.len() > MAX_REASON {
-                    let mut cut = MAX_REASON;
-                    while !reason.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    reason.truncate(cut);
-                    reason.push('…');
-                }
-                Decision::Deny(reason)
-            }
-            Err(error) => {
-                // A trapped instance refuses further calls: the next decision gets a fresh one.
-                self.live = None;
-                let fault = match classify(&error, POLICY_FUEL) {
-                    EntryError::OutOfFuel { budget } => {
-                        format!("it ran out of fuel: a decision may take {budget} units")
-                    }
-                    other => other.to_string(),
+        let (store, bindings) = match &mut self.live {
+            Some(live) => live,
+            None => {
+                let mut live = self.policy.instantiate(&self.config).map_err(|error| {
+                    format!(
+                        "the access policy cannot be instantiated ({}), so every request is \
+                         denied; a root identity can deploy another policy",
+                        first_line(&error)
+                    )
+                })?;
+                // A first call with an empty request: a policy that prepares its configuration
+                // on its first decision (`PreparedPolicy`) keeps what that call allocated for
+                // good, so that call must not be a caller's (whose resource may be megabytes).
+                let warm_up = authorizer::Request {
+                    peer: String::new(),
+                    operation: String::new(),
+                    resource: String::new(),
                 };
-                Decision::Deny(format!(
-                    "the access policy failed to decide ({fault}), which denies"
-                ))
+                call(&mut live.0, &live.1, &warm_up)?;
+                self.live.insert(live)
             }
+        };
+        let decision = call(store, bindings, &request);
+        if decision.is_err() {
+            // A trapped instance refuses further calls: the next decision gets a fresh one.
+            self.live = None;
+        }
+        decision
+    }
+}
+
+/// One call of the policy's `authorize` on `live`, with a decision's fuel.
+fn call(
+    store: &mut Store<PolicyState>,
+    bindings: &Policy,
+    request: &authorizer::Request,
+) -> Result<Decision, String> {
+    store
+        .set_fuel(POLICY_FUEL)
+        .map_err(|error| format!("the access policy cannot be run ({error})"))?;
+    match bindings
+        .iroh_raft_plugin_authorizer()
+        .call_authorize(&mut *store, request)
+    {
+        Ok(authorizer::Decision::Allow) => Ok(Decision::Allow),
+        Ok(authorizer::Decision::Deny(mut reason)) => {
+            if reason.len() > MAX_REASON {
+                let mut cut = MAX_REASON;
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                reason.truncate(cut);
+                reason.push('…');
+            }
+            Ok(Decision::Deny(reason))
+        }
+        Err(error) => {
+            let fault = match classify(&error, POLICY_FUEL) {
+                EntryError::OutOfFuel { budget } => {
+                    format!("it ran out of fuel: a decision may take {budget} units")
+                }
+                other => other.to_string(),
+            };
+            Err(format!(
+                "the access policy failed to decide ({fault}), which denies"
+            ))
         }
     }
 }
 
 /// Decisions kept per policy version before the cache starts over.
 const CACHE_LIMIT: usize = 1 << 16;
+/// Bytes of resources and reasons kept per policy version before the cache starts over.
+const CACHE_BYTES: usize = 8 << 20;
 
 /// Cached decisions: by (caller key, operation), then by resource (looked up as a `&str`).
 type DecisionCache = HashMap<([u8; 32], &'static str), HashMap<Box<str>, Decision>>;
 
 /// A policy instance with its decisions cached per (caller, operation, resource), for as long as
 /// this policy version (bytes and configuration) is active: a decision depends on nothing else.
+/// Only the policy's own decisions are cached; a fault (a trap, running out of fuel) denies this
+/// request alone, and the next one asks the policy again.
 pub struct CachedPolicy {
     instance: PolicyInstance,
     cache: DecisionCache,
     cached: usize,
+    bytes: usize,
 }
 
 impl CachedPolicy {
+    /// The longest resource whose decision is cached: a longer one (a long key) is decided every
+    /// time, so no caller can fill memory with decisions about keys it invents.
+    pub const MAX_CACHED_RESOURCE: usize = 1024;
+
     /// Caches the decisions of `instance`.
     pub fn new(instance: PolicyInstance) -> Self {
         Self {
             instance,
             cache: HashMap::new(),
             cached: 0,
+            bytes: 0,
         }
     }
 
     /// Whether `caller` may do `operation` on `resource`: from the cache, or from the policy
-    /// (then cached, a denial too).
+    /// (then cached, a denial too, if the resource is short).
     pub fn decide(
         &mut self,
         caller: &iroh::EndpointId,
@@ -213,18 +256,32 @@ impl CachedPolicy {
         if let Some(decision) = self.cache.get(&key).and_then(|by| by.get(resource)) {
             return decision.clone();
         }
-        let decision = self
+        let decision = match self
             .instance
-            .authorize(&caller.to_string(), operation, resource);
-        if self.cached >= CACHE_LIMIT {
+            .decide(&caller.to_string(), operation, resource)
+        {
+            Ok(decision) => decision,
+            Err(fault) => return Decision::Deny(fault),
+        };
+        if resource.len() > Self::MAX_CACHED_RESOURCE {
+            return decision;
+        }
+        let weight = resource.len()
+            + match &decision {
+                Decision::Allow => 0,
+                Decision::Deny(reason) => reason.len(),
+            };
+        if self.cached >= CACHE_LIMIT || self.bytes + weight > CACHE_BYTES {
             self.cache.clear();
             self.cached = 0;
+            self.bytes = 0;
         }
         self.cache
             .entry(key)
             .or_default()
             .insert(resource.into(), decision.clone());
         self.cached += 1;
+        self.bytes += weight;
         decision
     }
 

@@ -295,17 +295,48 @@ async fn a_strangers_key_is_refused_and_cannot_forward() {
         assert!(reason.contains("rbac: no grant names caller"), "{reason}");
     }
     // A stranger cannot claim to forward for someone else, not even for the admin.
-    let connection = stranger
+    let forged = forward_as(
+        &stranger,
+        &node,
+        *crate::support::admin_key().public().as_bytes(),
+        put("forged", "x"),
+    )
+    .await;
+    match forged {
+        Err(RequestError::Denied { reason, .. }) => {
+            assert!(reason.contains("only a member"), "{reason}")
+        }
+        other => panic!("a forged forward was not refused: {other:?}"),
+    }
+    // The denials went out as events, and the node serves the admin as before.
+    let admin = client(&node).await;
+    admin
+        .write(put("still", "serving"))
+        .await
+        .expect("write")
+        .1
+        .expect("ok");
+    node.node.shutdown().await.expect("shutdown");
+}
+
+/// Sends `command` as a write `from`'s connection forwards for `caller`; the node's answer.
+async fn forward_as(
+    from: &Client,
+    to: &crate::support::TestNode,
+    caller: [u8; 32],
+    command: Bytes,
+) -> Result<Reply, RequestError> {
+    let connection = from
         .endpoint()
-        .connect(node.node.addr(), alpn::MANAGEMENT)
+        .connect(to.node.addr(), alpn::MANAGEMENT)
         .await
         .expect("connect");
     let (mut send, mut recv) = connection.open_bi().await.expect("stream");
     let frame = ClientFrame::Forwarded {
         id: [7; 16],
-        caller: *crate::support::admin_key().public().as_bytes(),
+        caller,
         operation: Operation::Write {
-            command: put("forged", "x"),
+            command,
             session: None,
         },
     };
@@ -317,20 +348,63 @@ async fn a_strangers_key_is_refused_and_cannot_forward() {
         .expect("reply")
         .expect("frame");
     match decode_body::<ServerFrame>(&body).expect("decode") {
-        ServerFrame::Response {
-            result: Err(RequestError::Denied { reason, .. }),
-            ..
-        } => assert!(reason.contains("only a member"), "{reason}"),
-        other => panic!("a forged forward was not refused: {other:?}"),
+        ServerFrame::Response { result, .. } => result,
+        other => panic!("not a response: {other:?}"),
     }
-    // The denials went out as events, and the node serves the admin as before.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_a_forwarded_request_was_served_unjudged_now_the_leader_judges_it_as_the_named_caller()
+{
+    let node = start(Start::Init).await;
     let admin = client(&node).await;
-    admin
-        .write(put("still", "serving"))
+    // An observer member whose key this test holds: members forward for the clients they serve.
+    let member = stranger(&node).await;
+    let added = admin
+        .request(Operation::AddMember {
+            node_id: 7,
+            member: Member {
+                endpoint_key: *member.endpoint().id().as_bytes(),
+                addrs: member.endpoint().bound_sockets(),
+                observer: true,
+            },
+            role: MemberRole::Observer,
+        })
         .await
-        .expect("write")
-        .1
-        .expect("ok");
+        .expect("observer added");
+    tracing::info!(?added, "the forwarding member");
+    // It forwards a write for a caller the policy grants nothing: the leader judges that caller.
+    let nobody = SecretKey::generate();
+    let refused = forward_as(&member, &node, *nobody.public().as_bytes(), put("x", "1")).await;
+    match refused {
+        Err(RequestError::Denied { reason, .. }) => {
+            assert!(reason.contains("rbac: no grant names caller"), "{reason}")
+        }
+        other => panic!("a forward for a caller without grants was served: {other:?}"),
+    }
+    // A caller that is no key at all is malformed, and the connection serves on.
+    let not_a_key = (0u8..=255)
+        .map(|b| [b; 32])
+        .find(|bytes| iroh::EndpointId::from_bytes(bytes).is_err())
+        .expect("some 32 bytes are no ed25519 point");
+    match forward_as(&member, &node, not_a_key, put("x", "1")).await {
+        Err(RequestError::Malformed(reason)) => {
+            assert!(reason.contains("forwarded caller"), "{reason}")
+        }
+        other => panic!("a forward for no key was served: {other:?}"),
+    }
+    // For the admin it is served, as the admin.
+    let served = forward_as(
+        &member,
+        &node,
+        *crate::support::admin_key().public().as_bytes(),
+        put("x", "1"),
+    )
+    .await;
+    assert!(
+        matches!(served, Ok(Reply::Written { outcome: Ok(_), .. })),
+        "{served:?}"
+    );
     node.node.shutdown().await.expect("shutdown");
 }
 

@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 use iroh_raft::proto::{op, resource};
-use iroh_raft::{Decision, PluginEngine, bundled};
+use iroh_raft::{CachedPolicy, Decision, PluginEngine, bundled};
+
+const MAX_CACHED_RESOURCE: usize = CachedPolicy::MAX_CACHED_RESOURCE;
 
 const OPS: &str = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a";
 const APP: &str = "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0";
@@ -96,4 +98,66 @@ fn a_trapping_or_looping_policy_denies_and_recovers_on_a_fresh_instance() {
         fine.authorize(OPS, op::DATA_WRITE, "key/x"),
         Decision::Allow
     );
+}
+
+#[test]
+fn bug_a_trapping_decision_was_cached_and_locked_the_caller_out_now_only_decisions_are_cached() {
+    let engine = PluginEngine::new(None).expect("engine");
+    let compiled = engine
+        .load_policy("faulty", bundled::FAULTY_POLICY)
+        .expect("load the faulty policy");
+    let caller = iroh::SecretKey::from_bytes(&[3; 32]).public();
+    let mut trapping = CachedPolicy::new(compiled.instance(Bytes::from_static(b"trap")));
+    for _ in 0..3 {
+        let Decision::Deny(reason) = trapping.decide(&caller, op::STATUS_READ, "") else {
+            panic!("a trapping policy allowed");
+        };
+        assert!(reason.contains("trapped"), "{reason}");
+    }
+    assert_eq!(
+        trapping.cached(),
+        0,
+        "a fault is this request's, never cached"
+    );
+
+    let mut allowing = CachedPolicy::new(compiled.instance(Bytes::from_static(b"allow")));
+    let short = resource::key(b"app/1");
+    assert_eq!(
+        allowing.decide(&caller, op::DATA_WRITE, &short),
+        Decision::Allow
+    );
+    assert_eq!(allowing.cached(), 1, "the policy's decision is cached");
+    assert_eq!(
+        allowing.decide(&caller, op::DATA_WRITE, &short),
+        Decision::Allow
+    );
+    assert_eq!(allowing.cached(), 1, "and answered from the cache");
+}
+
+#[test]
+fn bug_decisions_on_invented_long_keys_grew_the_cache_now_long_resources_are_not_cached() {
+    let engine = PluginEngine::new(None).expect("engine");
+    let rbac = engine
+        .load_policy("rbac", bundled::RBAC)
+        .expect("load rbac");
+    let app = iroh::SecretKey::from_bytes(&[0xa0; 32]).public();
+    let config = Bytes::from(format!(
+        r#"{{"grants": [{{"name": "app", "peer": "{app}", "role": "admin",
+            "operations": ["data.write"], "write_prefixes": ["app/"]}}]}}"#
+    ));
+    let mut policy = CachedPolicy::new(rbac.instance(config));
+    for n in 0..50usize {
+        let long = resource::key(format!("sys/{n}/{}", "x".repeat(MAX_CACHED_RESOURCE)).as_bytes());
+        assert!(long.len() > MAX_CACHED_RESOURCE);
+        let Decision::Deny(reason) = policy.decide(&app, op::DATA_WRITE, &long) else {
+            panic!("a write outside app/ was allowed");
+        };
+        assert!(reason.contains("grant \"app\""), "{reason}");
+    }
+    assert_eq!(policy.cached(), 0, "no decision on a long resource is kept");
+    assert_eq!(
+        policy.decide(&app, op::DATA_WRITE, &resource::key(b"app/x")),
+        Decision::Allow
+    );
+    assert_eq!(policy.cached(), 1);
 }

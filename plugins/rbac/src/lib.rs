@@ -53,7 +53,8 @@ use iroh_raft_plugin_api::{Decision, PreparedPolicy, Request};
 
 struct Rbac;
 
-impl PreparedPolicy for Rbac {
+// SAFETY: the configuration is plain data parsed once in `prepare`; `authorize` only reads it.
+unsafe impl PreparedPolicy for Rbac {
     /// The grants, or why the configuration denies everything.
     type Config = Result<RbacConfig, String>;
 
