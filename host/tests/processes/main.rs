@@ -9,4 +9,6 @@ mod exactly_once;
 mod fatal;
 mod kill;
 mod manage_cli;
+mod netns;
+mod partition;
 mod support;
