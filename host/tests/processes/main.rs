@@ -9,6 +9,7 @@ mod exactly_once;
 mod fatal;
 mod kill;
 mod manage_cli;
+mod membership_cli;
 mod netns;
 mod partition;
 mod support;
