@@ -35,6 +35,7 @@ mod client;
 mod consistency;
 pub mod events;
 mod hash;
+pub mod log_limit;
 mod metrics;
 mod mgmt_client;
 pub mod net;
