@@ -1,8 +1,7 @@
 //! [`IrohRaftManagementClient`]: an operator's handle on a whole cluster. It keeps connections to
 //! the members it knows, sends leader-only operations straight to the leader (learning who that is
 //! from the cluster status and following leadership as it moves), and fails over to another member
-//! when one cannot be reached. The consistency check, which asks every member itself, is in
-//! `mgmt_client/check.rs`.
+//! when one cannot be reached. `mgmt_client/check.rs`: the consistency check; `seed.rs`: one seed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
 
 mod check;
+mod seed;
 
 use crate::client::{Client, ClientError, client_endpoint};
 use crate::proto::{

@@ -35,8 +35,8 @@ pub use access::{Access, HEALTH_CHECK, Role, break_glass, member_may, op, resour
 pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError, MAX_ROOT_IDENTITIES};
 pub use codec::{RequestId, decode_body, encode_frame};
 pub use discovery::{
-    Announce, AnnounceReply, AnnouncedRole, DiscoveryReply, DiscoveryRequest, JoinReply,
-    JoinRequest, PeerStanding,
+    Announce, AnnounceReply, AnnouncedRole, ClusterInfo, DiscoveryReply, DiscoveryRequest,
+    JoinReply, JoinRequest, PeerStanding,
 };
 pub use event::ClusterEvent;
 pub use frame_error::FrameError;

@@ -5,6 +5,7 @@
 //! A bare [`JoinRequest`] (what nodes sent before [`DiscoveryRequest`] existed) is still read as a
 //! join and answered with a bare [`JoinReply`].
 
+use iroh::EndpointId;
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
@@ -22,6 +23,13 @@ pub trait DiscoveryService: Send + Sync + std::fmt::Debug + 'static {
 
     /// The answer to the peer whose authenticated key is `key` announcing itself.
     fn announce(&self, announce: &Announce, key: [u8; 32]) -> AnnounceReply;
+
+    /// The members and leader of `cluster_id` for `caller` (a `ClusterInfo`, or an `Error`).
+    fn query_cluster(
+        &self,
+        cluster_id: Option<[u8; 16]>,
+        caller: EndpointId,
+    ) -> impl Future<Output = DiscoveryReply> + Send;
 }
 
 /// What to write back: the reply in the framing the request came in.
@@ -45,7 +53,8 @@ impl<S: DiscoveryService> DiscoveryServer<S> {
 
 impl<S: DiscoveryService> ProtocolHandler for DiscoveryServer<S> {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
-        let key = *connection.remote_id().as_bytes();
+        let caller = connection.remote_id();
+        let key = *caller.as_bytes();
         let Ok((mut send, mut recv)) = connection.accept_bi().await else {
             return Ok(());
         };
@@ -57,6 +66,9 @@ impl<S: DiscoveryService> ProtocolHandler for DiscoveryServer<S> {
                 Ok(DiscoveryRequest::Announce(announce)) => Answer::Current(
                     DiscoveryReply::Announced(self.service.announce(&announce, key)),
                 ),
+                Ok(DiscoveryRequest::QueryCluster { cluster_id }) => {
+                    Answer::Current(self.service.query_cluster(cluster_id, caller).await)
+                }
                 Err(error) => match decode_body::<JoinRequest>(&body) {
                     Ok(request) => Answer::Bare(self.service.join(&request, key)),
                     Err(_) => Answer::Current(DiscoveryReply::Refused(format!(

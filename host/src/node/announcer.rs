@@ -69,7 +69,10 @@ pub(crate) async fn announce_to(
     match discovery_exchange(endpoint, target, &request, ANNOUNCE_TIMEOUT).await? {
         DiscoveryReply::Announced(reply) => Ok(reply),
         DiscoveryReply::Refused(reason) => Err(reason),
-        DiscoveryReply::Bootstrap(_) => Err(format!("{target} answered an announce with a join")),
+        DiscoveryReply::Error(error) => Err(error.to_string()),
+        DiscoveryReply::Bootstrap(_) | DiscoveryReply::ClusterInfo(_) => {
+            Err(format!("{target} answered an announce with something else"))
+        }
     }
 }
 

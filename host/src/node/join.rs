@@ -83,6 +83,9 @@ async fn ask(
     match discovery_exchange(endpoint, target, &request, Duration::from_secs(5)).await? {
         DiscoveryReply::Bootstrap(reply) => Ok(reply),
         DiscoveryReply::Refused(reason) => Ok(JoinReply::Refused(reason)),
-        DiscoveryReply::Announced(_) => Err(format!("{target} answered a join with an announce")),
+        DiscoveryReply::Error(error) => Ok(JoinReply::Refused(error.to_string())),
+        DiscoveryReply::Announced(_) | DiscoveryReply::ClusterInfo(_) => {
+            Err(format!("{target} answered a join with something else"))
+        }
     }
 }

@@ -1,12 +1,15 @@
-//! What a node does with a join request (`iroh-raft-discovery/0`; the protocol handler is
-//! `net/discovery_server.rs`): the leader checks the cluster id and secret, picks a node id,
-//! answers at once and then, in the background, adds the node as a learner; the leader's promoter
-//! makes it a voter once it has caught up.
+//! What a node does with discovery requests (`iroh-raft-discovery/0`; the protocol handler is
+//! `net/discovery_server.rs`). A join: the leader checks the cluster id and secret, picks a node
+//! id, answers at once and then, in the background, adds the node as a learner; the leader's
+//! promoter makes it a voter once it has caught up. An announce: who this node is and what its
+//! membership says of the sender. A cluster query: the members and leader, for a caller the
+//! access policy lets read status.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use iroh::EndpointId;
 use openraft::Raft;
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftStateMachine;
@@ -14,9 +17,11 @@ use openraft::storage::RaftStateMachine;
 use super::announcer::Identity;
 use super::inspect::View;
 use super::removal::{self, Removal};
+use super::service::NodeService;
 use crate::net::DiscoveryService;
 use crate::proto::{
-    Announce, AnnounceReply, JoinReply, JoinRequest, Member, PeerStanding, TypeConfig,
+    Announce, AnnounceReply, ClusterInfo, DiscoveryReply, JoinReply, JoinRequest, Member,
+    Operation, PeerStanding, RequestError, TypeConfig,
 };
 use crate::raft::SharedRaft;
 
@@ -60,6 +65,8 @@ pub(crate) struct JoinService<SM: RaftStateMachine<C>> {
     /// Who this node is, for answering announces.
     pub(crate) identity: Identity,
     pub(crate) removal: Arc<Removal>,
+    /// Judges cluster queries like management requests.
+    pub(crate) service: Arc<NodeService>,
 }
 
 impl<SM: RaftStateMachine<C>> Clone for JoinService<SM> {
@@ -73,6 +80,7 @@ impl<SM: RaftStateMachine<C>> Clone for JoinService<SM> {
             membership_changes: self.membership_changes.clone(),
             identity: self.identity.clone(),
             removal: self.removal.clone(),
+            service: self.service.clone(),
         }
     }
 }
@@ -86,6 +94,43 @@ impl<SM: RaftStateMachine<C>> std::fmt::Debug for JoinService<SM> {
 }
 
 impl<SM: RaftStateMachine<C>> DiscoveryService for JoinService<SM> {
+    async fn query_cluster(
+        &self,
+        cluster_id: Option<[u8; 16]>,
+        caller: EndpointId,
+    ) -> DiscoveryReply {
+        if let Some(asked) = cluster_id
+            && asked != self.cluster_id
+        {
+            return DiscoveryReply::Error(RequestError::Refused(format!(
+                "no cluster {} here: this node is a member of cluster {} (check the ticket or the \
+                 cluster id)",
+                hex::encode(asked),
+                hex::encode(self.cluster_id)
+            )));
+        }
+        if let Err(error) = self
+            .service
+            .removal
+            .check(self.node_id, &Operation::GetClusterStatus)
+        {
+            return DiscoveryReply::Error(error);
+        }
+        if let Err(denied) = self
+            .service
+            .authorize(&caller, &Operation::GetClusterStatus.access())
+            .await
+        {
+            return DiscoveryReply::Error(denied);
+        }
+        let view = View::of(&self.raft.get());
+        DiscoveryReply::ClusterInfo(ClusterInfo {
+            cluster_id: self.cluster_id,
+            members: view.members.into_iter().collect(),
+            leader: view.leader,
+        })
+    }
+
     fn announce(&self, announce: &Announce, key: [u8; 32]) -> AnnounceReply {
         let view = View::of(&self.raft.get());
         AnnounceReply {

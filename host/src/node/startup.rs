@@ -240,6 +240,7 @@ pub(crate) fn serve(
         membership_changes: membership.clone(),
         identity: announced.clone(),
         removal: removal.clone(),
+        service: service.clone(),
     });
     let router = Router::builder(endpoint.clone())
         .accept(

@@ -7,12 +7,14 @@
 //!   themselves to each other periodically; a removed node learns of its removal this way, and the
 //!   leader asks a node to be added who it is before adding it. The reply tells the sender only
 //!   about itself and the receiver, so it needs no permission.
+//! - **QueryCluster**: the members and the leader ([`ClusterInfo`]), for a client that knows one
+//!   address or a ticket; judged by the access policy like `GetClusterStatus`.
 
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::Member;
+use super::{Member, RequestError};
 
 /// What a stream on `iroh-raft-discovery/0` asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +23,23 @@ pub enum DiscoveryRequest {
     Bootstrap(JoinRequest),
     /// Who I am; who are you, and am I a member?
     Announce(Announce),
+    /// The members and the leader of the cluster `cluster_id` (`None`: whichever this node is in).
+    /// Judged by the access policy as `status.read` on `cluster`.
+    QueryCluster {
+        /// The cluster asked about.
+        cluster_id: Option<[u8; 16]>,
+    },
+}
+
+/// The answer to a [`DiscoveryRequest::QueryCluster`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// The cluster.
+    pub cluster_id: [u8; 16],
+    /// Every member with its address (voters, learners and observers).
+    pub members: Vec<(u64, Member)>,
+    /// The leader the answering node knows of.
+    pub leader: Option<u64>,
 }
 
 /// The answer on the same stream.
@@ -30,6 +49,10 @@ pub enum DiscoveryReply {
     Bootstrap(JoinReply),
     /// The answer to a [`DiscoveryRequest::Announce`].
     Announced(AnnounceReply),
+    /// The answer to a [`DiscoveryRequest::QueryCluster`].
+    ClusterInfo(ClusterInfo),
+    /// A request this node understood and will not serve (a denial, another cluster).
+    Error(RequestError),
     /// The request could not be read or is refused; the text says why.
     Refused(String),
 }
@@ -180,6 +203,10 @@ mod tests {
                 addrs: Vec::new(),
             }),
             DiscoveryRequest::Announce(announce(4)),
+            DiscoveryRequest::QueryCluster {
+                cluster_id: Some([3; 16]),
+            },
+            DiscoveryRequest::QueryCluster { cluster_id: None },
         ];
         for request in requests {
             let bytes = encode_frame(&request).unwrap();
@@ -198,6 +225,12 @@ mod tests {
                 },
             }),
             DiscoveryReply::Refused("no".into()),
+            DiscoveryReply::ClusterInfo(ClusterInfo {
+                cluster_id: [3; 16],
+                members: vec![(1, Member::default())],
+                leader: Some(1),
+            }),
+            DiscoveryReply::Error(RequestError::NoLeader),
         ];
         for reply in replies {
             let bytes = encode_frame(&reply).unwrap();

@@ -185,6 +185,14 @@ impl iroh_raft::net::DiscoveryService for AnswersAs {
             sender: iroh_raft::proto::PeerStanding::Unknown,
         }
     }
+
+    async fn query_cluster(
+        &self,
+        _cluster_id: Option<[u8; 16]>,
+        _caller: iroh::EndpointId,
+    ) -> iroh_raft::proto::DiscoveryReply {
+        iroh_raft::proto::DiscoveryReply::Refused("a test endpoint knows no cluster".into())
+    }
 }
 
 /// A bare endpoint (no raft node behind it) that says it waits to join `node`'s cluster as

@@ -12,4 +12,5 @@ mod manage_cli;
 mod membership_cli;
 mod netns;
 mod partition;
+mod seed_cli;
 mod support;

@@ -13,10 +13,7 @@ use iroh_raft::IrohRaftManagementClient;
 use crate::args::Target;
 
 pub(crate) async fn connect(target: &Target) -> anyhow::Result<IrohRaftManagementClient> {
-    Ok(
-        IrohRaftManagementClient::connect_with_key(target.secret_key()?, vec![target.node()?])
-            .await?,
-    )
+    Ok(IrohRaftManagementClient::connect_with_key(target.secret_key()?, target.nodes()?).await?)
 }
 
 /// Connects, runs `work`, closes the connections whatever `work` returned.
