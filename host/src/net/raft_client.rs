@@ -23,6 +23,7 @@ use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use tokio::io::AsyncReadExt;
 
 use super::{read_frame, write_frame};
+use crate::metrics::NetworkCounters;
 use crate::proto::raft_rpc::{RaftReply, RaftRequest};
 use crate::proto::{FrameError, Member, TypeConfig, alpn, decode_body, encode_frame};
 
@@ -39,16 +40,23 @@ pub struct RaftNetwork {
     endpoint: Endpoint,
     connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
     max_frame: Arc<AtomicUsize>,
+    counters: Arc<NetworkCounters>,
 }
 
 impl RaftNetwork {
     /// A network that dials peers from `endpoint` and sends no append-entries batch of several
     /// entries in a frame over `max_frame` bytes (the node keeps it at `max_raft_frame`).
-    pub fn new(endpoint: Endpoint, max_frame: Arc<AtomicUsize>) -> Self {
+    /// Connections and RPC round trips are counted in `counters`.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        max_frame: Arc<AtomicUsize>,
+        counters: Arc<NetworkCounters>,
+    ) -> Self {
         Self {
             endpoint,
             connections: Arc::default(),
             max_frame,
+            counters,
         }
     }
 }
@@ -61,6 +69,7 @@ impl RaftNetworkFactory<C> for RaftNetwork {
             endpoint: self.endpoint.clone(),
             connections: self.connections.clone(),
             max_frame: self.max_frame.clone(),
+            counters: self.counters.clone(),
             target,
             member: node.clone(),
         }
@@ -72,6 +81,7 @@ pub struct PeerClient {
     endpoint: Endpoint,
     connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
     max_frame: Arc<AtomicUsize>,
+    counters: Arc<NetworkCounters>,
     target: u64,
     member: Member,
 }
@@ -118,6 +128,7 @@ impl PeerClient {
                 .map_err(|e| {
                     Unreachable::from_string(format!("cannot connect to node {}: {e}", self.target))
                 })?;
+        self.counters.track(&connection);
         self.connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -163,6 +174,7 @@ impl PeerClient {
             client: self,
             answered: false,
         };
+        let started = std::time::Instant::now();
         let result = match tokio::time::timeout(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(RPCError::Network(network(format!(
@@ -171,6 +183,8 @@ impl PeerClient {
             )))),
         };
         unanswered.answered = result.is_ok();
+        self.counters
+            .rpc(self.target, started.elapsed(), result.is_ok());
         result
     }
 }

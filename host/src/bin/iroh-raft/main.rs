@@ -8,6 +8,7 @@ mod check;
 mod demo;
 mod kv;
 mod manage;
+mod metrics;
 mod node;
 mod padding;
 mod plugin;
@@ -42,8 +43,9 @@ enum Command {
     Status(Target),
     /// Show a node's health; exits 1 if it reports problems.
     Health(Target),
-    /// Show a node's figures: raft, storage, network, plugin, management.
-    Metrics(status::MetricsArgs),
+    /// Show a node's figures over `iroh-raft-metrics/0`: raft, storage, network, plugin,
+    /// management (`--prometheus`: the Prometheus text exposition).
+    Metrics(metrics::MetricsArgs),
     /// List, add, remove members or change their role.
     Member(WithTarget<members::MemberCli>),
     /// Hand leadership to another voter.
@@ -108,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(args).await,
         Command::Status(target) => status::status(target).await,
         Command::Health(target) => status::health(target).await,
-        Command::Metrics(args) => status::metrics(args).await,
+        Command::Metrics(args) => metrics::metrics(args).await,
         Command::Member(args) => members::member(args.target, args.command).await,
         Command::Leader(args) => members::leader(args.target, args.command).await,
         Command::Config(args) => config::config(args.target, args.command).await,
