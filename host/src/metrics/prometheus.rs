@@ -277,7 +277,7 @@ impl Collector for SnapshotCollector {
                 .collect();
             f.histograms(
                 "raft_rpc_duration",
-                "Round trips of unary raft RPCs (vote, append-entries, heartbeats) per peer.",
+                "Raft RPC round trips per peer (unary RPCs; each pipelined append-entries batch).",
                 &rows,
             )?;
         }

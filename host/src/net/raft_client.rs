@@ -249,17 +249,29 @@ impl RaftNetworkV2<C> for PeerClient {
             )
             .await
             .map_err(network)?;
-            // Requests flow out on their own task while results are read back: pipelined.
-            tokio::spawn(forward_appends(input, send, self.max_frame.clone()));
+            // Requests flow out on their own task while results are read back: pipelined. Results
+            // come back in order, so each is timed against the oldest request still unanswered.
+            let sent: Sent = Arc::default();
+            tokio::spawn(forward_appends(
+                input,
+                send,
+                self.max_frame.clone(),
+                sent.clone(),
+            ));
             let (connections, key) = (self.connections.clone(), self.member.endpoint_key);
+            let (counters, target) = (self.counters.clone(), self.target);
             let results = futures_util::stream::unfold(Some(recv), move |recv| {
-                let connections = connections.clone();
+                let (connections, counters, sent) =
+                    (connections.clone(), counters.clone(), sent.clone());
                 async move {
                     let mut recv = recv?;
                     let failure = match read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await {
                         Ok(None) => return None,
                         Ok(Some(body)) => match decode_body::<RaftReply>(&body) {
                             Ok(RaftReply::StreamAppend(result)) => {
+                                if let Some(at) = lock(&sent).pop_front() {
+                                    counters.rpc(target, at.elapsed(), true);
+                                }
                                 return Some((Ok(result), Some(recv)));
                             }
                             Ok(other) => unexpected(other),
@@ -268,6 +280,7 @@ impl RaftNetworkV2<C> for PeerClient {
                         Err(e) => RPCError::Network(network(e)),
                     };
                     // The stream broke: dial afresh next time.
+                    counters.rpc(target, Duration::ZERO, false);
                     drop_cached(&connections, &key, b"stream failed");
                     Some((Err(failure), None))
                 }
@@ -402,11 +415,19 @@ fn check_batch(frame_len: usize, entries: usize, max_frame: usize) -> Result<(),
     Ok(())
 }
 
+/// When each append request of a pipelined stream went out, oldest first.
+type Sent = Arc<Mutex<std::collections::VecDeque<std::time::Instant>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Writes each append request as a frame until the input ends or the stream breaks.
 async fn forward_appends<S>(
     mut input: S,
     mut send: iroh::endpoint::SendStream,
     max_frame: Arc<AtomicUsize>,
+    sent: Sent,
 ) where
     S: Stream<Item = AppendEntriesRequest<C>> + Unpin,
 {
@@ -419,6 +440,7 @@ async fn forward_appends<S>(
             tracing::error!("append stream stopped: {error}");
             break;
         }
+        lock(&sent).push_back(std::time::Instant::now());
         if write_frame(&mut send, frame).await.is_err() {
             return;
         }

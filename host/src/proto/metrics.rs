@@ -146,8 +146,9 @@ pub struct ProtocolFigures {
     pub bytes_received: u64,
 }
 
-/// Unary raft RPCs to one peer (vote, pre-vote, append-entries outside the pipelined stream,
-/// heartbeats among them, transfer-leader).
+/// Raft RPCs to one peer: unary ones (vote, pre-vote, append-entries, transfer-leader) from send
+/// to reply, and each append-entries batch of the pipelined stream (replication and heartbeats)
+/// from its write to its result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRpcFigures {
     /// The peer.
