@@ -1,5 +1,5 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, plugin deploys and the consistency check through the CLI.
+//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition.
 
 mod access_cli;
 mod cli;
@@ -9,4 +9,5 @@ mod exactly_once;
 mod fatal;
 mod kill;
 mod manage_cli;
+mod metrics_cli;
 mod support;
