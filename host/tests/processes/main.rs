@@ -1,5 +1,5 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition.
+//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty.
 
 mod access_cli;
 mod cli;
@@ -11,3 +11,4 @@ mod kill;
 mod manage_cli;
 mod metrics_cli;
 mod support;
+mod top_cli;

@@ -13,6 +13,7 @@ mod node;
 mod padding;
 mod plugin;
 mod raw;
+mod top;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,9 @@ enum Command {
     /// Show a node's figures over `iroh-raft-metrics/0`: raft, storage, network, plugin,
     /// management (`--prometheus`: the Prometheus text exposition).
     Metrics(metrics::MetricsArgs),
+    /// A live view of the cluster: members, leader, lag, ops/s and apply latency, refreshed from
+    /// each member's metrics subscription; `q` or Ctrl-C quits.
+    Top(top::TopArgs),
     /// List, add, remove members or change their role.
     Member(WithTarget<members::MemberCli>),
     /// Hand leadership to another voter.
@@ -111,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(target) => status::status(target).await,
         Command::Health(target) => status::health(target).await,
         Command::Metrics(args) => metrics::metrics(args).await,
+        Command::Top(args) => top::top(args).await,
         Command::Member(args) => members::member(args.target, args.command).await,
         Command::Leader(args) => members::leader(args.target, args.command).await,
         Command::Config(args) => config::config(args.target, args.command).await,
