@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use iroh::Endpoint;
 use iroh::endpoint::Connection;
 use openraft::base::{BoxFuture, BoxStream};
@@ -24,8 +24,12 @@ use tokio::io::AsyncReadExt;
 
 use super::{read_frame, write_frame};
 use crate::metrics::NetworkCounters;
+
+mod append_stream;
+
 use crate::proto::raft_rpc::{RaftReply, RaftRequest};
 use crate::proto::{FrameError, Member, TypeConfig, alpn, decode_body, encode_frame};
+use append_stream::{Sent, check_batch, forward_appends, lock};
 
 type C = TypeConfig;
 
@@ -399,68 +403,5 @@ fn drop_cached(connections: &Mutex<HashMap<[u8; 32], Connection>>, key: &[u8; 32
         .remove(key);
     if let Some(connection) = stale {
         connection.close(0u32.into(), reason);
-    }
-}
-
-/// A leader sends no batch of several entries in a frame over `max_frame` bytes (the log
-/// reader's byte budget keeps batches under it); one entry goes alone whatever its size, up to
-/// the receivers' ceiling, since it cannot be split.
-fn check_batch(frame_len: usize, entries: usize, max_frame: usize) -> Result<(), String> {
-    if entries > 1 && frame_len > max_frame {
-        return Err(format!(
-            "an append batch of {entries} entries is a {frame_len}-byte frame, over \
-             max_raft_frame ({max_frame})"
-        ));
-    }
-    Ok(())
-}
-
-/// When each append request of a pipelined stream went out, oldest first.
-type Sent = Arc<Mutex<std::collections::VecDeque<std::time::Instant>>>;
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Writes each append request as a frame until the input ends or the stream breaks.
-async fn forward_appends<S>(
-    mut input: S,
-    mut send: iroh::endpoint::SendStream,
-    max_frame: Arc<AtomicUsize>,
-    sent: Sent,
-) where
-    S: Stream<Item = AppendEntriesRequest<C>> + Unpin,
-{
-    while let Some(request) = input.next().await {
-        let Ok(frame) = encode_frame(&request) else {
-            break;
-        };
-        let entries = request.entries.len();
-        if let Err(error) = check_batch(frame.len(), entries, max_frame.load(Ordering::Relaxed)) {
-            tracing::error!("append stream stopped: {error}");
-            break;
-        }
-        lock(&sent).push_back(std::time::Instant::now());
-        if write_frame(&mut send, frame).await.is_err() {
-            return;
-        }
-    }
-    let _ = send.finish();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_batch;
-
-    #[test]
-    fn only_a_batch_of_several_entries_is_held_to_max_raft_frame() {
-        assert!(check_batch(100, 2, 100).is_ok());
-        assert!(
-            check_batch(101, 2, 100)
-                .unwrap_err()
-                .contains("over max_raft_frame (100)")
-        );
-        assert!(check_batch(1000, 1, 100).is_ok(), "one entry goes alone");
-        assert!(check_batch(0, 0, 100).is_ok(), "heartbeats");
     }
 }
