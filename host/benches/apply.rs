@@ -9,6 +9,8 @@
 //! 3. A fresh instance: a new store and instance of the no-op plugin (what a trap costs), and
 //!    the same plus looking up its exports (what a new applier costs).
 //!
+//! `cargo bench -p iroh-raft --bench apply -- noop` (or `instance`, `kv`) runs one section.
+//!
 //! Every figure is the median of several samples. The machine is shared, so each section also
 //! prints its ratio to a native baseline measured in the same run (sha256 over 64 KiB), which
 //! is what to compare between runs.
@@ -220,7 +222,19 @@ fn main() {
         "baseline: sha256 over 64 KiB, natively: {:.1}us (median of {SAMPLES})",
         base.as_nanos() as f64 / 1e3
     );
-    noop_overhead(&engine, base);
-    fresh_instance(&engine, base);
-    kv_puts(&engine);
+    // `cargo bench --bench apply -- noop` (or `instance`, `kv`) runs only that section.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |section: &str| only.is_empty() || only.iter().any(|a| a == section);
+    if wanted("noop") {
+        noop_overhead(&engine, base);
+    }
+    if wanted("instance") {
+        fresh_instance(&engine, base);
+    }
+    if wanted("kv") {
+        kv_puts(&engine);
+    }
 }

@@ -54,10 +54,10 @@ fn rand_tag() -> u64 {
 /// Told `(bytes sent, total)` as an upload progresses.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
-/// An endpoint for a client whose identity is `key`: an ephemeral loopback port, no protocols
-/// served.
+/// An endpoint for a client whose identity is `key`: an ephemeral port on every IPv4 address
+/// (so it reaches nodes on loopback and on other hosts alike), no protocols served.
 pub(crate) async fn client_endpoint(key: SecretKey) -> Result<Endpoint, ClientError> {
-    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let any_port = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     Ok(bind_endpoint(key, any_port, Vec::new()).await?)
 }
 

@@ -5,6 +5,7 @@
 mod address;
 mod admission;
 mod counted;
+mod discovery_client;
 mod discovery_server;
 mod endpoint;
 mod error;
@@ -19,6 +20,7 @@ mod raft_server;
 pub use address::{format_node_address, parse_node_address};
 pub use admission::Admission;
 pub use counted::Counted;
+pub use discovery_client::discovery_exchange;
 pub use discovery_server::{DiscoveryServer, DiscoveryService};
 pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::NetError;

@@ -5,6 +5,7 @@
 //! (`--join`), or come back from its data directory (no flags).
 
 mod access;
+mod announcer;
 mod config;
 mod consistency_check;
 mod error;
@@ -22,6 +23,7 @@ mod members;
 mod metrics_source;
 mod plugin_ops;
 mod raft_core;
+mod removal;
 mod service;
 mod startup;
 
@@ -90,9 +92,20 @@ impl Node {
         let admission = Admission::default();
         let identity = startup::identity(plan, &dir, &endpoint, &me, &admission).await?;
         let storage = startup::storage(&dir, &config, &identity, &endpoint).await?;
-        let serving = startup::serve(&dir, &config, &identity, &endpoint, &storage, admission);
+        let serving = startup::serve(
+            &dir, &config, &identity, &endpoint, &storage, admission, &me,
+        )?;
+        let removal = serving.removal.clone();
         let (raft, state_machine) = (storage.raft.clone(), storage.state_machine.clone());
         let mut tasks = startup::tasks(&config, storage, &serving);
+        if let Some(membership_index) = removal.at() {
+            tracing::warn!(
+                node_id = identity.node_id,
+                membership_index,
+                "this node was removed from its cluster: it answers status and health only"
+            );
+            announcer::stop_raft(&raft).await;
+        }
         let metrics_http = match config.metrics_http {
             Some(addr) => {
                 let service = serving.service.clone();

@@ -36,7 +36,10 @@ mod ticket;
 pub use access::{Access, HEALTH_CHECK, Role, break_glass, member_may, op, resource};
 pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError, MAX_ROOT_IDENTITIES};
 pub use codec::{RequestId, decode_body, encode_frame};
-pub use discovery::{JoinReply, JoinRequest};
+pub use discovery::{
+    Announce, AnnounceReply, AnnouncedRole, DiscoveryReply, DiscoveryRequest, JoinReply,
+    JoinRequest, PeerStanding,
+};
 pub use event::ClusterEvent;
 pub use frame_error::FrameError;
 pub use latency_histogram::{LATENCY_BOUNDS_US, LatencyHistogram};

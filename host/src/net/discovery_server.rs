@@ -1,18 +1,33 @@
-//! The receiving side of `iroh-raft-discovery/0`: reads one join request per connection, hands it
-//! to the node's [`DiscoveryService`] and writes its answer. A malformed or oversized request is
-//! answered with a refusal; the node keeps serving everyone else.
+//! The receiving side of `iroh-raft-discovery/0`: reads one request per connection (a join or an
+//! announce), hands it to the node's [`DiscoveryService`] and writes its answer. A malformed or
+//! oversized request is answered with a refusal; the node keeps serving everyone else.
+//!
+//! A bare [`JoinRequest`] (what nodes sent before [`DiscoveryRequest`] existed) is still read as a
+//! join and answered with a bare [`JoinReply`].
 
 use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler};
 
 use super::{read_frame, write_frame};
-use crate::proto::{JoinReply, JoinRequest, alpn, decode_body, encode_frame};
+use crate::proto::{
+    Announce, AnnounceReply, DiscoveryReply, DiscoveryRequest, JoinReply, JoinRequest, alpn,
+    decode_body, encode_frame,
+};
 
-/// What a node does with a join request. Implemented by the node; kept apart from the protocol so
-/// the handler only decodes, delegates and encodes.
+/// What a node does with discovery requests. Implemented by the node; kept apart from the
+/// protocol so the handler only decodes, delegates and encodes.
 pub trait DiscoveryService: Send + Sync + std::fmt::Debug + 'static {
     /// The answer to `request` from the peer whose authenticated endpoint key is `key`.
     fn join(&self, request: &JoinRequest, key: [u8; 32]) -> JoinReply;
+
+    /// The answer to the peer whose authenticated key is `key` announcing itself.
+    fn announce(&self, announce: &Announce, key: [u8; 32]) -> AnnounceReply;
+}
+
+/// What to write back: the reply in the framing the request came in.
+enum Answer {
+    Current(DiscoveryReply),
+    Bare(JoinReply),
 }
 
 /// The `iroh-raft-discovery/0` protocol handler.
@@ -34,15 +49,31 @@ impl<S: DiscoveryService> ProtocolHandler for DiscoveryServer<S> {
         let Ok((mut send, mut recv)) = connection.accept_bi().await else {
             return Ok(());
         };
-        let reply = match read_frame(&mut recv, alpn::MAX_DISCOVERY_FRAME).await {
-            Ok(Some(body)) => match decode_body::<JoinRequest>(&body) {
-                Ok(request) => self.service.join(&request, key),
-                Err(error) => JoinReply::Refused(format!("malformed join request: {error}")),
+        let answer = match read_frame(&mut recv, alpn::MAX_DISCOVERY_FRAME).await {
+            Ok(Some(body)) => match decode_body::<DiscoveryRequest>(&body) {
+                Ok(DiscoveryRequest::Bootstrap(request)) => {
+                    Answer::Current(DiscoveryReply::Bootstrap(self.service.join(&request, key)))
+                }
+                Ok(DiscoveryRequest::Announce(announce)) => Answer::Current(
+                    DiscoveryReply::Announced(self.service.announce(&announce, key)),
+                ),
+                Err(error) => match decode_body::<JoinRequest>(&body) {
+                    Ok(request) => Answer::Bare(self.service.join(&request, key)),
+                    Err(_) => Answer::Current(DiscoveryReply::Refused(format!(
+                        "malformed discovery request: {error}"
+                    ))),
+                },
             },
             Ok(None) => return Ok(()),
-            Err(error) => JoinReply::Refused(format!("unreadable join request: {error}")),
+            Err(error) => Answer::Current(DiscoveryReply::Refused(format!(
+                "unreadable discovery request: {error}"
+            ))),
         };
-        if let Ok(frame) = encode_frame(&reply)
+        let frame = match &answer {
+            Answer::Current(reply) => encode_frame(reply),
+            Answer::Bare(reply) => encode_frame(reply),
+        };
+        if let Ok(frame) = frame
             && write_frame(&mut send, frame).await.is_ok()
         {
             let _ = send.finish();

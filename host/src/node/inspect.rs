@@ -33,6 +33,8 @@ pub(crate) struct View {
     pub(crate) voters: Vec<u64>,
     /// Whether a membership change is half done (joint consensus).
     pub(crate) joint: bool,
+    /// The log index of the membership in effect (`None` before any).
+    pub(crate) membership_index: Option<u64>,
     /// On a leader: the last index each member holds.
     pub(crate) matched: Option<BTreeMap<u64, Option<u64>>>,
     /// On a leader: time since each member last acknowledged it.
@@ -71,6 +73,7 @@ impl View {
                 .collect(),
             voters: membership.voter_ids().collect(),
             joint: membership.get_joint_config().len() > 1,
+            membership_index: m.membership_config.log_id().as_ref().map(|id| id.index),
             matched: m.replication.as_ref().map(|replication| {
                 replication
                     .iter()
@@ -199,6 +202,16 @@ pub(crate) fn health(view: &View, uptime: Duration, quorum_timeout: Duration) ->
         problems.push(format!(
             "no quorum has acknowledged this leader for {ms} ms: members may be down"
         ));
+    }
+    if view.is_leader() {
+        // Members that stopped answering, and what that does to the quorum.
+        problems.extend(
+            cluster_status(view, [0; 16], 0, quorum_timeout)
+                .problems()
+                .into_iter()
+                // Said above, or by the consistency record.
+                .filter(|p| !p.starts_with("no leader") && !p.contains("diverged")),
+        );
     }
     let behind = view
         .committed

@@ -168,3 +168,24 @@ fn health_names_each_problem() {
     assert!(!sick.healthy);
     assert_eq!(sick.problems.len(), 3, "{:?}", sick.problems);
 }
+
+#[test]
+fn bug_a_leader_with_a_voter_down_reported_itself_healthy() {
+    let mut view = leader_view();
+    view.last_ack.as_mut().unwrap().insert(3, Some(AFTER * 2));
+    let health = health(&view, Duration::from_secs(3), AFTER);
+    assert!(!health.healthy);
+    assert!(
+        health
+            .problems
+            .iter()
+            .any(|p| p.contains("voter 3 does not answer")),
+        "{:?}",
+        health.problems
+    );
+    assert!(
+        health.problems.iter().any(|p| p.contains("quorum at risk")),
+        "{:?}",
+        health.problems
+    );
+}

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use iroh::Endpoint;
 
 use super::{ClusterIdentity, NodeError};
-use crate::net::{Admission, read_frame, write_frame};
-use crate::proto::{JoinReply, JoinRequest, JoinTicket, Member, alpn, decode_body, encode_frame};
+use crate::net::{Admission, discovery_exchange};
+use crate::proto::{DiscoveryReply, DiscoveryRequest, JoinReply, JoinRequest, JoinTicket, Member};
 
 /// How long a join keeps trying through elections and unreachable members.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -79,28 +79,10 @@ async fn ask(
     target: &Member,
     request: &JoinRequest,
 ) -> Result<JoinReply, String> {
-    let addr = target
-        .endpoint_addr()
-        .map_err(|e| format!("invalid member key: {e}"))?;
-    let exchange = async {
-        let connection = endpoint
-            .connect(addr, alpn::DISCOVERY)
-            .await
-            .map_err(|e| format!("cannot reach {target}: {e}"))?;
-        let (mut send, mut recv) = connection.open_bi().await.map_err(|e| e.to_string())?;
-        write_frame(&mut send, encode_frame(request).map_err(|e| e.to_string())?)
-            .await
-            .map_err(|e| e.to_string())?;
-        send.finish().map_err(|e| e.to_string())?;
-        let body = read_frame(&mut recv, alpn::MAX_DISCOVERY_FRAME)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the member closed the stream without answering")?;
-        let reply = decode_body::<JoinReply>(&body).map_err(|e| e.to_string());
-        connection.close(0u32.into(), b"joined");
-        reply
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .unwrap_or_else(|_| Err(format!("{target} did not answer in time")))
+    let request = DiscoveryRequest::Bootstrap(request.clone());
+    match discovery_exchange(endpoint, target, &request, Duration::from_secs(5)).await? {
+        DiscoveryReply::Bootstrap(reply) => Ok(reply),
+        DiscoveryReply::Refused(reason) => Ok(JoinReply::Refused(reason)),
+        DiscoveryReply::Announced(_) => Err(format!("{target} answered a join with an announce")),
+    }
 }

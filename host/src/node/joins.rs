@@ -11,8 +11,13 @@ use openraft::Raft;
 use openraft::async_runtime::WatchReceiver;
 use openraft::storage::RaftStateMachine;
 
+use super::announcer::Identity;
+use super::inspect::View;
+use super::removal::{self, Removal};
 use crate::net::DiscoveryService;
-use crate::proto::{JoinReply, JoinRequest, Member, TypeConfig};
+use crate::proto::{
+    Announce, AnnounceReply, JoinReply, JoinRequest, Member, PeerStanding, TypeConfig,
+};
 use crate::raft::SharedRaft;
 
 type C = TypeConfig;
@@ -52,6 +57,9 @@ pub(crate) struct JoinService<SM: RaftStateMachine<C>> {
     pub(crate) handed_out: Arc<Mutex<BTreeSet<u64>>>,
     /// openraft allows one membership change at a time: joins take turns.
     pub(crate) membership_changes: Arc<tokio::sync::Mutex<()>>,
+    /// Who this node is, for answering announces.
+    pub(crate) identity: Identity,
+    pub(crate) removal: Arc<Removal>,
 }
 
 impl<SM: RaftStateMachine<C>> Clone for JoinService<SM> {
@@ -63,6 +71,8 @@ impl<SM: RaftStateMachine<C>> Clone for JoinService<SM> {
             secret: self.secret,
             handed_out: self.handed_out.clone(),
             membership_changes: self.membership_changes.clone(),
+            identity: self.identity.clone(),
+            removal: self.removal.clone(),
         }
     }
 }
@@ -76,6 +86,19 @@ impl<SM: RaftStateMachine<C>> std::fmt::Debug for JoinService<SM> {
 }
 
 impl<SM: RaftStateMachine<C>> DiscoveryService for JoinService<SM> {
+    fn announce(&self, announce: &Announce, key: [u8; 32]) -> AnnounceReply {
+        let view = View::of(&self.raft.get());
+        AnnounceReply {
+            receiver: self.identity.announce(&view, &self.removal),
+            leader: view.leader,
+            sender: if announce.cluster_id == self.cluster_id {
+                removal::standing_of(&view, &key)
+            } else {
+                PeerStanding::Unknown
+            },
+        }
+    }
+
     fn join(&self, request: &JoinRequest, key: [u8; 32]) -> JoinReply {
         if let Err(reason) = check_join(request, &self.cluster_id, &self.secret) {
             return JoinReply::Refused(reason);

@@ -8,9 +8,13 @@ use iroh::EndpointId;
 use openraft::ChangeMembers;
 use openraft::async_runtime::WatchReceiver;
 
+use super::announcer;
 use super::inspect::{self, View};
 use super::service::{NodeService, raft_failure};
-use crate::proto::{Member, MemberOperationResponse, MemberRole, Operation, Reply, RequestError};
+use crate::proto::{
+    Announce, AnnouncedRole, Member, MemberOperationResponse, MemberRole, Operation, Reply,
+    RequestError,
+};
 use crate::raft::{SharedRaft, StateMachineStore};
 
 impl NodeService {
@@ -50,6 +54,25 @@ impl NodeService {
                 "that endpoint is already member {other}"
             )));
         }
+        // Ask the node who it is before it enters the membership: a wrong id or a node that does
+        // not answer is refused now, not found out after it was added.
+        let me = Announce {
+            node_id: self.node_id,
+            cluster_id: self.cluster_id,
+            role: announcer::announced_role(&view, false),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            endpoints: self.endpoint.bound_sockets(),
+        };
+        let answer = announcer::announce_to(&self.endpoint, &member, &me)
+            .await
+            .map_err(|problem| {
+                RequestError::Refused(format!(
+                    "node {node_id} did not answer at {member}: {problem}. Start it first \
+                     (`iroh-raft node --join TICKET --standby-as {node_id}`) and check the address"
+                ))
+            })?;
+        check_candidate(node_id, &self.cluster_id, &answer.receiver)
+            .map_err(RequestError::Refused)?;
         member.observer = role == MemberRole::Observer;
         let index = self
             .raft()
@@ -71,15 +94,50 @@ impl NodeService {
                 },
             }));
         }
-        // The promoter makes it a voter once it has caught up; wait for that.
+        // The promoter makes it a voter once it has caught up; wait for that, and take the
+        // learner out again if it does not catch up in time.
         drop(_turn);
-        let index = self.until_voter(node_id).await?;
+        let index = match tokio::time::timeout(CATCH_UP_TIMEOUT, self.until_voter(node_id)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(self.roll_back_learner(node_id).await),
+        };
         Ok(Reply::Member(MemberOperationResponse {
             node_id,
             role: Some(MemberRole::Voter),
             log_index: Some(index),
             message: format!("node {node_id} caught up and is a voter"),
         }))
+    }
+
+    /// Takes out a learner that did not catch up within [`CATCH_UP_TIMEOUT`]; the error to answer.
+    async fn roll_back_learner(&self, node_id: u64) -> RequestError {
+        let _turn = self.membership.lock().await;
+        let view = View::of(&self.raft());
+        let lag = view.lag(node_id);
+        if view.role(node_id) == Some(MemberRole::Voter) {
+            // Promoted just now: it caught up after all.
+            return RequestError::Refused(format!(
+                "node {node_id} became a voter just as the wait for it ended; `iroh-raft status` shows it"
+            ));
+        }
+        let behind = lag.map_or_else(
+            || "it never answered".to_string(),
+            |lag| format!("{lag} entries behind"),
+        );
+        match self
+            .change(ChangeMembers::RemoveNodes(BTreeSet::from([node_id])), false)
+            .await
+        {
+            Ok(_) => RequestError::Refused(format!(
+                "node {node_id} did not catch up within {CATCH_UP_TIMEOUT:?} ({behind}), so it was \
+                 taken out of the membership again; check that it runs and that the leader can \
+                 reach it, then add it again"
+            )),
+            Err(error) => RequestError::Refused(format!(
+                "node {node_id} did not catch up within {CATCH_UP_TIMEOUT:?} ({behind}), and taking \
+                 it out again failed: {error}; remove it with `iroh-raft member remove {node_id}`"
+            )),
+        }
     }
 
     /// Waits until `node_id` votes; the index of the membership that made it so.
@@ -242,6 +300,43 @@ impl NodeService {
     }
 }
 
+/// How long `member add` waits for a new voter to catch up before it takes it out again.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether the node that answered `answer` may be added as `node_id` to cluster `cluster_id`: the
+/// reason if not.
+pub(crate) fn check_candidate(
+    node_id: u64,
+    cluster_id: &[u8; 16],
+    answer: &Announce,
+) -> Result<(), String> {
+    if &answer.cluster_id != cluster_id {
+        return Err(format!(
+            "the node at that address belongs to another cluster (as node {}); start it with a \
+             ticket of this cluster (`--join TICKET --standby-as {node_id}`)",
+            answer.node_id
+        ));
+    }
+    match answer.role {
+        AnnouncedRole::Standby if answer.node_id == node_id => Ok(()),
+        AnnouncedRole::Standby => Err(format!(
+            "the node at that address waits to be added as node {}, not {node_id}: run \
+             `iroh-raft member add {} ...`, or restart it with `--standby-as {node_id}`",
+            answer.node_id, answer.node_id
+        )),
+        AnnouncedRole::Removed => Err(format!(
+            "the node at that address was removed from this cluster (as node {}); wipe its data \
+             directory and start it again with `--join TICKET --standby-as {node_id}`",
+            answer.node_id
+        )),
+        role => Err(format!(
+            "the node at that address already is a {role} (node {}) by its own account; a node \
+             this cluster no longer lists must be wiped and started again with `--standby-as`",
+            answer.node_id
+        )),
+    }
+}
+
 /// How often the leader looks for learners to promote.
 const PROMOTION_CHECK: Duration = Duration::from_millis(100);
 
@@ -275,5 +370,34 @@ pub(crate) async fn promote_learners(
                 Err(error) => tracing::debug!(node_id, "promotion did not happen: {error}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(node_id: u64, role: AnnouncedRole) -> Announce {
+        Announce {
+            node_id,
+            cluster_id: [1; 16],
+            role,
+            version: String::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_standby_waiting_as_that_id_in_this_cluster_is_added() {
+        assert!(check_candidate(5, &[1; 16], &answer(5, AnnouncedRole::Standby)).is_ok());
+        let wrong_id =
+            check_candidate(6, &[1; 16], &answer(5, AnnouncedRole::Standby)).unwrap_err();
+        assert!(wrong_id.contains("as node 5, not 6"), "{wrong_id}");
+        let other = check_candidate(5, &[2; 16], &answer(5, AnnouncedRole::Standby)).unwrap_err();
+        assert!(other.contains("another cluster"), "{other}");
+        let removed = check_candidate(5, &[1; 16], &answer(5, AnnouncedRole::Removed)).unwrap_err();
+        assert!(removed.contains("removed"), "{removed}");
+        let voter = check_candidate(5, &[1; 16], &answer(5, AnnouncedRole::Voter)).unwrap_err();
+        assert!(voter.contains("already is a voter"), "{voter}");
     }
 }

@@ -62,6 +62,8 @@ pub(crate) struct NodeService {
     pub(crate) consistency: Arc<ConsistencyRecord>,
     /// The access policy's runtime: every request is judged here first.
     pub(crate) authorizer: Authorizer,
+    /// Whether this node was removed from its cluster (it then answers only who it is).
+    pub(crate) removal: Arc<super::removal::Removal>,
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
@@ -220,6 +222,10 @@ impl NodeService {
         let diverged = self.consistency.problems(self.node_id);
         health.healthy &= diverged.is_empty();
         health.problems.extend(diverged);
+        if let Some(problem) = self.removal.problem() {
+            health.healthy = false;
+            health.problems.insert(0, problem);
+        }
         health
     }
 
@@ -340,11 +346,12 @@ impl NodeService {
 }
 
 fn timeout_for(operation: &Operation) -> Duration {
+    use Operation::*;
     match operation {
-        Operation::AddMember { .. }
-        | Operation::RemoveMember { .. }
-        | Operation::UpdateMemberRole { .. }
-        | Operation::TriggerSnapshot => LONG_REQUEST_TIMEOUT,
+        AddMember { .. } | RemoveMember { .. } | UpdateMemberRole { .. } | TriggerSnapshot => {
+            LONG_REQUEST_TIMEOUT
+        }
+        PluginDeploy(_) | PluginRollback { .. } => LONG_REQUEST_TIMEOUT, // waits for `migrate`
         _ => REQUEST_TIMEOUT,
     }
 }
@@ -363,6 +370,10 @@ impl ManagementService for NodeService {
                 return Err(error);
             }
         };
+        if let Err(removed) = self.removal.check(self.node_id, &operation) {
+            self.counters.answered(false);
+            return Err(removed);
+        }
         let timeout = timeout_for(&operation);
         let work = async {
             loop {

@@ -12,9 +12,11 @@ use iroh::Endpoint;
 use iroh::protocol::Router;
 
 use super::access::Authorizer;
+use super::announcer::{self, Identity};
 use super::forward::LeaderLink;
 use super::joins::JoinService;
 use super::raft_core::CoreFactory;
+use super::removal::Removal;
 use super::service::NodeService;
 use super::{
     ClusterIdentity, NodeConfig, NodeError, Start, consistency_check, event_source, join,
@@ -180,6 +182,9 @@ pub(crate) struct Serving {
     pub(crate) membership: Arc<tokio::sync::Mutex<()>>,
     pub(crate) management_frame: Arc<AtomicUsize>,
     pub(crate) raft_frame: Arc<AtomicUsize>,
+    /// Who this node announces itself as.
+    pub(crate) announced: Identity,
+    pub(crate) removal: Arc<Removal>,
 }
 
 /// Serves `iroh-raft/0`, `iroh-raft-mgmt/0`, `iroh-raft-metrics/0` and `iroh-raft-discovery/0`
@@ -191,7 +196,12 @@ pub(crate) fn serve(
     endpoint: &Endpoint,
     storage: &Storage,
     admission: Admission,
-) -> Serving {
+    me: &Member,
+) -> Result<Serving, NodeError> {
+    let removal = Arc::new(Removal::load(dir).map_err(|e| NodeError::DataDir {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?);
     let shared = &storage.raft;
     let membership = Arc::new(tokio::sync::Mutex::new(()));
     let management_frame = Arc::new(AtomicUsize::new(
@@ -223,7 +233,13 @@ pub(crate) fn serve(
         local_config: config.cluster_config(),
         consistency: Arc::default(),
         authorizer: Authorizer::new(storage.state_machine.clone()),
+        removal: removal.clone(),
     });
+    let announced = Identity {
+        node_id: identity.node_id,
+        cluster_id: identity.cluster_id,
+        endpoints: me.addrs.clone(),
+    };
     let discovery = DiscoveryServer::new(JoinService {
         raft: shared.clone(),
         node_id: identity.node_id,
@@ -231,6 +247,8 @@ pub(crate) fn serve(
         secret: identity.secret,
         handed_out: Arc::default(),
         membership_changes: membership.clone(),
+        identity: announced.clone(),
+        removal: removal.clone(),
     });
     let raft_server = RaftServer::shared(shared.clone(), admission, dir.join("incoming"));
     let router = Router::builder(endpoint.clone())
@@ -254,13 +272,15 @@ pub(crate) fn serve(
             Counted::new(discovery, storage.network.clone()),
         )
         .spawn();
-    Serving {
+    Ok(Serving {
         router,
         service,
         membership,
         management_frame,
         raft_frame,
-    }
+        announced,
+        removal,
+    })
 }
 
 /// Starts the node's background work: events from raft's metrics, the consistency check at every
@@ -277,6 +297,7 @@ pub(crate) fn tasks(
         raft,
         ..
     } = storage;
+    let events = state_machine.events().clone();
     vec![
         tokio::spawn(event_source::run(
             raft.clone(),
@@ -300,6 +321,13 @@ pub(crate) fn tasks(
         tokio::spawn(crate::metrics::watch_elections(
             raft.clone(),
             serving.service.raft_recorder.clone(),
+        )),
+        tokio::spawn(announcer::run(
+            raft.clone(),
+            serving.router.endpoint().clone(),
+            serving.announced.clone(),
+            serving.removal.clone(),
+            events,
         )),
         tokio::spawn(members::promote_learners(raft, serving.membership.clone())),
     ]

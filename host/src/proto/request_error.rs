@@ -209,6 +209,18 @@ pub enum RequestError {
         /// Its applied index.
         applied: Option<u64>,
     },
+    /// This node was removed from its cluster and no longer serves; its health says so too.
+    #[error(
+        "node {node_id} was removed from the cluster (membership at log index {membership_index}) \
+         and no longer serves: ask another member; to reuse this machine, wipe its data directory \
+         and join again"
+    )]
+    Removed {
+        /// This node.
+        node_id: u64,
+        /// The index of the membership that no longer names it.
+        membership_index: u64,
+    },
     /// The access policy refused the request (or no policy could decide, which also refuses).
     #[error("permission denied: {operation}{} — {reason}", if resource.is_empty() { String::new() } else { format!(" on {resource}") })]
     Denied {

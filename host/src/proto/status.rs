@@ -106,6 +106,58 @@ pub struct ClusterStatus {
     pub diverged: Vec<Divergence>,
 }
 
+impl ClusterStatus {
+    /// What is wrong with the cluster as this status shows it, in words an operator can act on:
+    /// no leader, no quorum, a quorum one failure from being lost, members that do not answer,
+    /// replicas whose state diverged. Empty when all is well.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.leader.is_none() {
+            problems.push("no leader is known: an election is under way or quorum is lost".into());
+        }
+        let voters: Vec<&MemberStatus> = self
+            .members
+            .iter()
+            .filter(|m| m.role == MemberRole::Voter)
+            .collect();
+        let answering = voters
+            .iter()
+            .filter(|m| m.health == MemberHealth::Healthy)
+            .count();
+        let quorum = voters.len() / 2 + 1;
+        for m in &self.members {
+            if m.health == MemberHealth::Unreachable {
+                problems.push(format!(
+                    "{} {} does not answer the leader{}",
+                    m.role,
+                    m.node_id,
+                    m.last_ack_ms
+                        .map_or(String::new(), |ms| format!(" (last heard {ms} ms ago)"))
+                ));
+            }
+        }
+        if self.leader.is_some() && answering < quorum {
+            problems.push(format!(
+                "quorum lost: {answering} of {} voters answer, {quorum} are needed",
+                voters.len()
+            ));
+        } else if self.leader.is_some() && answering == quorum && answering < voters.len() {
+            problems.push(format!(
+                "quorum at risk: {answering} of {} voters answer and {quorum} are needed; one more \
+                 failure stops writes",
+                voters.len()
+            ));
+        }
+        for d in &self.diverged {
+            problems.push(format!(
+                "node {} diverged from the majority at index {}",
+                d.node_id, d.index
+            ));
+        }
+        problems
+    }
+}
+
 /// One node's health.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthStatus {
@@ -153,4 +205,90 @@ pub struct LeadershipResponse {
     pub term: u64,
     /// From the request to the new leader being in office.
     pub transfer_duration: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(node_id: u64, role: MemberRole, health: MemberHealth) -> MemberStatus {
+        MemberStatus {
+            node_id,
+            member: Member::default(),
+            role,
+            health,
+            matched: None,
+            lag: None,
+            last_ack_ms: Some(4000),
+        }
+    }
+
+    fn status(members: Vec<MemberStatus>) -> ClusterStatus {
+        ClusterStatus {
+            cluster_id: [0; 16],
+            node_id: 1,
+            leader: Some(1),
+            term: 2,
+            raft_state: RaftRole::Leader,
+            last_log: None,
+            committed: None,
+            applied: None,
+            healthy: true,
+            config_version: 1,
+            members,
+            diverged: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_member_down_is_named_and_the_quorum_risk_said() {
+        use MemberHealth::*;
+        use MemberRole::*;
+        assert!(
+            status(vec![
+                member(1, Voter, Healthy),
+                member(2, Voter, Healthy),
+                member(3, Voter, Healthy)
+            ])
+            .problems()
+            .is_empty()
+        );
+        let problems = status(vec![
+            member(1, Voter, Healthy),
+            member(2, Voter, Healthy),
+            member(3, Voter, Unreachable),
+        ])
+        .problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("voter 3 does not answer"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("quorum at risk: 2 of 3"),
+            "{problems:?}"
+        );
+        let lost = status(vec![
+            member(1, Voter, Healthy),
+            member(2, Voter, Unreachable),
+            member(3, Voter, Unreachable),
+        ])
+        .problems();
+        assert!(
+            lost.iter().any(|p| p.contains("quorum lost: 1 of 3")),
+            "{lost:?}"
+        );
+        // A learner down does not put the quorum at risk.
+        let learner = status(vec![
+            member(1, Voter, Healthy),
+            member(2, Voter, Healthy),
+            member(3, Voter, Healthy),
+            member(4, Learner, Unreachable),
+        ])
+        .problems();
+        assert_eq!(learner.len(), 1, "{learner:?}");
+        let mut no_leader = status(vec![member(1, Voter, Unknown)]);
+        no_leader.leader = None;
+        assert!(no_leader.problems()[0].contains("no leader"));
+    }
 }

@@ -12,7 +12,9 @@ use iroh_raft::proto::{
 use iroh_raft::{Client, ClientError, Start, bundled};
 use iroh_raft_kv_types::Query;
 
-use crate::support::{client, cluster, get, put, start, stranger, wait_for};
+use crate::support::{
+    client, cluster, fake_standby, get, member_of, put, start, stranger, wait_for,
+};
 
 /// The reason `result` was denied with, or `None` if the policy let it through (whatever
 /// happened next).
@@ -359,15 +361,14 @@ async fn bug_a_forwarded_request_was_served_unjudged_now_the_leader_judges_it_as
     let node = start(Start::Init).await;
     let admin = client(&node).await;
     // An observer member whose key this test holds: members forward for the clients they serve.
-    let member = stranger(&node).await;
+    let standby = fake_standby(&node, 7).await;
+    let member = Client::connect_from(standby.endpoint.clone(), node.node.addr())
+        .await
+        .expect("connect");
     let added = admin
         .request(Operation::AddMember {
             node_id: 7,
-            member: Member {
-                endpoint_key: *member.endpoint().id().as_bytes(),
-                addrs: member.endpoint().bound_sockets(),
-                observer: true,
-            },
+            member: member_of(&standby, true),
             role: MemberRole::Observer,
         })
         .await
@@ -525,22 +526,12 @@ async fn bug_a_removed_members_open_raft_connection_stayed_open() {
     let node = start(Start::Init).await;
     let admin = client(&node).await;
     // An endpoint added as a learner is admitted to `iroh-raft/0` ...
-    let key = SecretKey::generate();
-    let endpoint = iroh_raft::net::bind_endpoint(
-        key.clone(),
-        "127.0.0.1:0".parse().expect("addr"),
-        Vec::new(),
-    )
-    .await
-    .expect("bind");
+    let standby = fake_standby(&node, 9).await;
+    let endpoint = standby.endpoint.clone();
     admin
         .request(Operation::AddMember {
             node_id: 9,
-            member: Member {
-                endpoint_key: *key.public().as_bytes(),
-                addrs: endpoint.bound_sockets(),
-                observer: false,
-            },
+            member: member_of(&standby, false),
             role: MemberRole::Learner,
         })
         .await

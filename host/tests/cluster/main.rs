@@ -8,6 +8,7 @@ mod exactly_once;
 mod formation;
 mod input_limits;
 mod large_entries;
+mod long_migrate;
 mod management;
 mod metrics;
 mod same_bytes;

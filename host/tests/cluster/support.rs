@@ -159,3 +159,73 @@ pub(crate) async fn retry_config(c: &Client, config: iroh_raft::proto::ClusterCo
         }
     }
 }
+
+/// Answers announces on `iroh-raft-discovery/0` as a standby node waiting to be added: what
+/// `member add` asks a node before it adds it.
+#[derive(Debug)]
+struct AnswersAs(iroh_raft::proto::Announce);
+
+impl iroh_raft::net::DiscoveryService for AnswersAs {
+    fn join(
+        &self,
+        _request: &iroh_raft::proto::JoinRequest,
+        _key: [u8; 32],
+    ) -> iroh_raft::proto::JoinReply {
+        iroh_raft::proto::JoinReply::Refused("a test endpoint, not a member".into())
+    }
+
+    fn announce(
+        &self,
+        _announce: &iroh_raft::proto::Announce,
+        _key: [u8; 32],
+    ) -> iroh_raft::proto::AnnounceReply {
+        iroh_raft::proto::AnnounceReply {
+            receiver: self.0.clone(),
+            leader: None,
+            sender: iroh_raft::proto::PeerStanding::Unknown,
+        }
+    }
+}
+
+/// A bare endpoint (no raft node behind it) that says it waits to join `node`'s cluster as
+/// `node_id`, so that `member add` takes it; the router stops when this is dropped.
+pub(crate) struct FakeStandby {
+    pub(crate) endpoint: iroh::Endpoint,
+    _router: iroh::protocol::Router,
+}
+
+pub(crate) async fn fake_standby(node: &TestNode, node_id: u64) -> FakeStandby {
+    let endpoint = iroh_raft::net::bind_endpoint(
+        iroh::SecretKey::generate(),
+        "127.0.0.1:0".parse().expect("addr"),
+        vec![iroh_raft::proto::alpn::DISCOVERY.to_vec()],
+    )
+    .await
+    .expect("bind");
+    let announce = iroh_raft::proto::Announce {
+        node_id,
+        cluster_id: node.node.status().cluster_id,
+        role: iroh_raft::proto::AnnouncedRole::Standby,
+        version: String::new(),
+        endpoints: endpoint.bound_sockets(),
+    };
+    let router = iroh::protocol::Router::builder(endpoint.clone())
+        .accept(
+            iroh_raft::proto::alpn::DISCOVERY,
+            iroh_raft::net::DiscoveryServer::new(AnswersAs(announce)),
+        )
+        .spawn();
+    FakeStandby {
+        endpoint,
+        _router: router,
+    }
+}
+
+/// The member record of `standby`, as `member add` takes it.
+pub(crate) fn member_of(standby: &FakeStandby, observer: bool) -> iroh_raft::proto::Member {
+    iroh_raft::proto::Member {
+        endpoint_key: *standby.endpoint.id().as_bytes(),
+        addrs: standby.endpoint.bound_sockets(),
+        observer,
+    }
+}

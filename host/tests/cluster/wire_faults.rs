@@ -165,8 +165,8 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
         .await
         .expect("reply")
         .expect("frame");
-    match decode_body::<iroh_raft::proto::JoinReply>(&body).expect("a join reply") {
-        iroh_raft::proto::JoinReply::Refused(reason) => {
+    match decode_body::<iroh_raft::proto::DiscoveryReply>(&body).expect("a discovery reply") {
+        iroh_raft::proto::DiscoveryReply::Refused(reason) => {
             assert!(reason.contains("malformed"), "{reason}")
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -183,8 +183,8 @@ async fn garbage_on_the_raft_and_discovery_protocols_closes_only_that_stream() {
         .await
         .expect("reply")
         .expect("frame");
-    match decode_body::<iroh_raft::proto::JoinReply>(&body).expect("a join reply") {
-        iroh_raft::proto::JoinReply::Refused(reason) => {
+    match decode_body::<iroh_raft::proto::DiscoveryReply>(&body).expect("a discovery reply") {
+        iroh_raft::proto::DiscoveryReply::Refused(reason) => {
             assert!(reason.contains("exceeds the limit"), "{reason}")
         }
         other => panic!("expected a refusal, got {other:?}"),

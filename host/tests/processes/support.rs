@@ -67,7 +67,32 @@ pub(crate) fn spawn_logging(
     args: &[String],
     log: Stdio,
 ) -> NodeProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+    spawn_with(
+        Command::new(env!("CARGO_BIN_EXE_iroh-raft")),
+        dir,
+        bind,
+        args,
+        log,
+    )
+}
+
+/// Like [`spawn_logging`], through `command`: the node binary itself, or a wrapper that runs it
+/// (`ip netns exec NS <binary>`).
+pub(crate) fn spawn_with(
+    mut command: Command,
+    dir: &Path,
+    bind: SocketAddr,
+    args: &[String],
+    log: Stdio,
+) -> NodeProcess {
+    // A `RUST_LOG` the caller set on `command` wins over `NODE_LOG`.
+    if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+        command.env(
+            "RUST_LOG",
+            std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()),
+        );
+    }
+    let mut child = command
         .arg("node")
         .arg("--data-dir")
         .arg(dir)
@@ -75,10 +100,6 @@ pub(crate) fn spawn_logging(
         .arg(bind.to_string())
         .args(args)
         .env("IROH_RAFT_KEY", admin_key_path())
-        .env(
-            "RUST_LOG",
-            std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

@@ -23,7 +23,8 @@
 //! `panic` panics; anything else fails with "unknown query".
 //!
 //! `migrate` writes `migrating` = `started`, then panics: deploying this plugin over another is
-//! refused on every replica, and the write is discarded.
+//! refused on every replica, and the write is discarded. If the keyspace holds `migrate:burn` =
+//! `<n>` (decimal), `migrate` instead spins `n` turns and succeeds: a long migration.
 //!
 //! The misbehaviour goes through `core::hint::black_box`, so the optimizer cannot remove it.
 #![no_std]
@@ -81,6 +82,13 @@ impl StateMachine for Faulty {
     }
 
     fn migrate(ctx: &mut ApplyContext, _from_version: &str) -> Result<()> {
+        let burn_turns = ctx
+            .get(b"migrate:burn")
+            .and_then(|turns| core::str::from_utf8(&turns).ok()?.parse::<u64>().ok());
+        if let Some(turns) = burn_turns {
+            burn(turns);
+            return Ok(());
+        }
         ctx.put(b"migrating", b"started")?;
         panic!("migrate panicked on purpose")
     }

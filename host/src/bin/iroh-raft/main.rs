@@ -41,9 +41,15 @@ enum Command {
     /// to be restarted: peers reach it at the address in the membership.
     Node(node::NodeArgs),
     /// Show the cluster as its leader sees it: leader, term, members with role, health and lag.
+    ///
+    /// Exits 1, naming the problem, if a member does not answer the leader, the quorum is lost
+    /// or one failure from being lost, no leader is known, or a replica diverged.
     Status(Target),
     /// Show a node's health; exits 1 if it reports problems.
-    Health(Target),
+    ///
+    /// With `--cluster`, asks every member for its own health as well and exits 1 if any member
+    /// is unhealthy or cannot be reached, or if the cluster status shows a problem.
+    Health(status::HealthArgs),
     /// Show a node's figures over `iroh-raft-metrics/0`: raft, storage, network, plugin,
     /// management (`--prometheus`: the Prometheus text exposition).
     Metrics(metrics::MetricsArgs),
@@ -113,7 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Node(args) => node::run(args).await,
         Command::Status(target) => status::status(target).await,
-        Command::Health(target) => status::health(target).await,
+        Command::Health(args) => status::health(args).await,
         Command::Metrics(args) => metrics::metrics(args).await,
         Command::Top(args) => top::top(args).await,
         Command::Member(args) => members::member(args.target, args.command).await,

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use iroh_raft::parse_node_address;
 use iroh_raft::proto::{Member, MemberOperationResponse, MemberRole};
 
-use super::{connect, status::status, with_client};
+use super::{connect, status::members, with_client};
 use crate::args::{Output, Target, print_json};
 
 /// Membership commands.
@@ -69,7 +69,7 @@ fn print_member(output: Output, response: &MemberOperationResponse) -> anyhow::R
 /// `iroh-raft member ...`.
 pub(crate) async fn member(target: Target, command: MemberCli) -> anyhow::Result<()> {
     let response = match command {
-        MemberCli::List => return status(target).await,
+        MemberCli::List => return members(target).await,
         MemberCli::Add {
             node_id,
             address,

@@ -1,6 +1,7 @@
 //! `iroh-raft status|health` (and `member list`): what the cluster and a node report about
 //! themselves.
 
+use clap::Args;
 use iroh_raft::proto::ClusterStatus;
 use iroh_raft::sha256_hex;
 
@@ -38,14 +39,38 @@ fn status_json(status: &ClusterStatus) -> serde_json::Value {
     })
 }
 
-/// `iroh-raft status` and `member list`.
+#[derive(Args)]
+pub(crate) struct HealthArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Ask every member, not only the target node; exit 1 if any is unhealthy or unreachable.
+    #[arg(long)]
+    cluster: bool,
+}
+
+/// `iroh-raft status` (exits 1 naming what is wrong) and `member list` (`check` false).
 pub(crate) async fn status(target: Target) -> anyhow::Result<()> {
     let client = connect(&target).await?;
     let status = client.get_cluster_status().await;
     client.close().await;
     let status = status?;
+    print_status(&target, &status)?;
+    let problems = status.problems();
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(())
+}
+
+/// `iroh-raft member list`: the members as the leader sees them; exits 0 whatever their health.
+pub(crate) async fn members(target: Target) -> anyhow::Result<()> {
+    let client = connect(&target).await?;
+    let status = client.get_cluster_status().await;
+    client.close().await;
+    print_status(&target, &status?)
+}
+
+fn print_status(target: &Target, status: &ClusterStatus) -> anyhow::Result<()> {
     if target.output == Output::Json {
-        return print_json(&status_json(&status));
+        return print_json(&status_json(status));
     }
     println!("cluster  {}", hex::encode(status.cluster_id));
     println!(
@@ -95,14 +120,83 @@ pub(crate) async fn status(target: Target) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `iroh-raft health`.
-pub(crate) async fn health(target: Target) -> anyhow::Result<()> {
+/// `iroh-raft health [--cluster]`.
+pub(crate) async fn health(args: HealthArgs) -> anyhow::Result<()> {
+    let HealthArgs { target, cluster } = args;
     let client = connect(&target).await?;
-    let health = client.get_health_status().await;
+    if !cluster {
+        let health = client.get_health_status().await;
+        client.close().await;
+        let health = health?;
+        print_health(&target, &health)?;
+        anyhow::ensure!(health.healthy, "the node reports problems");
+        return Ok(());
+    }
+    let status = client.get_cluster_status().await;
     client.close().await;
-    let health = health?;
+    let status = status?;
+    let mut problems = status.problems();
+    let mut report = Vec::new();
+    for m in &status.members {
+        let asked = async {
+            let addr = m.member.endpoint_addr()?;
+            let member = iroh_raft::IrohRaftManagementClient::connect_with_key(
+                target.secret_key()?,
+                vec![addr],
+            )
+            .await?;
+            let health = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                member.get_health_status(),
+            )
+            .await;
+            member.close().await;
+            anyhow::Ok(health.map_err(|_| anyhow::anyhow!("no answer within 5 s"))??)
+        };
+        match asked.await {
+            Ok(health) => {
+                if !health.healthy {
+                    problems.push(format!(
+                        "node {} reports: {}",
+                        m.node_id,
+                        health.problems.join("; ")
+                    ));
+                }
+                report.push((m.node_id, Ok(health)));
+            }
+            Err(error) => {
+                problems.push(format!("node {} cannot be asked: {error:#}", m.node_id));
+                report.push((m.node_id, Err(format!("{error:#}"))));
+            }
+        }
+    }
     if target.output == Output::Json {
-        print_json(&health)?;
+        print_json(&serde_json::json!({
+            "healthy": problems.is_empty(),
+            "problems": problems,
+            "members": report.iter().map(|(id, health)| match health {
+                Ok(health) => serde_json::json!({ "node_id": id, "health": health }),
+                Err(error) => serde_json::json!({ "node_id": id, "error": error }),
+            }).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        for (id, health) in &report {
+            match health {
+                Ok(health) => print_health(&target, health)?,
+                Err(error) => println!("node {id} CANNOT BE ASKED: {error}"),
+            }
+        }
+        for problem in &problems {
+            println!("cluster problem: {problem}");
+        }
+    }
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(())
+}
+
+fn print_health(target: &Target, health: &iroh_raft::proto::HealthStatus) -> anyhow::Result<()> {
+    if target.output == Output::Json {
+        print_json(health)?;
     } else {
         println!(
             "node {} is {} ({}, leader {}, term {}, applied {}, up {:.0?})",
@@ -122,6 +216,5 @@ pub(crate) async fn health(target: Target) -> anyhow::Result<()> {
             println!("  problem: {problem}");
         }
     }
-    anyhow::ensure!(health.healthy, "the node reports problems");
     Ok(())
 }

@@ -1,0 +1,261 @@
+//! Membership and health that tell the truth (issue 12), each defect a regression test over real
+//! node processes and the real CLI.
+
+use std::time::{Duration, Instant};
+
+use iroh_raft::format_node_address;
+use iroh_raft::proto::ClusterEvent;
+
+use crate::support::{
+    NodeProcess, admin_key, cli, cluster, eventually, free_port, leader_of, spawn,
+};
+
+const LIMIT: Duration = Duration::from_secs(240);
+
+fn text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn member_count(node: &str) -> usize {
+    let output = cli(node, &["member", "list", "-o", "json"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    list["members"].as_array().expect("members").len()
+}
+
+/// A node waiting to be added as `id`.
+fn standby(root: &std::path::Path, ticket: &str, id: u64) -> NodeProcess {
+    spawn(
+        &root.join(format!("standby{id}")),
+        free_port(),
+        &[
+            "--join".to_string(),
+            ticket.to_string(),
+            "--standby-as".to_string(),
+            id.to_string(),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_member_add_took_a_wrong_id_and_hung_on_a_stopped_node() {
+    tokio::time::timeout(LIMIT, async {
+        let root = tempfile::tempdir().expect("temp dir");
+        let nodes = cluster(root.path(), &[]).await;
+        let leader = format_node_address(&nodes[0].addr);
+        let ticket = nodes[0].ticket.clone().expect("ticket");
+
+        // The standby waits as 5; adding it as 6 made a "voter" whose own core had stopped.
+        let five = standby(root.path(), &ticket, 5);
+        let five_address = format_node_address(&five.addr);
+        let wrong = cli(&leader, &["member", "add", "6", &five_address]);
+        assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+        assert!(
+            text(&wrong).contains("waits to be added as node 5, not 6"),
+            "{}",
+            text(&wrong)
+        );
+        assert_eq!(member_count(&leader), 3, "the refused add changed nothing");
+        let right = cli(&leader, &["member", "add", "5", &five_address]);
+        assert!(right.status.success(), "{}", text(&right));
+        assert_eq!(member_count(&leader), 4);
+
+        // A stopped node: the add hung 120 s and left an unreachable learner behind.
+        let mut seven = standby(root.path(), &ticket, 7);
+        let seven_address = format_node_address(&seven.addr);
+        seven.kill();
+        let started = Instant::now();
+        let stopped = cli(&leader, &["member", "add", "7", &seven_address]);
+        let took = started.elapsed();
+        assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
+        assert!(
+            text(&stopped).contains("did not answer"),
+            "{}",
+            text(&stopped)
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "refusing an add of a stopped node took {took:?}"
+        );
+        assert_eq!(member_count(&leader), 4, "the stopped node was not added");
+        drop(five);
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_a_removed_node_kept_serving_and_said_it_was_healthy() {
+    tokio::time::timeout(LIMIT, async {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut nodes = cluster(root.path(), &[]).await;
+        let leader = leader_of(&nodes, 0).await;
+        let victim = (leader + 1) % 3;
+        let leader_address = format_node_address(&nodes[leader].addr);
+        let victim_address = format_node_address(&nodes[victim].addr);
+        let victim_id = {
+            let status = cli(&victim_address, &["health", "-o", "json"]);
+            let health: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+            health["node_id"].as_u64().expect("node id")
+        };
+        let removed = cli(
+            &leader_address,
+            &["member", "remove", &victim_id.to_string()],
+        );
+        assert!(removed.status.success(), "{}", text(&removed));
+
+        let says_removed = |address: &str| {
+            let health = cli(address, &["health"]);
+            let put = cli(address, &["kv", "put", "after-removal", "x"]);
+            (health, put)
+        };
+        eventually(
+            Duration::from_secs(20),
+            "the removed node to notice",
+            || {
+                let address = victim_address.clone();
+                async move {
+                    let health = cli(&address, &["health"]);
+                    health.status.code() == Some(1) && text(&health).contains("removed")
+                }
+            },
+        )
+        .await;
+        let (health, put) = says_removed(&victim_address);
+        assert!(
+            text(&health).contains("was removed from the cluster"),
+            "{}",
+            text(&health)
+        );
+        assert_eq!(put.status.code(), Some(1), "{}", text(&put));
+        assert!(text(&put).contains("was removed"), "{}", text(&put));
+
+        tracing::info!("restarted from its data directory, it says the same");
+        nodes[victim].kill();
+        let again = nodes[victim].restart();
+        let again_address = format_node_address(&again.addr);
+        let (health, put) = says_removed(&again_address);
+        assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+        assert!(
+            text(&health).contains("was removed from the cluster"),
+            "{}",
+            text(&health)
+        );
+        assert!(text(&put).contains("was removed"), "{}", text(&put));
+        // The others serve on.
+        let ok = cli(&leader_address, &["kv", "put", "still", "serving"]);
+        assert!(ok.status.success(), "{}", text(&ok));
+        drop(again);
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_status_and_health_said_all_is_well_with_a_voter_down() {
+    tokio::time::timeout(LIMIT, async {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut nodes = cluster(root.path(), &[]).await;
+        let leader = leader_of(&nodes, 0).await;
+        let down = (leader + 1) % 3;
+        let leader_address = format_node_address(&nodes[leader].addr);
+        assert!(cli(&leader_address, &["status"]).status.success());
+        assert!(
+            cli(&leader_address, &["health", "--cluster"])
+                .status
+                .success()
+        );
+
+        let watcher = iroh_raft::Client::connect_with_key(admin_key(), nodes[leader].addr.clone())
+            .await
+            .expect("connect");
+        let mut events = watcher.subscribe().await.expect("subscribe");
+        let down_id = {
+            let status = watcher.status().await.expect("status");
+            status
+                .voters
+                .iter()
+                .find(|(_, m)| m.endpoint_key == *nodes[down].addr.id.as_bytes())
+                .expect("a voter")
+                .0
+        };
+        nodes[down].kill();
+        let killed = Instant::now();
+        let event = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match events.next().await.expect("events").expect("stream open") {
+                    ClusterEvent::MemberHealthChanged { node_id, healthy }
+                        if node_id == down_id =>
+                    {
+                        return healthy;
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("a MemberHealthChanged event for the killed voter");
+        assert!(!event, "the killed voter is unhealthy");
+        // Two election timeouts (1 s each by default), and some slack for a loaded machine.
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            killed.elapsed()
+        );
+
+        let status = cli(&leader_address, &["status"]);
+        assert_eq!(status.status.code(), Some(1), "{}", text(&status));
+        assert!(
+            text(&status).contains(&format!("voter {down_id} does not answer")),
+            "{}",
+            text(&status)
+        );
+        assert!(
+            text(&status).contains("quorum at risk"),
+            "{}",
+            text(&status)
+        );
+        let health = cli(&leader_address, &["health", "--cluster"]);
+        assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+        assert!(
+            text(&health).contains(&format!("node {down_id} cannot be asked")),
+            "{}",
+            text(&health)
+        );
+        let leader_alone = cli(&leader_address, &["health"]);
+        assert_eq!(
+            leader_alone.status.code(),
+            Some(1),
+            "{}",
+            text(&leader_alone)
+        );
+
+        tracing::info!("back again: healthy, and the event says so");
+        let back = nodes[down].restart();
+        let healthy = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let ClusterEvent::MemberHealthChanged { node_id, healthy } =
+                    events.next().await.expect("events").expect("stream open")
+                    && node_id == down_id
+                {
+                    return healthy;
+                }
+            }
+        })
+        .await
+        .expect("a MemberHealthChanged event for the restarted voter");
+        assert!(healthy);
+        eventually(Duration::from_secs(20), "status to exit 0 again", || {
+            let address = leader_address.clone();
+            async move { cli(&address, &["status"]).status.success() }
+        })
+        .await;
+        drop(back);
+    })
+    .await
+    .expect("the test finished in time");
+}
