@@ -1,79 +1,53 @@
 //! A node's figures, by category: raft, storage, network, plugin and management. One builder
-//! ([`collect`]) makes the typed snapshot every consumer reads: the management protocol's
-//! `GetMetrics` today, the metrics protocol later.
+//! ([`collect`]) makes the typed snapshot every consumer reads: the metrics protocol
+//! (`iroh-raft-metrics/0`), the management protocol's `GetMetrics`, and the Prometheus exposition
+//! ([`prometheus`]). The recorders the hot paths call into live here too, one type per file:
+//! [`LatencyRecorder`] (histograms), [`ManagementCounters`], [`NetworkCounters`] (per ALPN and per
+//! peer), [`ApplyRecorder`] (the applier) and [`RaftRecorder`] (proposals, elections).
+
+mod latency;
+mod management;
+mod network;
+mod plugin_recorder;
+pub(crate) mod prometheus;
+mod raft_recorder;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+pub(crate) use latency::LatencyRecorder;
+pub(crate) use management::ManagementCounters;
+pub(crate) use network::NetworkCounters;
+pub(crate) use plugin_recorder::ApplyRecorder;
+pub(crate) use raft_recorder::{RaftRecorder, watch_elections};
 
 use crate::proto::{
-    ManagementFigures, MetricsCategory, MetricsSnapshot, NetworkFigures, PluginFigures,
-    RaftFigures, StorageFigures, op,
+    KeyspaceFigures, LatencyHistogram, MetricsCategory, MetricsSnapshot, NetworkFigures,
+    PluginFigures, RaftFigures, StorageFigures,
 };
 
-/// Counters the management server keeps.
-#[derive(Debug, Default)]
-pub(crate) struct ManagementCounters {
-    requests: AtomicU64,
-    errors: AtomicU64,
-    forwarded: AtomicU64,
-    subscribers: AtomicU64,
-    /// Denials by operation, in the order of [`op::ALL`].
-    denied: [AtomicU64; op::ALL.len()],
+/// Where the storage figures come from.
+pub(crate) struct StorageSources<'a> {
+    /// The fjall database directory.
+    pub(crate) database_dir: &'a Path,
+    /// The database itself, for its keyspaces.
+    pub(crate) database: &'a fjall::Database,
+    /// The raft log keyspace's bytes on disk.
+    pub(crate) log_bytes: u64,
+    /// The current snapshot's file (absent before the first snapshot).
+    pub(crate) snapshot_file: &'a Path,
+    /// The fsync histogram and the appends the fsyncs made durable.
+    pub(crate) fsync: (LatencyHistogram, u64),
 }
 
-impl ManagementCounters {
-    /// Counts an answered request.
-    pub(crate) fn answered(&self, ok: bool) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if !ok {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a request the access policy refused.
-    pub(crate) fn denied(&self, operation: &str) {
-        if let Some(slot) = op::ALL.iter().position(|name| *name == operation) {
-            self.denied[slot].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts a request forwarded to the leader.
-    pub(crate) fn forwarded(&self) {
-        self.forwarded.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a subscription opening (`true`) or closing.
-    pub(crate) fn subscription(&self, open: bool) {
-        if open {
-            self.subscribers.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.subscribers.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    fn figures(&self) -> ManagementFigures {
-        ManagementFigures {
-            requests: self.requests.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            forwarded: self.forwarded.load(Ordering::Relaxed),
-            subscribers: self.subscribers.load(Ordering::Relaxed),
-            denied: op::ALL
-                .iter()
-                .zip(&self.denied)
-                .map(|(name, count)| (name.to_string(), count.load(Ordering::Relaxed)))
-                .filter(|(_, count)| *count > 0)
-                .collect(),
-        }
-    }
-}
-
-/// Where the figures come from.
+/// Where the figures come from. The raft and plugin figures are cheap and built by the caller;
+/// the others are read here only if their category is wanted.
 pub(crate) struct Sources<'a> {
     pub(crate) node_id: u64,
     pub(crate) raft: RaftFigures,
-    pub(crate) database_dir: &'a Path,
-    pub(crate) snapshot_bytes: u64,
+    pub(crate) storage: StorageSources<'a>,
     pub(crate) endpoint: &'a iroh::Endpoint,
+    pub(crate) network: &'a NetworkCounters,
     pub(crate) plugin: PluginFigures,
     pub(crate) management: &'a ManagementCounters,
 }
@@ -81,23 +55,62 @@ pub(crate) struct Sources<'a> {
 /// The snapshot of `categories` (every category when empty).
 pub(crate) fn collect(categories: &[MetricsCategory], sources: Sources<'_>) -> MetricsSnapshot {
     let wanted = |c: MetricsCategory| categories.is_empty() || categories.contains(&c);
-    let socket = &sources.endpoint.metrics().socket;
     MetricsSnapshot {
         node_id: sources.node_id,
         raft: wanted(MetricsCategory::Raft).then_some(sources.raft),
-        storage: wanted(MetricsCategory::Storage).then(|| StorageFigures {
-            database_bytes: dir_size(sources.database_dir),
-            snapshot_bytes: sources.snapshot_bytes,
-        }),
-        network: wanted(MetricsCategory::Network).then(|| NetworkFigures {
-            connections_opened: socket.num_conns_opened.get(),
-            connections_closed: socket.num_conns_closed.get(),
-            bytes_sent: socket.send_ipv4.get() + socket.send_ipv6.get(),
-            bytes_received: socket.recv_data_ipv4.get() + socket.recv_data_ipv6.get(),
+        storage: wanted(MetricsCategory::Storage).then(|| storage(&sources.storage)),
+        network: wanted(MetricsCategory::Network).then(|| {
+            let socket = &sources.endpoint.metrics().socket;
+            NetworkFigures {
+                connections_opened: socket.num_conns_opened.get(),
+                connections_closed: socket.num_conns_closed.get(),
+                bytes_sent: socket.send_ipv4.get() + socket.send_ipv6.get(),
+                bytes_received: socket.recv_data_ipv4.get() + socket.recv_data_ipv6.get(),
+                protocols: sources.network.protocols(),
+                peers: sources.network.peers(),
+            }
         }),
         plugin: wanted(MetricsCategory::Plugin).then_some(sources.plugin),
         management: wanted(MetricsCategory::Management).then(|| sources.management.figures()),
     }
+}
+
+fn storage(sources: &StorageSources<'_>) -> StorageFigures {
+    let snapshot = std::fs::metadata(sources.snapshot_file).ok();
+    let (fsync_latency, appends_synced) = sources.fsync.clone();
+    StorageFigures {
+        database_bytes: dir_size(sources.database_dir),
+        log_bytes: sources.log_bytes,
+        keyspaces: keyspace_sizes(sources.database),
+        snapshot_bytes: snapshot.as_ref().map_or(0, |m| m.len()),
+        snapshot_age_secs: snapshot
+            .and_then(|m| m.modified().ok())
+            .and_then(|written| SystemTime::now().duration_since(written).ok())
+            .map(|age| age.as_secs()),
+        fsync_latency,
+        appends_synced,
+    }
+}
+
+/// Bytes each keyspace of `database` takes on disk, by name.
+fn keyspace_sizes(database: &fjall::Database) -> Vec<KeyspaceFigures> {
+    let mut sizes: Vec<KeyspaceFigures> = database
+        .list_keyspace_names()
+        .into_iter()
+        .filter_map(|name| {
+            let name = name.to_string();
+            // Opening a keyspace that exists hands out its handle; nothing is created.
+            let keyspace = database
+                .keyspace(&name, crate::store::keyspace_options)
+                .ok()?;
+            Some(KeyspaceFigures {
+                bytes: keyspace.disk_space(),
+                name,
+            })
+        })
+        .collect();
+    sizes.sort_by(|a, b| a.name.cmp(&b.name));
+    sizes
 }
 
 /// Bytes the files under `dir` take (0 for a missing directory).
@@ -133,30 +146,6 @@ mod tests {
     }
 
     #[test]
-    fn counters_count() {
-        let counters = ManagementCounters::default();
-        counters.answered(true);
-        counters.answered(false);
-        counters.forwarded();
-        counters.subscription(true);
-        counters.subscription(true);
-        counters.subscription(false);
-        counters.denied(op::DATA_WRITE);
-        counters.denied(op::DATA_WRITE);
-        counters.denied("not-an-operation");
-        assert_eq!(
-            counters.figures(),
-            ManagementFigures {
-                requests: 2,
-                errors: 1,
-                forwarded: 1,
-                subscribers: 1,
-                denied: vec![(op::DATA_WRITE.to_string(), 2)],
-            }
-        );
-    }
-
-    #[test]
     fn dir_size_adds_up_nested_files() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("a")).unwrap();
@@ -164,5 +153,26 @@ mod tests {
         std::fs::write(dir.path().join("y"), [0u8; 23]).unwrap();
         assert_eq!(dir_size(dir.path()), 123);
         assert_eq!(dir_size(&dir.path().join("missing")), 0);
+    }
+
+    #[test]
+    fn keyspaces_are_listed_with_their_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = fjall::Database::builder(dir.path()).open().unwrap();
+        let data = database
+            .keyspace("b.data", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        database
+            .keyspace("a.meta", fjall::KeyspaceCreateOptions::default)
+            .unwrap();
+        for i in 0..1000u32 {
+            data.insert(i.to_be_bytes(), [7u8; 100]).unwrap();
+        }
+        data.rotate_memtable_and_wait().unwrap();
+        let sizes = keyspace_sizes(&database);
+        let names: Vec<&str> = sizes.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["a.meta", "b.data"]);
+        assert_eq!(sizes[0].bytes, 0);
+        assert!(sizes[1].bytes > 1000, "{sizes:?}");
     }
 }

@@ -1,14 +1,17 @@
 //! Sockets and streams: the iroh endpoint (no relays, no port mapping, no lookups), one server per
-//! ALPN, the raft RPC client, and frames read from and written to QUIC streams. What the frames
+//! ALPN (each counted by [`Counted`]), the `--metrics-http` listener, the raft RPC client, and frames read from and written to QUIC streams. What the frames
 //! say is `proto/`; what a node does with them is `node/`.
 
 mod address;
 mod admission;
+mod counted;
 mod discovery_client;
 mod discovery_server;
 mod endpoint;
 mod error;
 mod frame;
+mod metrics_http;
+mod metrics_server;
 mod mgmt_server;
 mod plugin_upload;
 mod raft_client;
@@ -16,11 +19,14 @@ mod raft_server;
 
 pub use address::{format_node_address, parse_node_address};
 pub use admission::Admission;
+pub use counted::Counted;
 pub use discovery_client::discovery_exchange;
 pub use discovery_server::{DiscoveryServer, DiscoveryService};
 pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::NetError;
 pub use frame::{read_frame, write_frame};
+pub use metrics_http::{Exposition, serve_metrics_http};
+pub use metrics_server::{MetricsServer, MetricsService};
 pub use mgmt_server::{Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService};
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{NOT_A_MEMBER, RaftServer};

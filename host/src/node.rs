@@ -20,6 +20,7 @@ mod leadership;
 mod log_ops;
 mod maintenance;
 mod members;
+mod metrics_source;
 mod plugin_ops;
 mod raft_core;
 mod removal;
@@ -72,6 +73,7 @@ pub struct Node {
     /// The node's own background work (events, maintenance, promotions).
     tasks: Vec<tokio::task::JoinHandle<()>>,
     state_machine: StateMachineStore,
+    metrics_http: Option<std::net::SocketAddr>,
 }
 
 impl Node {
@@ -95,7 +97,7 @@ impl Node {
         )?;
         let removal = serving.removal.clone();
         let (raft, state_machine) = (storage.raft.clone(), storage.state_machine.clone());
-        let tasks = startup::tasks(&config, storage, &serving);
+        let mut tasks = startup::tasks(&config, storage, &serving);
         if let Some(membership_index) = removal.at() {
             tracing::warn!(
                 node_id = identity.node_id,
@@ -104,6 +106,18 @@ impl Node {
             );
             announcer::stop_raft(&raft).await;
         }
+        let metrics_http = match config.metrics_http {
+            Some(addr) => {
+                let service = serving.service.clone();
+                let exposition: crate::net::Exposition =
+                    Arc::new(move || service.prometheus().map_err(|e| e.to_string()));
+                let (bound, task) = crate::net::serve_metrics_http(addr, exposition).await?;
+                tracing::info!(%bound, "serving GET /metrics over HTTP (not access-controlled)");
+                tasks.push(task);
+                Some(bound)
+            }
+            None => None,
+        };
         if initialize {
             init::initialize(&raft.get(), identity.node_id, me, &config).await?;
         }
@@ -116,6 +130,7 @@ impl Node {
             service: serving.service,
             tasks,
             state_machine,
+            metrics_http,
         })
     }
 
@@ -137,6 +152,11 @@ impl Node {
             addr = addr.with_ip_addr(socket);
         }
         addr
+    }
+
+    /// Where `GET /metrics` is served over HTTP, if [`NodeConfig::metrics_http`] asked for it.
+    pub fn metrics_http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_http
     }
 
     /// The node's endpoint.

@@ -13,10 +13,12 @@ mod codec;
 mod discovery;
 mod event;
 mod frame_error;
+mod latency_histogram;
 mod log_info;
 mod log_payload;
 mod member;
 mod metrics;
+mod metrics_frame;
 mod mgmt_frame;
 mod operation;
 mod plugin_kind;
@@ -40,12 +42,17 @@ pub use discovery::{
 };
 pub use event::ClusterEvent;
 pub use frame_error::FrameError;
+pub use latency_histogram::{LATENCY_BOUNDS_US, LatencyHistogram};
 pub use log_info::{LogEntryInfo, LogEntryKind, LogInfo, SnapshotInfo};
 pub use log_payload::{ApplyResponse, DeployEntry, LogPayload, PluginOutcome, TypeConfig};
 pub use member::{Member, MemberRole};
 pub use metrics::{
-    ManagementFigures, MetricsCategory, MetricsSnapshot, NetworkFigures, PluginFigures,
-    RaftFigures, StorageFigures,
+    ActivePlugin, FollowerFigures, KeyspaceFigures, ManagementFigures, MetricsCategory,
+    MetricsSnapshot, NetworkFigures, PeerRpcFigures, PluginFigures, ProtocolFigures, RaftFigures,
+    StorageFigures,
+};
+pub use metrics_frame::{
+    MIN_SUBSCRIBE_INTERVAL_MS, MetricsReply, MetricsRequest, subscribe_interval_ms,
 };
 pub use mgmt_frame::{ClientFrame, ServerFrame, UPLOAD_CHUNK};
 pub use operation::{Consistency, DeployRequest, MAX_PLUGIN_CONFIG, Operation};

@@ -20,4 +20,12 @@ pub enum NetError {
         /// Why.
         reason: String,
     },
+    /// The metrics HTTP listener (`--metrics-http`) could not bind.
+    #[error("cannot serve metrics over HTTP on {addr}: {source}")]
+    MetricsHttp {
+        /// The requested address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use iroh::Endpoint;
 use iroh::endpoint::Connection;
 use openraft::base::{BoxFuture, BoxStream};
@@ -23,8 +23,13 @@ use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use tokio::io::AsyncReadExt;
 
 use super::{read_frame, write_frame};
+use crate::metrics::NetworkCounters;
+
+mod append_stream;
+
 use crate::proto::raft_rpc::{RaftReply, RaftRequest};
 use crate::proto::{FrameError, Member, TypeConfig, alpn, decode_body, encode_frame};
+use append_stream::{Sent, check_batch, forward_appends, lock};
 
 type C = TypeConfig;
 
@@ -39,16 +44,23 @@ pub struct RaftNetwork {
     endpoint: Endpoint,
     connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
     max_frame: Arc<AtomicUsize>,
+    counters: Arc<NetworkCounters>,
 }
 
 impl RaftNetwork {
     /// A network that dials peers from `endpoint` and sends no append-entries batch of several
     /// entries in a frame over `max_frame` bytes (the node keeps it at `max_raft_frame`).
-    pub fn new(endpoint: Endpoint, max_frame: Arc<AtomicUsize>) -> Self {
+    /// Connections and RPC round trips are counted in `counters`.
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        max_frame: Arc<AtomicUsize>,
+        counters: Arc<NetworkCounters>,
+    ) -> Self {
         Self {
             endpoint,
             connections: Arc::default(),
             max_frame,
+            counters,
         }
     }
 }
@@ -61,6 +73,7 @@ impl RaftNetworkFactory<C> for RaftNetwork {
             endpoint: self.endpoint.clone(),
             connections: self.connections.clone(),
             max_frame: self.max_frame.clone(),
+            counters: self.counters.clone(),
             target,
             member: node.clone(),
         }
@@ -72,6 +85,7 @@ pub struct PeerClient {
     endpoint: Endpoint,
     connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
     max_frame: Arc<AtomicUsize>,
+    counters: Arc<NetworkCounters>,
     target: u64,
     member: Member,
 }
@@ -118,6 +132,7 @@ impl PeerClient {
                 .map_err(|e| {
                     Unreachable::from_string(format!("cannot connect to node {}: {e}", self.target))
                 })?;
+        self.counters.track(&connection);
         self.connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -163,6 +178,7 @@ impl PeerClient {
             client: self,
             answered: false,
         };
+        let started = std::time::Instant::now();
         let result = match tokio::time::timeout(deadline, exchange).await {
             Ok(result) => result,
             Err(_) => Err(RPCError::Network(network(format!(
@@ -171,6 +187,8 @@ impl PeerClient {
             )))),
         };
         unanswered.answered = result.is_ok();
+        self.counters
+            .rpc(self.target, started.elapsed(), result.is_ok());
         result
     }
 }
@@ -235,17 +253,29 @@ impl RaftNetworkV2<C> for PeerClient {
             )
             .await
             .map_err(network)?;
-            // Requests flow out on their own task while results are read back: pipelined.
-            tokio::spawn(forward_appends(input, send, self.max_frame.clone()));
+            // Requests flow out on their own task while results are read back: pipelined. Results
+            // come back in order, so each is timed against the oldest request still unanswered.
+            let sent: Sent = Arc::default();
+            tokio::spawn(forward_appends(
+                input,
+                send,
+                self.max_frame.clone(),
+                sent.clone(),
+            ));
             let (connections, key) = (self.connections.clone(), self.member.endpoint_key);
+            let (counters, target) = (self.counters.clone(), self.target);
             let results = futures_util::stream::unfold(Some(recv), move |recv| {
-                let connections = connections.clone();
+                let (connections, counters, sent) =
+                    (connections.clone(), counters.clone(), sent.clone());
                 async move {
                     let mut recv = recv?;
                     let failure = match read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await {
                         Ok(None) => return None,
                         Ok(Some(body)) => match decode_body::<RaftReply>(&body) {
                             Ok(RaftReply::StreamAppend(result)) => {
+                                if let Some(at) = lock(&sent).pop_front() {
+                                    counters.rpc(target, at.elapsed(), true);
+                                }
                                 return Some((Ok(result), Some(recv)));
                             }
                             Ok(other) => unexpected(other),
@@ -254,6 +284,7 @@ impl RaftNetworkV2<C> for PeerClient {
                         Err(e) => RPCError::Network(network(e)),
                     };
                     // The stream broke: dial afresh next time.
+                    counters.rpc(target, Duration::ZERO, false);
                     drop_cached(&connections, &key, b"stream failed");
                     Some((Err(failure), None))
                 }
@@ -372,59 +403,5 @@ fn drop_cached(connections: &Mutex<HashMap<[u8; 32], Connection>>, key: &[u8; 32
         .remove(key);
     if let Some(connection) = stale {
         connection.close(0u32.into(), reason);
-    }
-}
-
-/// A leader sends no batch of several entries in a frame over `max_frame` bytes (the log
-/// reader's byte budget keeps batches under it); one entry goes alone whatever its size, up to
-/// the receivers' ceiling, since it cannot be split.
-fn check_batch(frame_len: usize, entries: usize, max_frame: usize) -> Result<(), String> {
-    if entries > 1 && frame_len > max_frame {
-        return Err(format!(
-            "an append batch of {entries} entries is a {frame_len}-byte frame, over \
-             max_raft_frame ({max_frame})"
-        ));
-    }
-    Ok(())
-}
-
-/// Writes each append request as a frame until the input ends or the stream breaks.
-async fn forward_appends<S>(
-    mut input: S,
-    mut send: iroh::endpoint::SendStream,
-    max_frame: Arc<AtomicUsize>,
-) where
-    S: Stream<Item = AppendEntriesRequest<C>> + Unpin,
-{
-    while let Some(request) = input.next().await {
-        let Ok(frame) = encode_frame(&request) else {
-            break;
-        };
-        let entries = request.entries.len();
-        if let Err(error) = check_batch(frame.len(), entries, max_frame.load(Ordering::Relaxed)) {
-            tracing::error!("append stream stopped: {error}");
-            break;
-        }
-        if write_frame(&mut send, frame).await.is_err() {
-            return;
-        }
-    }
-    let _ = send.finish();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_batch;
-
-    #[test]
-    fn only_a_batch_of_several_entries_is_held_to_max_raft_frame() {
-        assert!(check_batch(100, 2, 100).is_ok());
-        assert!(
-            check_batch(101, 2, 100)
-                .unwrap_err()
-                .contains("over max_raft_frame (100)")
-        );
-        assert!(check_batch(1000, 1, 100).is_ok(), "one entry goes alone");
-        assert!(check_batch(0, 0, 100).is_ok(), "heartbeats");
     }
 }

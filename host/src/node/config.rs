@@ -36,6 +36,9 @@ pub struct NodeConfig {
     /// the user who runs `--init` here): they may always read status and deploy a new policy,
     /// and the bundled `rbac` policy makes them `Admin`.
     pub root_identities: Vec<iroh::EndpointId>,
+    /// Serve `GET /metrics` (Prometheus text) over plain HTTP on this address (`--metrics-http`).
+    /// Not access-controlled: bind it where only trusted scrapers reach. Off when `None`.
+    pub metrics_http: Option<SocketAddr>,
 }
 
 /// The access policy a new cluster starts with.
@@ -71,6 +74,7 @@ impl NodeConfig {
             initial_state_machine: Bytes::from_static(crate::bundled::KV),
             initial_policy: InitialPolicy::default(),
             root_identities: Vec::new(),
+            metrics_http: None,
         }
     }
 

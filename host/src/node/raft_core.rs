@@ -23,6 +23,8 @@ pub(crate) struct CoreFactory {
     pub(crate) endpoint: Endpoint,
     pub(crate) log: FjallLogStore,
     pub(crate) state_machine: StateMachineStore,
+    /// Where the raft client counts its connections and RPCs.
+    pub(crate) network: std::sync::Arc<crate::metrics::NetworkCounters>,
 }
 
 impl CoreFactory {
@@ -34,7 +36,11 @@ impl CoreFactory {
         Raft::new(
             self.node_id,
             Arc::new(config.raft_config().map_err(NodeError::Config)?),
-            RaftNetwork::new(self.endpoint.clone(), self.log.append_budget().max_frame()),
+            RaftNetwork::new(
+                self.endpoint.clone(),
+                self.log.append_budget().max_frame(),
+                self.network.clone(),
+            ),
             self.log.clone(),
             self.state_machine.clone(),
         )

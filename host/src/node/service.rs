@@ -19,15 +19,14 @@ use super::forward::{LeaderLink, not_leader};
 use super::inspect::{self, View};
 use super::log_ops::LogAccess;
 use crate::events::Subscription;
-use crate::metrics::{self, ManagementCounters};
+use crate::metrics::{ManagementCounters, NetworkCounters, RaftRecorder};
 use crate::net::{Caller, ManagementService};
 use crate::plugin::{EntryError, StateMachineReader};
 use crate::proto::{
-    ApplyResponse, ClusterConfig, Consistency, HealthStatus, LogPayload, Member, MetricsCategory,
-    NodeStatus, Operation, PluginFigures, RaftFigures, RaftRole, Reply, RequestError, SessionTag,
-    TypeConfig,
+    ApplyResponse, ClusterConfig, Consistency, HealthStatus, LogPayload, Member, NodeStatus,
+    Operation, Reply, RequestError, SessionTag, TypeConfig,
 };
-use crate::raft::{FjallLogStore, RaftStorage, SharedRaft, StateMachineStore};
+use crate::raft::{FjallLogStore, SharedRaft, StateMachineStore};
 
 type C = TypeConfig;
 
@@ -50,6 +49,10 @@ pub(crate) struct NodeService {
     /// Taken around membership changes, so they go one at a time.
     pub(crate) membership: Arc<tokio::sync::Mutex<()>>,
     pub(crate) counters: Arc<ManagementCounters>,
+    /// Connections and bytes per protocol, raft RPCs per peer.
+    pub(crate) network: Arc<NetworkCounters>,
+    /// Proposals, elections and leader changes.
+    pub(crate) raft_recorder: Arc<RaftRecorder>,
     pub(crate) started: Instant,
     pub(crate) storage_dir: PathBuf,
     pub(crate) max_frame: Arc<AtomicUsize>,
@@ -105,7 +108,9 @@ impl NodeService {
     }
 
     /// The state machine plugin applying entries here.
-    fn active_plugin(&self) -> Result<crate::plugin::CompiledStateMachine, RequestError> {
+    pub(crate) fn active_plugin(
+        &self,
+    ) -> Result<crate::plugin::CompiledStateMachine, RequestError> {
         self.state_machine
             .plugin()
             .map_err(|e| RequestError::Storage {
@@ -115,7 +120,7 @@ impl NodeService {
     }
 
     /// What the log and snapshot operations read.
-    fn log_access(&self) -> LogAccess<'_> {
+    pub(crate) fn log_access(&self) -> LogAccess<'_> {
         LogAccess {
             raft: self.raft(),
             log: &self.log,
@@ -141,11 +146,10 @@ impl NodeService {
             Some(session) => LogPayload::SessionCommand { session, command },
             None => LogPayload::Command(command),
         };
-        let response = self
-            .raft()
-            .client_write(payload)
-            .await
-            .map_err(|error| raft_failure("the write", error))?;
+        let proposed = Instant::now();
+        let response = self.raft().client_write(payload).await;
+        (self.raft_recorder).proposed(proposed.elapsed(), response.is_ok());
+        let response = response.map_err(|error| raft_failure("the write", error))?;
         Ok(written(response.log_id.index, response.data))
     }
 
@@ -263,46 +267,6 @@ impl NodeService {
         }
     }
 
-    fn metrics(&self, categories: &[MetricsCategory]) -> Result<Reply, RequestError> {
-        let view = View::of(&self.raft());
-        let (fuel_consumed, instances_created) = self.state_machine.plugin_usage();
-        let plugin = self.active_plugin()?;
-        let database_dir = RaftStorage::database_dir(&self.storage_dir);
-        Ok(Reply::Metrics(Box::new(metrics::collect(
-            categories,
-            metrics::Sources {
-                node_id: self.node_id,
-                raft: RaftFigures {
-                    term: view.term,
-                    state: view.state.unwrap_or(RaftRole::Shutdown),
-                    leader: view.leader,
-                    last_log: view.last_log,
-                    committed: view.committed,
-                    applied: view.applied,
-                    snapshot: view.snapshot,
-                    purged: view.purged,
-                    millis_since_quorum_ack: view.millis_since_quorum_ack,
-                    max_replication_lag: view
-                        .members
-                        .keys()
-                        .filter_map(|id| view.lag(*id))
-                        .max()
-                        .filter(|_| view.is_leader()),
-                },
-                database_dir: &database_dir,
-                snapshot_bytes: self.log_access().snapshot_size()?,
-                endpoint: &self.endpoint,
-                plugin: PluginFigures {
-                    state_machine: plugin.name().to_string(),
-                    sha256: plugin.info().sha256,
-                    fuel_consumed,
-                    instances_created,
-                },
-                management: &self.counters,
-            },
-        ))))
-    }
-
     /// Waits until some node is known to lead (an election is a short, normal event).
     async fn leader_known(&self) {
         let mut metrics = self.raft().metrics();
@@ -356,7 +320,9 @@ impl NodeService {
             Operation::GetConfiguration => Ok(Reply::Configuration(self.config())),
             Operation::UpdateConfiguration { config } => self.update_config(config).await,
             Operation::GetHealthStatus => Ok(Reply::Health(self.health_status())),
-            Operation::GetMetrics { categories } => self.metrics(&categories),
+            Operation::GetMetrics { categories } => Ok(Reply::Metrics(Box::new(
+                self.metrics_snapshot(&categories)?,
+            ))),
             Operation::GetLogInfo => Ok(Reply::LogInfo(self.log_access().info()?)),
             Operation::CompactLog { index } => self.log_access().compact(index).await,
             Operation::GetLogEntries { start, end } => self.log_access().entries(start, end).await,
@@ -396,6 +362,7 @@ impl ManagementService for NodeService {
     }
 
     async fn handle(&self, caller: Caller, operation: Operation) -> Result<Reply, RequestError> {
+        self.counters.asked(operation.access().operation());
         let caller = match self.judge(&caller, &operation).await {
             Ok(caller) => caller,
             Err(error) => {
@@ -430,11 +397,13 @@ impl ManagementService for NodeService {
     }
 
     async fn health(&self, caller: Caller) -> Result<HealthStatus, RequestError> {
+        self.counters.asked(crate::proto::HEALTH_CHECK);
         self.judge(&caller, &Operation::GetHealthStatus).await?;
         Ok(self.health_status())
     }
 
     async fn subscribe(&self, caller: Caller) -> Result<Subscription, RequestError> {
+        self.counters.asked(crate::proto::op::EVENTS_SUBSCRIBE);
         self.judge(&caller, &Operation::Subscribe).await?;
         self.counters.subscription(true);
         Ok(self.state_machine.events().subscribe())

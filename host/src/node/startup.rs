@@ -22,10 +22,10 @@ use super::{
     ClusterIdentity, NodeConfig, NodeError, Start, consistency_check, event_source, join,
     maintenance, members,
 };
-use crate::metrics::ManagementCounters;
+use crate::metrics::{ManagementCounters, NetworkCounters};
 use crate::net::{
-    Admission, DiscoveryServer, ManagementServer, RaftServer, bind_endpoint,
-    load_or_create_secret_key,
+    Admission, Counted, DiscoveryServer, ManagementServer, MetricsServer, RaftServer,
+    bind_endpoint, load_or_create_secret_key,
 };
 use crate::plugin::PluginEngine;
 use crate::proto::{ClusterConfig, JoinTicket, Member, alpn};
@@ -76,6 +76,7 @@ pub(crate) async fn bind(dir: &Path, config: &NodeConfig) -> Result<(Endpoint, M
     let alpns = vec![
         alpn::RAFT.to_vec(),
         alpn::MANAGEMENT.to_vec(),
+        alpn::METRICS.to_vec(),
         alpn::DISCOVERY.to_vec(),
     ];
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -131,6 +132,8 @@ pub(crate) struct Storage {
     /// The configuration the core started with: the replicated one, or the flags before there is one.
     pub(crate) cluster_config: ClusterConfig,
     pub(crate) storage_dir: PathBuf,
+    /// Connections and bytes per protocol, raft RPCs per peer: the raft client counts here.
+    pub(crate) network: Arc<NetworkCounters>,
 }
 
 /// Opens the node's storage with its initial state machine as the default and starts a raft core.
@@ -152,11 +155,13 @@ pub(crate) async fn storage(
     } else {
         config.cluster_config()
     };
+    let network = Arc::new(NetworkCounters::default());
     let factory = CoreFactory {
         node_id: identity.node_id,
         endpoint: endpoint.clone(),
         log: storage.log_store(),
         state_machine: state_machine.clone(),
+        network: network.clone(),
     };
     let raft = SharedRaft::new(factory.start(&cluster_config).await?);
     Ok(Storage {
@@ -166,6 +171,7 @@ pub(crate) async fn storage(
         raft,
         cluster_config,
         storage_dir,
+        network,
     })
 }
 
@@ -181,7 +187,8 @@ pub(crate) struct Serving {
     pub(crate) removal: Arc<Removal>,
 }
 
-/// Serves `iroh-raft/0`, `iroh-raft-mgmt/0` and `iroh-raft-discovery/0` on `endpoint`.
+/// Serves `iroh-raft/0`, `iroh-raft-mgmt/0`, `iroh-raft-metrics/0` and `iroh-raft-discovery/0`
+/// on `endpoint`, each counted per ALPN.
 pub(crate) fn serve(
     dir: &Path,
     config: &NodeConfig,
@@ -218,6 +225,8 @@ pub(crate) fn serve(
         leader: LeaderLink::new(endpoint.clone(), identity.node_id, counters.clone()),
         membership: membership.clone(),
         counters,
+        network: storage.network.clone(),
+        raft_recorder: Arc::default(),
         started: std::time::Instant::now(),
         storage_dir: storage.storage_dir.clone(),
         max_frame: management_frame.clone(),
@@ -242,13 +251,27 @@ pub(crate) fn serve(
         removal: removal.clone(),
         service: service.clone(),
     });
+    let raft_server = RaftServer::shared(shared.clone(), admission, dir.join("incoming"));
     let router = Router::builder(endpoint.clone())
         .accept(
             alpn::RAFT,
-            RaftServer::shared(shared.clone(), admission, dir.join("incoming")),
+            Counted::new(raft_server, storage.network.clone()),
         )
-        .accept(alpn::MANAGEMENT, ManagementServer::new(service.clone()))
-        .accept(alpn::DISCOVERY, discovery)
+        .accept(
+            alpn::MANAGEMENT,
+            Counted::new(
+                ManagementServer::new(service.clone()),
+                storage.network.clone(),
+            ),
+        )
+        .accept(
+            alpn::METRICS,
+            Counted::new(MetricsServer::new(service.clone()), storage.network.clone()),
+        )
+        .accept(
+            alpn::DISCOVERY,
+            Counted::new(discovery, storage.network.clone()),
+        )
         .spawn();
     Ok(Serving {
         router,
@@ -295,6 +318,10 @@ pub(crate) fn tasks(
             serving.management_frame.clone(),
             serving.raft_frame.clone(),
             config.cluster_config(),
+        )),
+        tokio::spawn(crate::metrics::watch_elections(
+            raft.clone(),
+            serving.service.raft_recorder.clone(),
         )),
         tokio::spawn(announcer::run(
             raft.clone(),

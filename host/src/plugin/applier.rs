@@ -19,6 +19,7 @@ use super::compiled::CompiledStateMachine;
 use super::host_state::{Access, HostState};
 use super::payload::Payloads;
 use super::trap::{EntryError, classify};
+use crate::metrics::ApplyRecorder;
 use crate::proto::PluginLimits;
 use crate::store::{AppliedMark, StateStore};
 
@@ -73,6 +74,9 @@ pub struct StateMachineApplier {
     fuel_consumed: u64,
     entry_fuel: Vec<u64>,
     instances_created: u64,
+    /// One observation per [`Self::apply`] call, its entries, and the entries that trapped by
+    /// kind, for the node's metrics (the plugin's, shared by its appliers).
+    recorder: Arc<ApplyRecorder>,
 }
 
 impl StateMachineApplier {
@@ -83,6 +87,7 @@ impl StateMachineApplier {
     ) -> Result<Self, RuntimeError> {
         let live = Self::instantiate(&plugin, &state, &limits)?;
         Ok(Self {
+            recorder: plugin.apply_recorder(),
             plugin,
             state,
             limits,
@@ -173,6 +178,7 @@ impl StateMachineApplier {
         first_index: u64,
         entries: &[Bytes],
     ) -> Result<Vec<EntryOutcome>, RuntimeError> {
+        let started = std::time::Instant::now();
         self.entry_fuel.clear();
         let mut outcomes = Vec::with_capacity(entries.len());
         // Entries per call; 1 after a fault outside any entry (see `Stop::Outside`).
@@ -206,6 +212,12 @@ impl StateMachineApplier {
             }
         }
         self.fuel_consumed += self.entry_fuel.iter().sum::<u64>();
+        self.recorder.applied(entries.len(), started.elapsed());
+        for fault in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+            if let Some(kind) = fault.trap_kind() {
+                self.recorder.trapped(kind);
+            }
+        }
         Ok(outcomes)
     }
 

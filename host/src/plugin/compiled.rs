@@ -41,6 +41,8 @@ struct CompiledInner {
     engine: PluginEngine,
     pre: InstancePre<HostState>,
     exports: Exports,
+    /// Shared by every applier of this plugin: apply calls, entries, traps.
+    recorder: Arc<crate::metrics::ApplyRecorder>,
 }
 
 /// The typed exports of one instance.
@@ -69,8 +71,14 @@ impl CompiledStateMachine {
                 engine,
                 pre,
                 exports,
+                recorder: Arc::default(),
             }),
         }
+    }
+
+    /// What this plugin's appliers record for the node's metrics (since it was loaded here).
+    pub(crate) fn apply_recorder(&self) -> Arc<crate::metrics::ApplyRecorder> {
+        self.inner.recorder.clone()
     }
 
     /// The plugin's name (used in logs and keyspace names).

@@ -47,6 +47,20 @@ impl fmt::Display for EntryError {
 
 impl std::error::Error for EntryError {}
 
+impl EntryError {
+    /// The kind of trap this is, as metrics label it; `None` for an error the plugin returned.
+    pub fn trap_kind(&self) -> Option<&'static str> {
+        match self {
+            Self::Rejected(_) => None,
+            Self::OutOfFuel { .. } => Some("out_of_fuel"),
+            Self::OutOfMemory(_) => Some("out_of_memory"),
+            Self::Trapped(_) => Some("trapped"),
+            Self::Malformed(_) => Some("malformed"),
+            Self::OverWriteBudget(_) => Some("over_write_budget"),
+        }
+    }
+}
+
 /// Classifies a failed call. `budget` is the fuel the call was given.
 pub(crate) fn classify(error: &wasmtime::Error, budget: u64) -> EntryError {
     for cause in error.chain() {

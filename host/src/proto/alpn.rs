@@ -20,3 +20,9 @@ pub const RAFT_FRAME_CEILING: usize = 1 << 30;
 pub const MAX_MANAGEMENT_FRAME: usize = 16 << 20;
 /// Largest discovery frame: join requests are small.
 pub const MAX_DISCOVERY_FRAME: usize = 64 << 10;
+/// Largest request frame a node accepts on the metrics protocol: requests name a few categories.
+pub const MAX_METRICS_REQUEST: usize = 4 << 10;
+/// Largest reply frame a metrics client accepts (a snapshot with many peers and keyspaces).
+pub const MAX_METRICS_REPLY: usize = 4 << 20;
+/// The four protocols a node serves, as labels for their figures.
+pub const ALL: [&[u8]; 4] = [RAFT, MANAGEMENT, METRICS, DISCOVERY];

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RaftRole;
+use super::{LatencyHistogram, PluginKind, RaftRole};
 
 /// A group of figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,6 +55,17 @@ impl std::str::FromStr for MetricsCategory {
     }
 }
 
+/// What the leader knows of one follower's replication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowerFigures {
+    /// The follower.
+    pub node_id: u64,
+    /// The last index the leader knows it holds.
+    pub matched: Option<u64>,
+    /// Entries it is behind the leader's last log index.
+    pub lag: Option<u64>,
+}
+
 /// Raft figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftFigures {
@@ -78,41 +89,128 @@ pub struct RaftFigures {
     pub millis_since_quorum_ack: Option<u64>,
     /// On a leader: the largest replication lag of any member, in entries.
     pub max_replication_lag: Option<u64>,
+    /// On a leader: every other member's matched index and lag.
+    pub followers: Vec<FollowerFigures>,
+    /// Times this node saw the term rise since it started (each is an election somewhere).
+    pub elections: u64,
+    /// Times the leader it knows of changed since it started.
+    pub leader_changes: u64,
+    /// Client writes this node proposed as leader, and how long each took from proposal to
+    /// applied (`client_write`); failed proposals are counted in `proposals_failed` only.
+    pub proposal_latency: LatencyHistogram,
+    /// Proposals that failed (this node stopped leading, the core stopped, ...).
+    pub proposals_failed: u64,
+}
+
+/// Bytes one fjall keyspace takes on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyspaceFigures {
+    /// The keyspace (`raft.log`, `sm.kv.data`, ...).
+    pub name: String,
+    /// Its segments' bytes on disk (what is still only in the journal is not counted).
+    pub bytes: u64,
 }
 
 /// Storage figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageFigures {
-    /// Bytes the database (log, state, metadata) takes on disk.
+    /// Bytes the database directory (log, state, metadata, journal) takes on disk.
     pub database_bytes: u64,
+    /// Bytes the raft log keyspace takes on disk.
+    pub log_bytes: u64,
+    /// Per keyspace, bytes on disk.
+    pub keyspaces: Vec<KeyspaceFigures>,
     /// Bytes the current snapshot takes.
     pub snapshot_bytes: u64,
+    /// Seconds since the current snapshot was written (`None` without one).
+    pub snapshot_age_secs: Option<u64>,
+    /// Journal fsyncs of the raft log, and how long each took (`Database::persist(SyncAll)`
+    /// in the group-commit thread; one fsync makes every queued append durable).
+    pub fsync_latency: LatencyHistogram,
+    /// Log appends those fsyncs made durable.
+    pub appends_synced: u64,
 }
 
-/// Network figures of the node's endpoint (all protocols together).
+/// Connections and bytes of one protocol (ALPN).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkFigures {
-    /// Connections opened since start.
+pub struct ProtocolFigures {
+    /// The ALPN, e.g. `iroh-raft/0`.
+    pub alpn: String,
+    /// Connections accepted or dialled since start.
     pub connections_opened: u64,
-    /// Connections closed since start.
-    pub connections_closed: u64,
-    /// Bytes sent over IP.
+    /// Of those, still open.
+    pub connections_open: u64,
+    /// UDP payload bytes sent on them (QUIC framing included).
     pub bytes_sent: u64,
-    /// Bytes received over IP.
+    /// UDP payload bytes received on them.
     pub bytes_received: u64,
 }
 
-/// State-machine plugin figures.
+/// Raft RPCs to one peer: unary ones (vote, pre-vote, append-entries, transfer-leader) from send
+/// to reply, and each append-entries batch of the pipelined stream (replication and heartbeats)
+/// from its write to its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRpcFigures {
+    /// The peer.
+    pub node_id: u64,
+    /// Round trips of the RPCs it answered.
+    pub latency: LatencyHistogram,
+    /// RPCs that failed or timed out.
+    pub failures: u64,
+}
+
+/// Network figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkFigures {
+    /// Connections the endpoint opened since start (all protocols).
+    pub connections_opened: u64,
+    /// Connections the endpoint closed since start.
+    pub connections_closed: u64,
+    /// Bytes the endpoint sent over IP.
+    pub bytes_sent: u64,
+    /// Bytes the endpoint received over IP.
+    pub bytes_received: u64,
+    /// Per protocol: the connections this node accepted, and the raft connections it dialled.
+    pub protocols: Vec<ProtocolFigures>,
+    /// Per peer: raft RPC round trips.
+    pub peers: Vec<PeerRpcFigures>,
+}
+
+/// The plugin active for one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivePlugin {
+    /// Its kind.
+    pub kind: PluginKind,
+    /// sha256 of its bytes.
+    pub sha256: [u8; 32],
+    /// The version its deploy named ("" if none).
+    pub version: String,
+    /// The log index it became active at (0: the bundled default).
+    pub index: u64,
+}
+
+/// Plugin figures. The counters and the histogram are those of the state machine instance
+/// applying entries now: a deploy, a rollback or a snapshot install starts them again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginFigures {
     /// The state machine's name.
     pub state_machine: String,
     /// Its sha256.
     pub sha256: [u8; 32],
-    /// Fuel its apply calls burned since start.
+    /// Fuel its apply calls burned.
     pub fuel_consumed: u64,
-    /// Instances created since start (one, plus one per trap or budget change).
+    /// Instances created (one, plus one per trap or budget change).
     pub instances_created: u64,
+    /// One observation per apply call (a batch of committed entries in one wasm call): its
+    /// duration, commit excluded.
+    pub apply_latency: LatencyHistogram,
+    /// Entries applied.
+    pub entries_applied: u64,
+    /// Entries that trapped, by kind (`out_of_fuel`, `out_of_memory`, `trapped`, `malformed`,
+    /// `over_write_budget`); only kinds seen.
+    pub traps: Vec<(String, u64)>,
+    /// The active plugin of each kind that has one deployed.
+    pub active: Vec<ActivePlugin>,
 }
 
 /// Management figures.
@@ -126,6 +224,9 @@ pub struct ManagementFigures {
     pub forwarded: u64,
     /// Event subscriptions open now.
     pub subscribers: u64,
+    /// Requests by operation name (those of the access table: `data.write`, `metrics.read`,
+    /// ...), metrics-protocol requests included; only operations asked for.
+    pub requests_by_operation: Vec<(String, u64)>,
     /// Requests the access policy refused here, by operation name (only those with a denial).
     pub denied: Vec<(String, u64)>,
 }

@@ -54,6 +54,11 @@ impl RaftStorage {
         dir.join("snapshots")
     }
 
+    /// The current snapshot's file of the storage under `dir` (absent before the first one).
+    pub fn current_snapshot_file(dir: &Path) -> PathBuf {
+        Self::snapshot_dir(dir).join(crate::raft::snapshot::store::CURRENT)
+    }
+
     /// The raft log (a handle sharing the store).
     pub fn log_store(&self) -> FjallLogStore {
         self.log_store.clone()

@@ -1,6 +1,6 @@
 //! Cluster tests over real iroh endpoints on loopback: formation through a join ticket, the data
 //! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin
-//! deploys through the log, state hashes compared across replicas.
+//! deploys through the log, state hashes compared across replicas, the metrics protocol.
 
 mod access;
 mod deploy;
@@ -10,6 +10,7 @@ mod input_limits;
 mod large_entries;
 mod long_migrate;
 mod management;
+mod metrics;
 mod same_bytes;
 mod state_hash;
 mod support;

@@ -1,17 +1,18 @@
 //! The raft protocol refuses non-members; garbage and oversized frames close only their stream;
-//! bad plugin uploads are refused with the reason. What a stranger's key may do on the management
+//! bad plugin uploads are refused with the reason; bad metrics requests get an error reply. What a stranger's key may do on the management
 //! protocol (nothing) is in `access.rs`.
 
 use bytes::Bytes;
 use iroh::SecretKey;
 use iroh_raft::net::{NOT_A_MEMBER, bind_endpoint, read_frame, write_frame};
 use iroh_raft::proto::{
-    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_BYTES, Operation, PluginKind, RequestError,
-    ServerFrame, alpn, decode_body, encode_frame,
+    ClientFrame, Consistency, DeployRequest, MAX_PLUGIN_BYTES, MetricsCategory, MetricsReply,
+    MetricsRequest, Operation, PluginKind, RequestError, ServerFrame, alpn, decode_body,
+    encode_frame,
 };
-use iroh_raft::{Start, sha256};
+use iroh_raft::{MetricsClient, Start, sha256};
 
-use crate::support::{client, get, put, start, value};
+use crate::support::{admin_key, client, get, put, start, value};
 
 async fn stranger() -> iroh::Endpoint {
     endpoint_as(SecretKey::generate()).await
@@ -347,5 +348,75 @@ async fn bug_one_connection_could_hold_a_hundred_16_mib_uploads_now_two() {
         .await
         .expect("write");
     outcome.expect("ok");
+    node.node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversized_metrics_requests_get_an_error_and_the_node_answers_on() {
+    let node = start(Start::Init).await;
+    let endpoint = stranger().await;
+    let connection = endpoint
+        .connect(node.node.addr(), alpn::METRICS)
+        .await
+        .expect("connect");
+    for (frame, expected) in [
+        (vec![0, 0, 0, 3, 0xff, 0xff, 0xff], "malformed"),
+        (u32::MAX.to_be_bytes().to_vec(), "too large"),
+    ] {
+        let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+        send.write_all(&frame).await.expect("send");
+        let body = read_frame(&mut recv, alpn::MAX_METRICS_REPLY)
+            .await
+            .expect("reply")
+            .expect("a frame");
+        match decode_body::<MetricsReply>(&body).expect("decodes") {
+            MetricsReply::Error(RequestError::Malformed(reason)) if expected == "malformed" => {
+                assert!(reason.contains("metrics request"), "{reason}")
+            }
+            MetricsReply::Error(RequestError::TooLarge { len, max }) if expected == "too large" => {
+                assert_eq!((len, max), (u32::MAX as usize, alpn::MAX_METRICS_REQUEST))
+            }
+            other => panic!("expected a {expected} error, got {other:?}"),
+        }
+        // The node finished the stream after its error.
+        assert!(
+            read_frame(&mut recv, 1024)
+                .await
+                .expect("clean end")
+                .is_none()
+        );
+    }
+    // The same connection, and the node, go on serving.
+    let (mut send, mut recv) = connection.open_bi().await.expect("stream");
+    let request = MetricsRequest::Get {
+        categories: vec![MetricsCategory::Raft],
+    };
+    write_frame(&mut send, encode_frame(&request).expect("encode"))
+        .await
+        .expect("send");
+    let body = read_frame(&mut recv, alpn::MAX_METRICS_REPLY)
+        .await
+        .expect("reply")
+        .expect("a frame");
+    assert!(
+        matches!(
+            decode_body::<MetricsReply>(&body).expect("decodes"),
+            MetricsReply::Error(RequestError::Denied { .. })
+        ),
+        "a stranger is judged like any caller"
+    );
+    let admin = MetricsClient::connect_with_key(admin_key(), node.node.addr())
+        .await
+        .expect("connects");
+    let snapshot = admin
+        .get(vec![MetricsCategory::Raft])
+        .await
+        .expect("metrics");
+    assert_eq!(snapshot.node_id, node.node.node_id());
+    assert!(snapshot.raft.expect("raft").applied.is_some());
+    assert!(snapshot.storage.is_none(), "only the category asked for");
+    admin.close().await;
+    connection.close(0u32.into(), b"done");
+    endpoint.close().await;
     node.node.shutdown().await.expect("shutdown");
 }

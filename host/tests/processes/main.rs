@@ -1,5 +1,5 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, plugin deploys and the consistency check through the CLI.
+//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty.
 
 mod access_cli;
 mod cli;
@@ -10,7 +10,9 @@ mod fatal;
 mod kill;
 mod manage_cli;
 mod membership_cli;
+mod metrics_cli;
 mod netns;
 mod partition;
 mod seed_cli;
 mod support;
+mod top_cli;

@@ -8,10 +8,12 @@ mod check;
 mod demo;
 mod kv;
 mod manage;
+mod metrics;
 mod node;
 mod padding;
 mod plugin;
 mod raw;
+mod top;
 
 use std::process::ExitCode;
 
@@ -48,8 +50,12 @@ enum Command {
     /// With `--cluster`, asks every member for its own health as well and exits 1 if any member
     /// is unhealthy or cannot be reached, or if the cluster status shows a problem.
     Health(status::HealthArgs),
-    /// Show a node's figures: raft, storage, network, plugin, management.
-    Metrics(status::MetricsArgs),
+    /// Show a node's figures over `iroh-raft-metrics/0`: raft, storage, network, plugin,
+    /// management (`--prometheus`: the Prometheus text exposition).
+    Metrics(metrics::MetricsArgs),
+    /// A live view of the cluster: members, leader, lag, ops/s and apply latency, refreshed from
+    /// each member's metrics subscription; `q` or Ctrl-C quits.
+    Top(top::TopArgs),
     /// List, add, remove members or change their role.
     Member(WithTarget<members::MemberCli>),
     /// Hand leadership to another voter.
@@ -127,7 +133,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => node::run(args).await,
         Command::Status(target) => status::status(target).await,
         Command::Health(args) => status::health(args).await,
-        Command::Metrics(args) => status::metrics(args).await,
+        Command::Metrics(args) => metrics::metrics(args).await,
+        Command::Top(args) => top::top(args).await,
         Command::Member(args) => members::member(args.target, args.command).await,
         Command::Leader(args) => members::leader(args.target, args.command).await,
         Command::Config(args) => config::config(args.target, args.command).await,

@@ -45,6 +45,12 @@ pub(crate) struct NodeArgs {
     /// (default: your key in `~/.config/iroh-raft/key`, created if missing).
     #[arg(long, env = "IROH_RAFT_KEY", value_name = "FILE")]
     key: Option<PathBuf>,
+    /// Serve `GET /metrics` (Prometheus text exposition) over plain HTTP on this address, e.g.
+    /// 127.0.0.1:9100. Off by default. Not access-controlled (like etcd's
+    /// --listen-metrics-urls): anyone who reaches the address reads every figure, so bind it to
+    /// loopback or a network only your scraper is on.
+    #[arg(long, value_name = "ADDR")]
+    metrics_http: Option<std::net::SocketAddr>,
 }
 
 /// The bundled policies a new cluster can start with.
@@ -69,8 +75,10 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         policy,
         roots,
         key,
+        metrics_http,
     } = args;
     let mut config = NodeConfig::new(&data_dir, bind);
+    config.metrics_http = metrics_http;
     config.snapshot_every = snapshot_every;
     config.keep_after_snapshot = keep_after_snapshot;
     if init {
@@ -93,6 +101,9 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     let node = Node::start(config, start).await?;
     println!("node {} running", node.node_id());
     println!("address: {}", format_node_address(&node.addr()));
+    if let Some(addr) = node.metrics_http_addr() {
+        println!("metrics: http://{addr}/metrics (not access-controlled)");
+    }
     if let Some(node_id) = standby_as {
         println!(
             "waiting to be added: run `iroh-raft member add {node_id} {}` against the cluster",

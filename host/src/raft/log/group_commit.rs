@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 use fjall::{Database, PersistMode};
 use openraft::storage::IOFlushed;
 
-use crate::proto::TypeConfig;
+use crate::metrics::LatencyRecorder;
+use crate::proto::{LatencyHistogram, TypeConfig};
 use crate::raft::RaftStorageError;
 
 /// Counters of the group-commit thread.
@@ -18,6 +19,7 @@ use crate::raft::RaftStorageError;
 struct Counters {
     fsyncs: AtomicU64,
     appends: AtomicU64,
+    fsync_latency: LatencyRecorder,
 }
 
 /// The group-commit thread of one database. Dropping it stops the thread after it has completed
@@ -63,6 +65,11 @@ impl GroupCommit {
     pub(crate) fn appends(&self) -> u64 {
         self.counters.appends.load(Ordering::Relaxed)
     }
+
+    /// How long the fsyncs took.
+    pub(crate) fn fsync_latency(&self) -> LatencyHistogram {
+        self.counters.fsync_latency.snapshot()
+    }
 }
 
 impl Drop for GroupCommit {
@@ -81,7 +88,9 @@ fn run(db: &Database, pending: &mpsc::Receiver<IOFlushed<TypeConfig>>, counters:
     while let Ok(first) = pending.recv() {
         let mut group = vec![first];
         group.extend(pending.try_iter());
+        let started = std::time::Instant::now();
         let synced = db.persist(PersistMode::SyncAll);
+        counters.fsync_latency.record(started.elapsed());
         counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         match synced {
             Ok(()) => {

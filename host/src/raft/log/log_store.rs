@@ -86,6 +86,16 @@ impl FjallLogStore {
         (group_commit.fsyncs(), group_commit.appends())
     }
 
+    /// How long the group-commit thread's fsyncs took.
+    pub(crate) fn fsync_latency(&self) -> crate::proto::LatencyHistogram {
+        self.inner.group_commit.fsync_latency()
+    }
+
+    /// Bytes the log keyspace's segments take on disk.
+    pub(crate) fn log_disk_bytes(&self) -> u64 {
+        self.inner.log.disk_space()
+    }
+
     fn read_meta<T: DeserializeOwned>(
         &self,
         key: &[u8],

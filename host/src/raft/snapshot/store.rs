@@ -13,7 +13,8 @@ use std::sync::{Mutex, PoisonError};
 use crate::raft::RaftStorageError;
 use crate::raft::snapshot::format::{SnapshotHeader, SnapshotReader};
 
-const CURRENT: &str = "current.snap";
+/// The current snapshot's file name in the snapshot directory.
+pub(crate) const CURRENT: &str = "current.snap";
 const TEMP_EXTENSION: &str = "tmp";
 
 /// The snapshot directory of one node.

@@ -1,21 +1,12 @@
-//! `iroh-raft status|health|metrics` (and `member list`): what the cluster and a node report about
+//! `iroh-raft status|health` (and `member list`): what the cluster and a node report about
 //! themselves.
 
 use clap::Args;
-use iroh_raft::proto::{ClusterStatus, MetricsCategory};
+use iroh_raft::proto::ClusterStatus;
 use iroh_raft::sha256_hex;
 
 use super::{connect, opt};
 use crate::args::{Output, Target, print_json};
-
-#[derive(Args)]
-pub(crate) struct MetricsArgs {
-    #[command(flatten)]
-    target: Target,
-    /// Only these categories (repeatable): raft, storage, network, plugin, management.
-    #[arg(long = "category")]
-    categories: Vec<MetricsCategory>,
-}
 
 fn status_json(status: &ClusterStatus) -> serde_json::Value {
     serde_json::json!({
@@ -223,66 +214,6 @@ fn print_health(target: &Target, health: &iroh_raft::proto::HealthStatus) -> any
         );
         for problem in &health.problems {
             println!("  problem: {problem}");
-        }
-    }
-    Ok(())
-}
-
-/// `iroh-raft metrics`.
-pub(crate) async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
-    let MetricsArgs { target, categories } = args;
-    let client = connect(&target).await?;
-    let metrics = client.get_metrics(categories).await;
-    client.close().await;
-    let metrics = metrics?;
-    if target.output == Output::Json {
-        return print_json(&metrics);
-    }
-    if let Some(raft) = &metrics.raft {
-        println!(
-            "raft        {} term {} leader {} last {} committed {} applied {} snapshot {} purged {} max-lag {}",
-            raft.state.as_str(),
-            raft.term,
-            opt(raft.leader),
-            opt(raft.last_log),
-            opt(raft.committed),
-            opt(raft.applied),
-            opt(raft.snapshot),
-            opt(raft.purged),
-            opt(raft.max_replication_lag)
-        );
-    }
-    if let Some(storage) = &metrics.storage {
-        println!(
-            "storage     database {} bytes, snapshot {} bytes",
-            storage.database_bytes, storage.snapshot_bytes
-        );
-    }
-    if let Some(network) = &metrics.network {
-        println!(
-            "network     {} connections opened, {} closed, {} bytes sent, {} received",
-            network.connections_opened,
-            network.connections_closed,
-            network.bytes_sent,
-            network.bytes_received
-        );
-    }
-    if let Some(plugin) = &metrics.plugin {
-        println!(
-            "plugin      {} ({}): {} fuel burned, {} instances",
-            plugin.state_machine,
-            &sha256_hex(&plugin.sha256)[..16],
-            plugin.fuel_consumed,
-            plugin.instances_created
-        );
-    }
-    if let Some(management) = &metrics.management {
-        println!(
-            "management  {} requests, {} errors, {} forwarded, {} subscribers",
-            management.requests, management.errors, management.forwarded, management.subscribers
-        );
-        for (operation, count) in &management.denied {
-            println!("  denied    {count} × {operation}");
         }
     }
     Ok(())
