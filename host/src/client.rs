@@ -394,11 +394,21 @@ pub struct EventStream {
 impl EventStream {
     /// The next event; `Ok(None)` when the node ended the subscription (it shut down).
     pub async fn next(&mut self) -> Result<Option<ClusterEvent>, ClientError> {
+        Ok(self.next_stamped().await?.map(|(_, event)| event))
+    }
+
+    /// Like [`Self::next`], with when the node published the event (milliseconds since the Unix
+    /// epoch, by the node's clock).
+    pub async fn next_stamped(&mut self) -> Result<Option<(u64, ClusterEvent)>, ClientError> {
         let Some(body) = read_frame(&mut self.recv, alpn::MAX_MANAGEMENT_FRAME).await? else {
             return Ok(None);
         };
         match decode_body::<ServerFrame>(&body)? {
-            ServerFrame::Event { id, event } if id == self.id => Ok(Some(event)),
+            ServerFrame::Event {
+                id,
+                event,
+                at_unix_ms,
+            } if id == self.id => Ok(Some((at_unix_ms, event))),
             ServerFrame::Error(error) => Err(error.into()),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }

@@ -51,10 +51,18 @@ pub(crate) fn role_events(
     events
 }
 
-/// The node's event bus. Clones publish to the same subscribers.
+/// Milliseconds since the Unix epoch, now (0 if the clock is before it).
+pub fn unix_millis_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The node's event bus: every event is stamped with the time it was published. Clones publish to
+/// the same subscribers.
 #[derive(Debug, Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<ClusterEvent>,
+    sender: broadcast::Sender<(u64, ClusterEvent)>,
 }
 
 impl Default for EventBus {
@@ -75,7 +83,7 @@ impl EventBus {
     pub fn publish(&self, event: ClusterEvent) {
         tracing::debug!(?event, "cluster event");
         // No subscriber is not an error: nobody is listening.
-        let _ = self.sender.send(event);
+        let _ = self.sender.send((unix_millis_now(), event));
     }
 
     /// A new subscription, starting with the next event published.
@@ -89,17 +97,23 @@ impl EventBus {
 /// One subscriber's view of the bus.
 #[derive(Debug)]
 pub struct Subscription {
-    receiver: broadcast::Receiver<ClusterEvent>,
+    receiver: broadcast::Receiver<(u64, ClusterEvent)>,
 }
 
 impl Subscription {
     /// The next event, or [`ClusterEvent::Lagged`] if this subscriber fell behind; `None` once the
     /// bus is gone.
     pub async fn next(&mut self) -> Option<ClusterEvent> {
+        self.next_stamped().await.map(|(_, event)| event)
+    }
+
+    /// Like [`Self::next`], with when the event was published, in milliseconds since the Unix
+    /// epoch (for `Lagged`: when the loss was noticed).
+    pub async fn next_stamped(&mut self) -> Option<(u64, ClusterEvent)> {
         match self.receiver.recv().await {
-            Ok(event) => Some(event),
+            Ok(stamped) => Some(stamped),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                Some(ClusterEvent::Lagged { missed })
+                Some((unix_millis_now(), ClusterEvent::Lagged { missed }))
             }
             Err(broadcast::error::RecvError::Closed) => None,
         }
@@ -134,7 +148,10 @@ mod tests {
         for node_id in 0..10 {
             bus.publish(ClusterEvent::MemberRemoved { node_id });
         }
-        assert_eq!(slow.next().await, Some(ClusterEvent::Lagged { missed: 6 }));
+        let before = unix_millis_now();
+        let (at, lagged) = slow.next_stamped().await.unwrap();
+        assert_eq!(lagged, ClusterEvent::Lagged { missed: 6 });
+        assert!(at >= before && at <= unix_millis_now());
         assert_eq!(
             slow.next().await,
             Some(ClusterEvent::MemberRemoved { node_id: 6 })

@@ -16,8 +16,13 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::layer::{Context, Filter};
 
-/// The targets whose warnings repeat per peer at the heartbeat rate.
-const LIMITED_TARGETS: &[&str] = &["openraft::core::heartbeat"];
+/// The targets whose warnings repeat per peer while a member is down: at the heartbeat rate, and
+/// at every replication retry.
+const LIMITED_TARGETS: &[&str] = &[
+    "openraft::core::heartbeat",
+    "openraft::replication",
+    "openraft::engine::handler::replication_handler",
+];
 
 /// How often a repeated warning is summed up.
 pub const REPEAT_INTERVAL: Duration = Duration::from_secs(10);
@@ -28,9 +33,9 @@ struct Seen {
     repeats: u64,
 }
 
-/// Passes every event, except that a warning of a limited target whose text (up to its first
-/// `:`, which names the peer) was already logged in the last interval is counted instead; the
-/// first one after the interval is replaced by a summary with the count, written to `W`.
+/// Passes every event, except that a warning of a limited target whose text (which names the
+/// peer) was already logged in the last interval is counted instead; the first one after the
+/// interval is replaced by a summary with the count, written to `W`.
 #[derive(Debug)]
 pub struct RepeatLimit<W> {
     every: Duration,
@@ -50,7 +55,7 @@ impl<W: for<'a> MakeWriter<'a>> RepeatLimit<W> {
 
     /// Whether to log a limited warning whose text is `message`; may log the summary instead.
     fn admit(&self, metadata: &Metadata<'_>, message: &str) -> bool {
-        let key = message.split(':').next().unwrap_or(message).to_string();
+        let key = message.to_string();
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let Some(entry) = seen.get_mut(&key) else {

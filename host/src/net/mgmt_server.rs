@@ -269,9 +269,10 @@ impl<S: ManagementService> ManagementServer<S> {
         loop {
             tokio::select! {
                 _ = &mut closed => break,
-                event = subscription.next() => {
-                    let Some(event) = event else { break };
-                    write_frame(&mut send, encode_frame(&ServerFrame::Event { id, event })?).await?;
+                event = subscription.next_stamped() => {
+                    let Some((at_unix_ms, event)) = event else { break };
+                    let frame = ServerFrame::Event { id, event, at_unix_ms };
+                    write_frame(&mut send, encode_frame(&frame)?).await?;
                 }
             }
         }

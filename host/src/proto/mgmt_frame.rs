@@ -61,6 +61,8 @@ pub enum ServerFrame {
         id: RequestId,
         /// What happened.
         event: ClusterEvent,
+        /// When the node published it, in milliseconds since the Unix epoch (the node's clock).
+        at_unix_ms: u64,
     },
     /// The answer to a health check.
     HealthCheck {
@@ -174,7 +176,7 @@ mod tests {
                 let bytes = encode_frame(&frame).unwrap();
                 prop_assert_eq!(decode_body::<ServerFrame>(&bytes[4..]).unwrap(), frame);
             }
-            let frame = ServerFrame::Event { id, event: ClusterEvent::DivergenceDetected { index, local: hash, majority: [0; 32] } };
+            let frame = ServerFrame::Event { id, event: ClusterEvent::DivergenceDetected { index, local: hash, majority: [0; 32] }, at_unix_ms: index };
             let bytes = encode_frame(&frame).unwrap();
             prop_assert_eq!(decode_body::<ServerFrame>(&bytes[4..]).unwrap(), frame);
         }

@@ -5,6 +5,7 @@ mod access_cli;
 mod cli;
 mod consistency_cli;
 mod deploy;
+mod events_cli;
 mod exactly_once;
 mod fatal;
 mod kill;

@@ -69,8 +69,12 @@ enum Command {
     /// Check that the replicas agree (`check consistency`: every member's state hash at one
     /// applied index).
     Check(WithTarget<check::CheckCli>),
-    /// Follow a node's cluster events until Ctrl-C (one JSON object per line with -o json).
-    Events(Target),
+    /// Follow the cluster's events until Ctrl-C (one JSON object per line with -o json).
+    ///
+    /// Each event carries the time its node published it. If the followed member stops
+    /// answering (checked every 2 s), the command moves to another member, says who leads now and
+    /// since when events may be missing; with `--no-follow` it exits 1 with the reason instead.
+    Events(events::EventsArgs),
     /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
     Write(raw::WriteArgs),
     /// Ask the state machine a raw query (hex) and print its answer (hex).
@@ -141,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log(args) => log::log(args.target, args.command).await,
         Command::Snapshot(args) => log::snapshot(args.target, args.command).await,
         Command::Check(args) => check::check(args.target, args.command).await,
-        Command::Events(target) => events::events(target).await,
+        Command::Events(args) => events::events(args).await,
         Command::Write(args) => raw::write(args).await,
         Command::Read(args) => raw::read(args).await,
         Command::Kv(args) => kv::run(args.target, args.command).await,

@@ -1,9 +1,13 @@
-//! `iroh-raft events`: follows a node's cluster events until Ctrl-C, as text or one JSON object
-//! per line.
+//! `iroh-raft events`: follows a member's cluster events until Ctrl-C, as text or one JSON object
+//! per line, each with the time the node published it. When the member stops answering, it moves
+//! to another and says who leads now and since when events may be missing.
 
-use futures_util::StreamExt;
+use std::time::Duration;
+
+use clap::Args;
+use iroh::EndpointAddr;
 use iroh_raft::proto::ClusterEvent;
-use iroh_raft::sha256_hex;
+use iroh_raft::{Client, ClientError, EventStream, IrohRaftManagementClient, sha256_hex};
 
 use super::connect;
 use crate::args::{Output, Target};
@@ -76,30 +80,192 @@ fn describe(event: &ClusterEvent) -> String {
     }
 }
 
-/// `iroh-raft events`: follows the node's events until Ctrl-C.
-pub(crate) async fn events(target: Target) -> anyhow::Result<()> {
-    let client = connect(&target).await?;
-    let mut events = client.subscribe_to_events().await?;
-    loop {
-        let event = tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            event = events.next() => event,
+/// How often the followed node is asked whether it still answers, and how long it may take.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Args)]
+pub(crate) struct EventsArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Exit 1 with the reason when the followed node stops answering or ends the subscription,
+    /// instead of following another member.
+    #[arg(long)]
+    no_follow: bool,
+}
+
+/// `at_unix_ms` as RFC 3339 (UTC, milliseconds).
+fn when(at_unix_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_unix_ms as i64).map_or_else(
+        || format!("{at_unix_ms} ms"),
+        |at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
+fn print_event(output: Output, at_unix_ms: u64, event: &ClusterEvent) -> anyhow::Result<()> {
+    if output == Output::Json {
+        let mut line = serde_json::to_value(event)?;
+        if let Some(object) = line.as_object_mut() {
+            object.insert("at".into(), when(at_unix_ms).into());
+            object.insert("at_unix_ms".into(), at_unix_ms.into());
+        }
+        println!("{line}");
+    } else {
+        println!("{}  {}", when(at_unix_ms), describe(event));
+    }
+    Ok(())
+}
+
+/// A subscription to one member.
+struct Followed {
+    client: Client,
+    events: EventStream,
+    node: EndpointAddr,
+}
+
+/// Subscribes to the first member that answers, those in `avoid` last.
+async fn subscribe_any(
+    pool: &IrohRaftManagementClient,
+    key: &iroh::SecretKey,
+    avoid: &[iroh::EndpointId],
+) -> anyhow::Result<Followed> {
+    let mut members = pool.members().await;
+    members.sort_by_key(|m| avoid.contains(&m.id));
+    let mut problems = Vec::new();
+    for node in members {
+        let attempt = async {
+            let client = Client::connect_with_key(key.clone(), node.clone()).await?;
+            let events = client.subscribe().await?;
+            anyhow::Ok(Followed {
+                client,
+                events,
+                node: node.clone(),
+            })
         };
-        match event {
-            Some(Ok(event)) if target.output == Output::Json => {
-                println!("{}", serde_json::to_string(&event)?);
-            }
-            Some(Ok(event)) => println!("{}", describe(&event)),
-            Some(Err(error)) => {
-                client.close().await;
-                return Err(error.into());
-            }
-            None => {
-                client.close().await;
-                anyhow::bail!("the node ended the subscription (it shut down)");
+        match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
+            Ok(Ok(followed)) => return Ok(followed),
+            Ok(Err(error)) => problems.push(format!("{}: {error:#}", node.id.fmt_short())),
+            Err(_) => problems.push(format!(
+                "{}: no answer within {PROBE_TIMEOUT:?}",
+                node.id.fmt_short()
+            )),
+        }
+    }
+    anyhow::bail!("no member could be subscribed to: {}", problems.join("; "))
+}
+
+/// Prints `followed`'s events until Ctrl-C (`Ok`) or until it is lost (`Err`, the reason).
+async fn follow(output: Output, followed: &mut Followed) -> Result<anyhow::Result<()>, String> {
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    probe.tick().await;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(Ok(())),
+            event = followed.events.next_stamped() => match event {
+                Ok(Some((at, event))) => {
+                    if let Err(error) = print_event(output, at, &event) {
+                        return Ok(Err(error));
+                    }
+                }
+                Ok(None) => return Err("the node ended the subscription (it shut down)".into()),
+                Err(error) => return Err(error.to_string()),
+            },
+            _ = probe.tick() => {
+                // Any answer, a refusal included, shows the node is alive.
+                match tokio::time::timeout(PROBE_TIMEOUT, followed.client.health_check()).await {
+                    Ok(Ok(_) | Err(ClientError::Request(_))) => {}
+                    Ok(Err(error)) => return Err(format!("the node stopped answering: {error}")),
+                    Err(_) => {
+                        return Err(format!("the node did not answer within {PROBE_TIMEOUT:?}"));
+                    }
+                }
             }
         }
     }
-    client.close().await;
+}
+
+/// Tells the user a subscription moved to another member: who leads now, and the gap in which
+/// events may have been missed.
+async fn report_gap(
+    output: Output,
+    pool: &IrohRaftManagementClient,
+    followed: &Followed,
+    lost_at: u64,
+) -> anyhow::Result<()> {
+    let now = iroh_raft::events::unix_millis_now();
+    let status = pool.get_cluster_status().await.ok();
+    let node_id = status.as_ref().and_then(|s| {
+        s.members
+            .iter()
+            .find(|m| m.member.endpoint_key == *followed.node.id.as_bytes())
+            .map(|m| m.node_id)
+    });
+    let (leader, term) = (
+        status.as_ref().and_then(|s| s.leader),
+        status.as_ref().map(|s| s.term),
+    );
+    if output == Output::Json {
+        println!(
+            "{}",
+            serde_json::json!({ "Resubscribed": {
+                "node_id": node_id,
+                "leader": leader,
+                "term": term,
+                "missed_from": when(lost_at),
+                "missed_to": when(now),
+            }, "at": when(now), "at_unix_ms": now })
+        );
+    } else {
+        println!(
+            "{}  resubscribed to node {}; leader now {} (term {}); events between {} and now may be missing",
+            when(now),
+            node_id.map_or("?".into(), |id| id.to_string()),
+            leader.map_or("none".into(), |l| l.to_string()),
+            term.map_or("?".into(), |t| t.to_string()),
+            when(lost_at)
+        );
+    }
     Ok(())
+}
+
+/// `iroh-raft events`: follows a member's events until Ctrl-C, moving to another member when it
+/// stops answering (or exiting 1, with `--no-follow`).
+pub(crate) async fn events(args: EventsArgs) -> anyhow::Result<()> {
+    let EventsArgs { target, no_follow } = args;
+    let key = target.secret_key()?;
+    let pool = connect(&target).await?;
+    let mut avoid = Vec::new();
+    let mut lost_at = None;
+    let result = loop {
+        let mut followed = match subscribe_any(&pool, &key, &avoid).await {
+            Ok(followed) => followed,
+            Err(error) => break Err(error),
+        };
+        if let Some(at) = lost_at.take() {
+            report_gap(target.output, &pool, &followed, at).await?;
+        }
+        let lost = follow(target.output, &mut followed).await;
+        followed.client.close().await;
+        match lost {
+            Ok(done) => break done,
+            Err(reason) if no_follow => {
+                break Err(anyhow::anyhow!(
+                    "lost the subscription to {}: {reason}",
+                    followed.node.id.fmt_short()
+                ));
+            }
+            Err(reason) => {
+                eprintln!(
+                    "lost the subscription to {}: {reason}; following another member",
+                    followed.node.id.fmt_short()
+                );
+                lost_at = Some(iroh_raft::events::unix_millis_now());
+                avoid = vec![followed.node.id];
+                // Learn the membership again, without the lost node first.
+                let _ = pool.get_cluster_status().await;
+            }
+        }
+    };
+    pool.close().await;
+    result
 }
