@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iroh::{Endpoint, EndpointId};
+use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ForwardToLeader, RaftError};
 
 use super::inspect::View;
 use crate::client::{Client, ClientError};
 use crate::metrics::ManagementCounters;
 use crate::proto::{Member, Operation, Reply, RequestError, Route, TypeConfig};
+use crate::raft::{SharedRaft, StateMachineStore};
 
 type C = TypeConfig;
 
@@ -24,6 +26,8 @@ const LEADER_DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct LeaderLink {
     endpoint: Endpoint,
     node_id: u64,
+    /// Watched while a request is on its way: a new leader means the old one will not answer.
+    raft: SharedRaft<StateMachineStore>,
     cached: tokio::sync::Mutex<Option<(u64, Arc<Client>)>>,
     counters: Arc<ManagementCounters>,
 }
@@ -55,10 +59,16 @@ where
 }
 
 impl LeaderLink {
-    pub(crate) fn new(endpoint: Endpoint, node_id: u64, counters: Arc<ManagementCounters>) -> Self {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        node_id: u64,
+        raft: SharedRaft<StateMachineStore>,
+        counters: Arc<ManagementCounters>,
+    ) -> Self {
         Self {
             endpoint,
             node_id,
+            raft,
             cached: tokio::sync::Mutex::new(None),
             counters,
         }
@@ -102,7 +112,24 @@ impl LeaderLink {
         self.counters.forwarded();
         let client = self.client(leader, member).await?;
         // A deploy's bytes are already here: they stream on to the leader the same way.
-        let result = client.forward(caller, operation).await;
+        let is_write = matches!(operation, Operation::Write { .. });
+        let result = tokio::select! {
+            result = client.forward(caller, operation) => result,
+            () = self.leader_moved_from(leader) => {
+                // A leader that died with the request: drop its connection and let the request
+                // go to the new one, except a write, whose fate the client decides (it resends
+                // in its session slot).
+                *self.cached.lock().await = None;
+                return Err(if is_write {
+                    RequestError::ForwardFailed {
+                        leader,
+                        reason: "a new leader was elected while the write was on its way".into(),
+                    }
+                } else {
+                    RequestError::NoLeader
+                });
+            }
+        };
         result.map_err(|error| {
             if !matches!(error, ClientError::Request(_)) {
                 // The connection may be stale: dial again next time.
@@ -118,6 +145,25 @@ impl LeaderLink {
                 },
             }
         })
+    }
+
+    /// Resolves once this node knows of a leader other than `leader`.
+    async fn leader_moved_from(&self, leader: u64) {
+        let raft = self.raft.get();
+        let mut metrics = raft.metrics();
+        loop {
+            if metrics
+                .borrow_watched()
+                .current_leader
+                .is_some_and(|now| now != leader)
+            {
+                return;
+            }
+            if metrics.changed().await.is_err() {
+                // This core was replaced or stopped: the request's own deadline decides.
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// The cached connection to `leader`, dialled if there is none.

@@ -222,7 +222,12 @@ pub(crate) fn serve(
         node_id: identity.node_id,
         reader: storage.state_machine.shared_reader(),
         endpoint: endpoint.clone(),
-        leader: LeaderLink::new(endpoint.clone(), identity.node_id, counters.clone()),
+        leader: LeaderLink::new(
+            endpoint.clone(),
+            identity.node_id,
+            shared.clone(),
+            counters.clone(),
+        ),
         membership: membership.clone(),
         counters,
         network: storage.network.clone(),

@@ -259,3 +259,38 @@ async fn bug_status_and_health_said_all_is_well_with_a_voter_down() {
     .await
     .expect("the test finished in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_status_just_after_a_leader_kill_said_the_quorum_may_be_lost() {
+    tokio::time::timeout(LIMIT, async {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut nodes = cluster(root.path(), &[]).await;
+        let leader = leader_of(&nodes, 0).await;
+        let follower = (leader + 1) % 3;
+        let follower_address = format_node_address(&nodes[follower].addr);
+        // The follower forwards to the leader once, so it holds a connection to it.
+        let before = cli(&follower_address, &["status", "-o", "json"]);
+        assert!(before.status.success(), "{}", text(&before));
+        let old: serde_json::Value = serde_json::from_slice(&before.stdout).expect("json");
+        let old_leader = old["leader"].as_u64().expect("a leader");
+
+        nodes[leader].kill();
+        let started = Instant::now();
+        let after = cli(&follower_address, &["status", "-o", "json"]);
+        let took = started.elapsed();
+        assert!(
+            !text(&after).contains("no answer within"),
+            "status waited on the dead leader: {}",
+            text(&after)
+        );
+        let new: serde_json::Value = serde_json::from_slice(&after.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&after)));
+        assert!(
+            new["leader"].as_u64().is_some_and(|l| l != old_leader),
+            "status names the new leader: {new}"
+        );
+        assert!(took < Duration::from_secs(9), "status took {took:?}");
+    })
+    .await
+    .expect("the test finished in time");
+}

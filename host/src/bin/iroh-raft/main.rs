@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod demo;
 mod kv;
+mod logging;
 mod manage;
 mod metrics;
 mod node;
@@ -69,11 +70,10 @@ enum Command {
     /// Check that the replicas agree (`check consistency`: every member's state hash at one
     /// applied index).
     Check(WithTarget<check::CheckCli>),
-    /// Follow the cluster's events until Ctrl-C (one JSON object per line with -o json).
+    /// Follow the cluster's events, with their times, until Ctrl-C (JSON lines with -o json).
     ///
-    /// Each event carries the time its node published it. If the followed member stops
-    /// answering (checked every 2 s), the command moves to another member, says who leads now and
-    /// since when events may be missing; with `--no-follow` it exits 1 with the reason instead.
+    /// If the member stops answering, moves to another and says who leads now and since when
+    /// events may be missing; with `--no-follow` it exits 1 with the reason instead.
     Events(events::EventsArgs),
     /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
     Write(raw::WriteArgs),
@@ -96,26 +96,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    {
-        use tracing_subscriber::Layer as _;
-        use tracing_subscriber::layer::SubscriberExt as _;
-        use tracing_subscriber::util::SubscriberInitExt as _;
-        let levels = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        // Warnings repeated per peer at the heartbeat rate: one line per interval, with a count.
-        let repeats = iroh_raft::log_limit::RepeatLimit::new(
-            iroh_raft::log_limit::REPEAT_INTERVAL,
-            std::io::stderr,
-        );
-        tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_filter(levels)
-                    .with_filter(repeats),
-            )
-            .init();
-    }
+    logging::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
