@@ -7,18 +7,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
 use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
 
 mod check;
 mod seed;
+mod subscribe;
 
 use crate::client::{Client, ClientError, client_endpoint};
 use crate::proto::{
-    ClusterConfig, ClusterEvent, ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse,
-    LogEntryInfo, LogInfo, Member, MemberOperationResponse, MemberRole, MetricsCategory,
-    MetricsSnapshot, Operation, Reply, SnapshotInfo,
+    ClusterConfig, ClusterStatus, HealthStatus, JoinTicket, LeadershipResponse, LogEntryInfo,
+    LogInfo, Member, MemberOperationResponse, MemberRole, MetricsCategory, MetricsSnapshot,
+    Operation, Reply, SnapshotInfo,
 };
 use crate::write_session::{self, WriteSession};
 
@@ -160,7 +160,10 @@ impl IrohRaftManagementClient {
                 client.request(operation.clone()).await
             };
             match reply {
-                Err(ClientError::Request(error)) => return Err(ClientError::Request(error)),
+                // A member still catching up after it started: another may serve it now.
+                Err(ClientError::Request(error)) if !error.is_catching_up() => {
+                    return Err(ClientError::Request(error));
+                }
                 Err(error) => {
                     // Unreachable or broken: forget the connection, try the next member.
                     self.demote(&addr).await;
@@ -423,25 +426,6 @@ impl IrohRaftManagementClient {
     /// Lists backups through the backup plugin.
     pub async fn list_backups(&self) -> Result<Reply, ClientError> {
         self.send(Operation::ListBackups, true).await
-    }
-
-    /// The events the first reachable member observes from now on, in order. A subscriber that
-    /// falls behind gets a `Lagged` event saying how many it missed.
-    pub async fn subscribe_to_events(
-        &self,
-    ) -> Result<BoxStream<'static, Result<ClusterEvent, ClientError>>, ClientError> {
-        let addresses = self.pool.lock().await.addresses.clone();
-        let mut last = None;
-        for addr in addresses {
-            match self.connection(&addr).await {
-                Ok(client) => match client.subscribe().await {
-                    Ok(events) => return Ok(events.into_stream()),
-                    Err(error) => last = Some(error),
-                },
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.unwrap_or_else(|| ClientError::Connect("no member is reachable".into())))
     }
 }
 

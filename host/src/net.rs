@@ -4,6 +4,7 @@
 
 mod address;
 mod admission;
+mod advertised;
 mod counted;
 mod discovery_client;
 mod discovery_server;
@@ -19,6 +20,7 @@ mod raft_server;
 
 pub use address::{format_node_address, parse_node_address};
 pub use admission::Admission;
+pub use advertised::{advertised_addrs, interface_addrs};
 pub use counted::Counted;
 pub use discovery_client::discovery_exchange;
 pub use discovery_server::{DiscoveryServer, DiscoveryService};

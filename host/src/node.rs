@@ -11,6 +11,7 @@ mod consistency_check;
 mod error;
 mod event_source;
 mod forward;
+mod gate;
 mod identity;
 mod init;
 mod inspect;
@@ -74,6 +75,8 @@ pub struct Node {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     state_machine: StateMachineStore,
     metrics_http: Option<std::net::SocketAddr>,
+    /// The addresses peers and clients dial (the bound ones; each interface's for `0.0.0.0`).
+    advertised: Vec<std::net::SocketAddr>,
 }
 
 impl Node {
@@ -118,11 +121,12 @@ impl Node {
             }
             None => None,
         };
+        let advertised = me.addrs.clone();
         if initialize {
             init::initialize(&raft.get(), identity.node_id, me, &config).await?;
         }
         serving.service.authorizer.preload().await;
-        tracing::info!(node_id = identity.node_id, addr = ?endpoint.bound_sockets(), "node started");
+        tracing::info!(node_id = identity.node_id, addr = ?advertised, "node started");
         Ok(Self {
             raft,
             router: serving.router,
@@ -131,6 +135,7 @@ impl Node {
             tasks,
             state_machine,
             metrics_http,
+            advertised,
         })
     }
 
@@ -144,14 +149,14 @@ impl Node {
         self.identity.node_id
     }
 
-    /// Where clients and peers reach this node.
+    /// Where clients and peers reach this node: its bound address, or each interface's address
+    /// when it is bound to `0.0.0.0`.
     pub fn addr(&self) -> EndpointAddr {
-        let endpoint = self.endpoint();
-        let mut addr = EndpointAddr::new(endpoint.id());
-        for socket in endpoint.bound_sockets() {
-            addr = addr.with_ip_addr(socket);
-        }
-        addr
+        self.advertised
+            .iter()
+            .fold(EndpointAddr::new(self.endpoint().id()), |addr, socket| {
+                addr.with_ip_addr(*socket)
+            })
     }
 
     /// Where `GET /metrics` is served over HTTP, if [`NodeConfig::metrics_http`] asked for it.
@@ -169,7 +174,7 @@ impl Node {
         JoinTicket {
             cluster_id: self.identity.cluster_id,
             endpoint_key: *self.endpoint().id().as_bytes(),
-            addrs: self.endpoint().bound_sockets(),
+            addrs: self.advertised.clone(),
             secret: self.identity.secret,
         }
     }

@@ -25,6 +25,8 @@ pub(crate) struct View {
     pub(crate) leader: Option<u64>,
     pub(crate) last_log: Option<u64>,
     pub(crate) committed: Option<u64>,
+    /// What the cluster has committed as far as this node knows (may lead `committed`).
+    pub(crate) cluster_committed: Option<u64>,
     pub(crate) applied: Option<u64>,
     pub(crate) snapshot: Option<u64>,
     pub(crate) purged: Option<u64>,
@@ -64,6 +66,7 @@ impl View {
             leader: m.current_leader,
             last_log: m.last_log_index,
             committed: m.local_committed.as_ref().map(|id| id.index),
+            cluster_committed: m.cluster_committed.as_ref().map(|id| id.index),
             applied: m.last_applied.as_ref().map(|id| id.index),
             snapshot: m.snapshot.as_ref().map(|id| id.index),
             purged: m.purged.as_ref().map(|id| id.index),
@@ -195,8 +198,11 @@ pub(crate) fn health(view: &View, uptime: Duration, quorum_timeout: Duration) ->
     if !view.members.contains_key(&view.node_id) && view.leader.is_some() {
         problems.push("this node is not a member of the cluster it follows".into());
     }
+    // The only voter is a quorum by itself: it needs no one's acknowledgement.
+    let alone = view.voters.len() == 1 && view.voters.contains(&view.node_id);
     if let Some(ms) = view.millis_since_quorum_ack
         && view.is_leader()
+        && !alone
         && ms > quorum_timeout.as_millis() as u64
     {
         problems.push(format!(

@@ -189,3 +189,13 @@ fn bug_a_leader_with_a_voter_down_reported_itself_healthy() {
         health.problems
     );
 }
+
+#[test]
+fn bug_a_one_node_cluster_reported_no_quorum_acknowledging_its_leader() {
+    let mut view = leader_view();
+    view.voters = vec![1];
+    view.members.retain(|id, _| *id == 1);
+    view.millis_since_quorum_ack = Some(60_000);
+    let health = health(&view, Duration::from_secs(60), AFTER);
+    assert!(health.healthy, "{:?}", health.problems);
+}

@@ -111,8 +111,13 @@ impl<SM: RaftStateMachine<C>> DiscoveryService for JoinService<SM> {
         }
         if let Err(error) = self
             .service
-            .removal
-            .check(self.node_id, &Operation::GetClusterStatus)
+            .gate
+            .admit(
+                &self.service.raft,
+                self.node_id,
+                &Operation::GetClusterStatus,
+            )
+            .await
         {
             return DiscoveryReply::Error(error);
         }

@@ -61,7 +61,10 @@ impl NodeService {
             cluster_id: self.cluster_id,
             role: announcer::announced_role(&view, false),
             version: env!("CARGO_PKG_VERSION").to_string(),
-            endpoints: self.endpoint.bound_sockets(),
+            endpoints: crate::net::advertised_addrs(
+                &self.endpoint.bound_sockets(),
+                &crate::net::interface_addrs(),
+            ),
         };
         let answer = announcer::announce_to(&self.endpoint, &member, &me)
             .await

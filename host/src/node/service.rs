@@ -62,8 +62,8 @@ pub(crate) struct NodeService {
     pub(crate) consistency: Arc<ConsistencyRecord>,
     /// The access policy's runtime: every request is judged here first.
     pub(crate) authorizer: Authorizer,
-    /// Whether this node was removed from its cluster (it then answers only who it is).
-    pub(crate) removal: Arc<super::removal::Removal>,
+    /// Removed, or not caught up since it started: then it answers only status and health.
+    pub(crate) gate: super::gate::Gate,
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
@@ -222,7 +222,7 @@ impl NodeService {
         let diverged = self.consistency.problems(self.node_id);
         health.healthy &= diverged.is_empty();
         health.problems.extend(diverged);
-        if let Some(problem) = self.removal.problem() {
+        if let Some(problem) = self.gate.problem(&self.raft) {
             health.healthy = false;
             health.problems.insert(0, problem);
         }
@@ -370,9 +370,9 @@ impl ManagementService for NodeService {
                 return Err(error);
             }
         };
-        if let Err(removed) = self.removal.check(self.node_id, &operation) {
+        if let Err(refused) = self.gate.admit(&self.raft, self.node_id, &operation).await {
             self.counters.answered(false);
-            return Err(removed);
+            return Err(refused);
         }
         let timeout = timeout_for(&operation);
         let work = async {

@@ -14,6 +14,7 @@ use iroh::protocol::Router;
 use super::access::Authorizer;
 use super::announcer::{self, Identity};
 use super::forward::LeaderLink;
+use super::gate::Gate;
 use super::joins::JoinService;
 use super::raft_core::CoreFactory;
 use super::removal::Removal;
@@ -25,7 +26,7 @@ use super::{
 use crate::metrics::{ManagementCounters, NetworkCounters};
 use crate::net::{
     Admission, Counted, DiscoveryServer, ManagementServer, MetricsServer, RaftServer,
-    bind_endpoint, load_or_create_secret_key,
+    advertised_addrs, bind_endpoint, interface_addrs, load_or_create_secret_key,
 };
 use crate::plugin::PluginEngine;
 use crate::proto::{ClusterConfig, JoinTicket, Member, alpn};
@@ -92,7 +93,7 @@ pub(crate) async fn bind(dir: &Path, config: &NodeConfig) -> Result<(Endpoint, M
     };
     let me = Member {
         endpoint_key: *endpoint.id().as_bytes(),
-        addrs: endpoint.bound_sockets(),
+        addrs: advertised_addrs(&endpoint.bound_sockets(), &interface_addrs()),
         observer: false,
     };
     Ok((endpoint, me))
@@ -238,7 +239,7 @@ pub(crate) fn serve(
         local_config: config.cluster_config(),
         consistency: Arc::default(),
         authorizer: Authorizer::new(storage.state_machine.clone()),
-        removal: removal.clone(),
+        gate: Gate::new(removal.clone()),
     });
     let announced = Identity {
         node_id: identity.node_id,

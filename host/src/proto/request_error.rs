@@ -221,6 +221,20 @@ pub enum RequestError {
         /// The index of the membership that no longer names it.
         membership_index: u64,
     },
+    /// This node has not caught up with the cluster since it started, so it does not serve yet
+    /// by what may be an old configuration, membership or access policy.
+    #[error(
+        "this node is catching up with the cluster after starting (applied {applied:?} of \
+         {committed:?} committed, leader {leader:?}); ask another member or retry shortly"
+    )]
+    CatchingUp {
+        /// Its applied index.
+        applied: Option<u64>,
+        /// What it knows the cluster has committed.
+        committed: Option<u64>,
+        /// The leader it knows of.
+        leader: Option<u64>,
+    },
     /// The access policy refused the request (or no policy could decide, which also refuses).
     #[error("permission denied: {operation}{} — {reason}", if resource.is_empty() { String::new() } else { format!(" on {resource}") })]
     Denied {
@@ -231,4 +245,12 @@ pub enum RequestError {
         /// Why, as the policy (or the host, failing closed) put it.
         reason: String,
     },
+}
+
+impl RequestError {
+    /// Whether the node refused only because it has not caught up since it started: another
+    /// member may serve the request now.
+    pub fn is_catching_up(&self) -> bool {
+        matches!(self, Self::CatchingUp { .. })
+    }
 }

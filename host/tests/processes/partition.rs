@@ -182,3 +182,54 @@ async fn an_entry_discarded_by_a_partitioned_leader_is_retried_and_applied_once(
     drop(nodes);
     drop(network);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_a_node_bound_to_0_0_0_0_advertised_an_address_no_peer_could_dial() {
+    let network = Network::new(2);
+    let root = tempfile::tempdir().expect("temp dir");
+    let any: std::net::SocketAddr = "0.0.0.0:7000".parse().expect("addr");
+    let node = |host: usize, args: &[String]| {
+        let mut command = network.command(host, env!("CARGO_BIN_EXE_iroh-raft"));
+        command.env("RUST_LOG", "error");
+        spawn_with(
+            command,
+            &root.path().join(format!("n{host}")),
+            any,
+            args,
+            Stdio::inherit(),
+        )
+    };
+    let first = node(1, &["--init".to_string()]);
+    let ticket = first.ticket.clone().expect("ticket");
+    let dialable = |addr: &iroh::EndpointAddr| {
+        let ips: Vec<std::net::IpAddr> = addr.ip_addrs().map(|s| s.ip()).collect();
+        (
+            ips.iter().all(|ip| !ip.is_unspecified()),
+            ips.contains(&network.bind(1, PORT).ip()) || ips.contains(&network.bind(2, PORT).ip()),
+        )
+    };
+    assert_eq!(dialable(&first.addr), (true, true), "{:?}", first.addr);
+    // The second node, in another namespace, joins at the advertised addresses.
+    let second = node(2, &["--join".to_string(), ticket]);
+    assert_eq!(dialable(&second.addr), (true, true), "{:?}", second.addr);
+    tokio::time::timeout(LIMIT, async {
+        let client = Client::connect_with_key(admin_key(), first.addr.clone())
+            .await
+            .expect("the test reaches the advertised address");
+        eventually(Duration::from_secs(60), "two voters", || async {
+            client.status().await.is_ok_and(|s| s.voters.len() == 2)
+        })
+        .await;
+        let status = client.status().await.expect("status");
+        for (id, member) in &status.voters {
+            assert!(
+                member.addrs.iter().all(|a| !a.ip().is_unspecified()),
+                "member {id} is recorded at {member}"
+            );
+        }
+    })
+    .await
+    .expect("the test finished in time");
+    drop((first, second));
+    drop(network);
+}
