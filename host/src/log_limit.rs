@@ -24,6 +24,9 @@ const LIMITED_TARGETS: &[&str] = &[
     "openraft::engine::handler::replication_handler",
 ];
 
+/// At most this many distinct messages are tracked at once.
+const MAX_TRACKED: usize = 256;
+
 /// How often a repeated warning is summed up.
 pub const REPEAT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -55,9 +58,17 @@ impl<W: for<'a> MakeWriter<'a>> RepeatLimit<W> {
 
     /// Whether to log a limited warning whose text is `message`; may log the summary instead.
     fn admit(&self, metadata: &Metadata<'_>, message: &str) -> bool {
-        let key = message.to_string();
+        let key = format!("{}\0{message}", metadata.target());
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() >= MAX_TRACKED {
+            // Messages that vary (an error with a changing detail) are not kept forever.
+            let every = self.every;
+            seen.retain(|_, entry| now.duration_since(entry.since) < every * 2);
+            if seen.len() >= MAX_TRACKED {
+                seen.clear();
+            }
+        }
         let Some(entry) = seen.get_mut(&key) else {
             seen.insert(
                 key,

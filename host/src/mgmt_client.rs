@@ -160,8 +160,8 @@ impl IrohRaftManagementClient {
                 client.request(operation.clone()).await
             };
             match reply {
-                // A member still catching up after it started: another may serve it now.
-                Err(ClientError::Request(error)) if !error.is_catching_up() => {
+                // A member catching up after it started, or removed: another may serve it.
+                Err(ClientError::Request(error)) if !error.another_member_may_serve() => {
                     return Err(ClientError::Request(error));
                 }
                 Err(error) => {

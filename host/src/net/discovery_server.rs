@@ -51,12 +51,29 @@ impl<S: DiscoveryService> DiscoveryServer<S> {
     }
 }
 
+/// How long one discovery exchange may take, from the connection to the last byte of the answer:
+/// a peer that opens a connection and sends nothing does not hold the handler longer.
+const EXCHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl<S: DiscoveryService> ProtocolHandler for DiscoveryServer<S> {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        if tokio::time::timeout(EXCHANGE_TIMEOUT, self.exchange(&connection))
+            .await
+            .is_err()
+        {
+            connection.close(1u32.into(), b"discovery exchange timed out");
+        }
+        Ok(())
+    }
+}
+
+impl<S: DiscoveryService> DiscoveryServer<S> {
+    /// One request read, served and answered on `connection`.
+    async fn exchange(&self, connection: &Connection) {
         let caller = connection.remote_id();
         let key = *caller.as_bytes();
         let Ok((mut send, mut recv)) = connection.accept_bi().await else {
-            return Ok(());
+            return;
         };
         let answer = match read_frame(&mut recv, alpn::MAX_DISCOVERY_FRAME).await {
             Ok(Some(body)) => match decode_body::<DiscoveryRequest>(&body) {
@@ -76,7 +93,7 @@ impl<S: DiscoveryService> ProtocolHandler for DiscoveryServer<S> {
                     ))),
                 },
             },
-            Ok(None) => return Ok(()),
+            Ok(None) => return,
             Err(error) => Answer::Current(DiscoveryReply::Refused(format!(
                 "unreadable discovery request: {error}"
             ))),
@@ -91,6 +108,5 @@ impl<S: DiscoveryService> ProtocolHandler for DiscoveryServer<S> {
             let _ = send.finish();
             let _ = send.stopped().await;
         }
-        Ok(())
     }
 }

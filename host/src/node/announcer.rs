@@ -25,10 +25,13 @@ pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
 /// How long one announce may take.
 pub(crate) const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What this node is, as it announces it.
-pub(crate) fn announced_role(view: &View, removed: bool) -> AnnouncedRole {
+/// What the node whose key is `my_key` is, as it announces it.
+pub(crate) fn announced_role(view: &View, my_key: &[u8; 32], removed: bool) -> AnnouncedRole {
     if removed {
         return AnnouncedRole::Removed;
+    }
+    if !removal::names(view, my_key) {
+        return AnnouncedRole::Standby;
     }
     match view.role(view.node_id) {
         Some(MemberRole::Voter) => AnnouncedRole::Voter,
@@ -42,6 +45,7 @@ pub(crate) fn announced_role(view: &View, removed: bool) -> AnnouncedRole {
 #[derive(Debug, Clone)]
 pub(crate) struct Identity {
     pub(crate) node_id: u64,
+    pub(crate) key: [u8; 32],
     pub(crate) cluster_id: [u8; 16],
     pub(crate) endpoints: Vec<SocketAddr>,
 }
@@ -52,7 +56,7 @@ impl Identity {
         Announce {
             node_id: self.node_id,
             cluster_id: self.cluster_id,
-            role: announced_role(view, removal.at().is_some()),
+            role: announced_role(view, &self.key, removal.at().is_some()),
             version: env!("CARGO_PKG_VERSION").to_string(),
             endpoints: self.endpoints.clone(),
         }
@@ -92,7 +96,7 @@ pub(crate) async fn run(
             return;
         }
         let view = View::of(&shared.get());
-        let own = OwnMembership::of(&view);
+        let own = OwnMembership::of(&view, &identity.key);
         let mut removed_at = own.and_then(|own| removal::removed_by_transition(named_me_at, own));
         named_me_at = removal::named_me_at(named_me_at, own);
         if removed_at.is_none() {
@@ -124,12 +128,11 @@ pub(crate) async fn run(
         let Some(at) = removed_at else {
             continue;
         };
-        match removal.record(at) {
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!("cannot record this node's removal in its data directory: {error}");
-                continue;
-            }
+        if let Err(error) = removal.record(at) {
+            tracing::error!(
+                "cannot record this node's removal in its data directory ({error}); it stops \
+                 serving now, and after a restart learns of the removal from its peers again"
+            );
         }
         tracing::warn!(
             node_id = identity.node_id,
@@ -162,11 +165,21 @@ mod tests {
             node_id: 2,
             ..View::default()
         };
-        assert_eq!(announced_role(&view, false), AnnouncedRole::Standby);
-        view.members.insert(2, Member::default());
-        assert_eq!(announced_role(&view, false), AnnouncedRole::Learner);
+        let key = [2; 32];
+        assert_eq!(announced_role(&view, &key, false), AnnouncedRole::Standby);
+        let member = Member {
+            endpoint_key: key,
+            ..Member::default()
+        };
+        view.members.insert(2, member);
+        assert_eq!(announced_role(&view, &key, false), AnnouncedRole::Learner);
         view.voters.push(2);
-        assert_eq!(announced_role(&view, false), AnnouncedRole::Voter);
-        assert_eq!(announced_role(&view, true), AnnouncedRole::Removed);
+        assert_eq!(announced_role(&view, &key, false), AnnouncedRole::Voter);
+        assert_eq!(announced_role(&view, &key, true), AnnouncedRole::Removed);
+        // Another node's key under this id (ids are reused): not this node.
+        assert_eq!(
+            announced_role(&view, &[9; 32], false),
+            AnnouncedRole::Standby
+        );
     }
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use iroh::{Endpoint, EndpointId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ForwardToLeader, RaftError};
@@ -46,6 +47,26 @@ pub(crate) fn destination(
             .filter(|leader| *leader != view.node_id)
             .and_then(|id| Some((id, view.members.get(&id)?.clone())))
             .ok_or(RequestError::NoLeader),
+    )
+}
+
+/// Whether `operation` changes nothing, so that sending it again to a new leader is harmless.
+pub(crate) fn safe_to_resend(operation: &Operation) -> bool {
+    use Operation::*;
+    matches!(
+        operation,
+        Read { .. }
+            | Status
+            | GetClusterStatus
+            | GetConfiguration
+            | GetHealthStatus
+            | GetMetrics { .. }
+            | GetLogInfo
+            | GetLogEntries { .. }
+            | GetSnapshotInfo
+            | PluginList
+            | GetStateHash { .. }
+            | ListBackups
     )
 }
 
@@ -111,22 +132,32 @@ impl LeaderLink {
         }
         self.counters.forwarded();
         let client = self.client(leader, member).await?;
+        // A leader replaced while this node dialled it: nothing was sent, route again.
+        if self.leader_moved_from(leader).now_or_never().is_some() {
+            return Err(RequestError::NoLeader);
+        }
         // A deploy's bytes are already here: they stream on to the leader the same way.
-        let is_write = matches!(operation, Operation::Write { .. });
+        let resend = safe_to_resend(&operation);
         let result = tokio::select! {
+            biased;
             result = client.forward(caller, operation) => result,
             () = self.leader_moved_from(leader) => {
-                // A leader that died with the request: drop its connection and let the request
-                // go to the new one, except a write, whose fate the client decides (it resends
-                // in its session slot).
-                *self.cached.lock().await = None;
-                return Err(if is_write {
+                // A leader replaced while the request waited on it (it died with it): forget its
+                // connection. A read goes to the new leader; a change may have been made, so its
+                // outcome is the client's to check (a write is resent in its session slot).
+                let mut cached = self.cached.lock().await;
+                if cached.as_ref().is_some_and(|(id, _)| *id == leader) {
+                    *cached = None;
+                }
+                return Err(if resend {
+                    RequestError::NoLeader
+                } else {
                     RequestError::ForwardFailed {
                         leader,
-                        reason: "a new leader was elected while the write was on its way".into(),
+                        reason: "a new leader was elected while the request was on its way; \
+                                 whether it took effect is unknown: check, then retry"
+                            .into(),
                     }
-                } else {
-                    RequestError::NoLeader
                 });
             }
         };
@@ -204,5 +235,33 @@ impl LeaderLink {
         };
         *cached = Some((leader, client.clone()));
         Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bug_a_step_down_forwarded_to_a_dying_leader_was_sent_again_to_the_next() {
+        // Changes are not resent behind the client's back: their outcome is unknown.
+        assert!(!safe_to_resend(&Operation::StepDown));
+        assert!(!safe_to_resend(&Operation::TransferLeadership {
+            target_node: Some(2)
+        }));
+        assert!(!safe_to_resend(&Operation::RemoveMember { node_id: 3 }));
+        assert!(!safe_to_resend(&Operation::PluginRollback {
+            kind: crate::proto::PluginKind::StateMachine
+        }));
+        assert!(!safe_to_resend(&Operation::Write {
+            command: bytes::Bytes::new(),
+            session: None
+        }));
+        // Reads are.
+        assert!(safe_to_resend(&Operation::GetClusterStatus));
+        assert!(safe_to_resend(&Operation::Read {
+            query: bytes::Bytes::new(),
+            consistency: crate::proto::Consistency::Linearizable
+        }));
     }
 }

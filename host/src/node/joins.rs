@@ -99,16 +99,6 @@ impl<SM: RaftStateMachine<C>> DiscoveryService for JoinService<SM> {
         cluster_id: Option<[u8; 16]>,
         caller: EndpointId,
     ) -> DiscoveryReply {
-        if let Some(asked) = cluster_id
-            && asked != self.cluster_id
-        {
-            return DiscoveryReply::Error(RequestError::Refused(format!(
-                "no cluster {} here: this node is a member of cluster {} (check the ticket or the \
-                 cluster id)",
-                hex::encode(asked),
-                hex::encode(self.cluster_id)
-            )));
-        }
         if let Err(error) = self
             .service
             .gate
@@ -127,6 +117,16 @@ impl<SM: RaftStateMachine<C>> DiscoveryService for JoinService<SM> {
             .await
         {
             return DiscoveryReply::Error(denied);
+        }
+        if let Some(asked) = cluster_id
+            && asked != self.cluster_id
+        {
+            return DiscoveryReply::Error(RequestError::Refused(format!(
+                "no cluster {} here: this node is a member of cluster {} (check the ticket or the \
+                 cluster id)",
+                hex::encode(asked),
+                hex::encode(self.cluster_id)
+            )));
         }
         let view = View::of(&self.raft.get());
         DiscoveryReply::ClusterInfo(ClusterInfo {

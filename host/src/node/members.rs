@@ -59,7 +59,7 @@ impl NodeService {
         let me = Announce {
             node_id: self.node_id,
             cluster_id: self.cluster_id,
-            role: announcer::announced_role(&view, false),
+            role: announcer::announced_role(&view, self.endpoint.id().as_bytes(), false),
             version: env!("CARGO_PKG_VERSION").to_string(),
             endpoints: crate::net::advertised_addrs(
                 &self.endpoint.bound_sockets(),
@@ -133,8 +133,9 @@ impl NodeService {
         {
             Ok(_) => RequestError::Refused(format!(
                 "node {node_id} did not catch up within {CATCH_UP_TIMEOUT:?} ({behind}), so it was \
-                 taken out of the membership again; check that it runs and that the leader can \
-                 reach it, then add it again"
+                 taken out of the membership again (it now counts itself removed): check that the \
+                 leader can reach it, wipe its data directory, start it again with \
+                 `--standby-as {node_id}` and add it again"
             )),
             Err(error) => RequestError::Refused(format!(
                 "node {node_id} did not catch up within {CATCH_UP_TIMEOUT:?} ({behind}), and taking \

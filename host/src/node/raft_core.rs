@@ -72,7 +72,10 @@ pub(crate) async fn restart(
         .await
         .map_err(|e| NodeError::raft("stopping the raft core", e))?;
     let core = factory.start(config).await?;
-    shared.replace(core.clone());
+    if let Err(refused) = shared.replace(core.clone()) {
+        // The node stopped (or was removed) meanwhile: the new core goes too.
+        let _ = refused.shutdown().await;
+    }
     Ok(core)
 }
 

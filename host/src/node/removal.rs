@@ -74,17 +74,24 @@ impl Removal {
         })
     }
 
-    /// Records a removal at `membership_index` (durably, before it takes effect); `false` if one
-    /// was already recorded.
+    /// Records a removal at `membership_index`: at once in memory (the node stops serving), then
+    /// durably. `Ok(false)` if one was already recorded; an I/O error leaves the in-memory record,
+    /// and a restarted node learns of its removal from its peers again.
     pub(crate) fn record(&self, membership_index: u64) -> std::io::Result<bool> {
         let mut at = self.at.lock().unwrap_or_else(|p| p.into_inner());
         if at.is_some() {
             return Ok(false);
         }
-        let file = std::fs::File::create(&self.path)?;
+        *at = Some(membership_index);
+        // Written whole or not at all: a temporary file, synced, renamed, the directory synced.
+        let partial = self.path.with_extension("partial");
+        let file = std::fs::File::create(&partial)?;
         std::io::Write::write_all(&mut &file, format!("{membership_index}\n").as_bytes())?;
         file.sync_all()?;
-        *at = Some(membership_index);
+        std::fs::rename(&partial, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
         Ok(true)
     }
 }
@@ -106,26 +113,35 @@ pub(crate) struct OwnMembership {
 }
 
 impl OwnMembership {
-    /// What `view` says; `None` before the node has any membership.
-    pub(crate) fn of(view: &View) -> Option<Self> {
+    /// What `view` says of the node whose key is `my_key`; `None` before it has any membership.
+    /// "Names me" means this node's id *with this node's key*: ids of removed members are handed
+    /// out again, so a newcomer replaying the log must not take an old member for itself.
+    pub(crate) fn of(view: &View, my_key: &[u8; 32]) -> Option<Self> {
         let index = view.membership_index?;
         Some(Self {
             index,
-            names_me: view.members.contains_key(&view.node_id),
+            names_me: names(view, my_key),
             committed: view.committed.is_some_and(|c| c >= index),
         })
     }
 }
 
+/// Whether `view`'s membership has this node's id with this node's key.
+pub(crate) fn names(view: &View, my_key: &[u8; 32]) -> bool {
+    view.members
+        .get(&view.node_id)
+        .is_some_and(|member| member.endpoint_key == *my_key)
+}
+
 /// What this node's committed membership says of a peer whose key is `key`.
 pub(crate) fn standing_of(view: &View, key: &[u8; 32]) -> PeerStanding {
-    match OwnMembership::of(view) {
-        Some(own) if own.committed => {
+    match view.membership_index {
+        Some(index) if view.committed.is_some_and(|c| c >= index) => {
             if view.members.values().any(|m| m.endpoint_key == *key) {
                 PeerStanding::Member
             } else {
                 PeerStanding::NotMember {
-                    membership_index: own.index,
+                    membership_index: index,
                 }
             }
         }
@@ -153,10 +169,14 @@ pub(crate) fn removed_by_peer(named_me_at: Option<u64>, peer: PeerStanding) -> O
     }
 }
 
-/// The highest membership index that named this node: `seen` so far, updated with `now`.
+/// The highest committed membership index that named this node: `seen` so far, updated with
+/// `now`. An uncommitted one does not count: it may be truncated (a standby whose add the dying
+/// leader never committed was never a member).
 pub(crate) fn named_me_at(seen: Option<u64>, now: Option<OwnMembership>) -> Option<u64> {
     match now {
-        Some(own) if own.names_me => Some(seen.map_or(own.index, |s| s.max(own.index))),
+        Some(own) if own.names_me && own.committed => {
+            Some(seen.map_or(own.index, |s| s.max(own.index)))
+        }
         _ => seen,
     }
 }
@@ -231,9 +251,31 @@ mod tests {
     fn named_me_at_keeps_the_highest_index_that_named_this_node() {
         assert_eq!(named_me_at(None, None), None);
         assert_eq!(named_me_at(None, Some(own(3, false, true))), None);
-        assert_eq!(named_me_at(None, Some(own(3, true, false))), Some(3));
+        assert_eq!(named_me_at(None, Some(own(3, true, true))), Some(3));
+        // An uncommitted add may be truncated: it does not make this node a member.
+        assert_eq!(named_me_at(None, Some(own(3, true, false))), None);
         assert_eq!(named_me_at(Some(7), Some(own(3, true, true))), Some(7));
         assert_eq!(named_me_at(Some(7), Some(own(9, false, true))), Some(7));
+    }
+
+    #[test]
+    fn bug_a_newcomer_with_a_removed_members_id_took_that_member_for_itself() {
+        let mut view = View {
+            node_id: 5,
+            membership_index: Some(8),
+            committed: Some(8),
+            ..View::default()
+        };
+        view.members.insert(
+            5,
+            Member {
+                endpoint_key: [0x0d; 32],
+                ..Member::default()
+            },
+        );
+        let newcomer = [0x0e; 32];
+        assert!(!OwnMembership::of(&view, &newcomer).unwrap().names_me);
+        assert!(OwnMembership::of(&view, &[0x0d; 32]).unwrap().names_me);
     }
 
     #[test]

@@ -405,6 +405,10 @@ impl ManagementService for NodeService {
     async fn subscribe(&self, caller: Caller) -> Result<Subscription, RequestError> {
         self.counters.asked(crate::proto::op::EVENTS_SUBSCRIBE);
         self.judge(&caller, &Operation::Subscribe).await?;
+        // A removed node publishes nothing more: the subscriber should follow another member.
+        self.gate
+            .removal
+            .check(self.node_id, &Operation::Subscribe)?;
         self.counters.subscription(true);
         Ok(self.state_machine.events().subscribe())
     }

@@ -243,6 +243,7 @@ pub(crate) fn serve(
     });
     let announced = Identity {
         node_id: identity.node_id,
+        key: me.endpoint_key,
         cluster_id: identity.cluster_id,
         endpoints: me.addrs.clone(),
     };

@@ -248,9 +248,9 @@ pub enum RequestError {
 }
 
 impl RequestError {
-    /// Whether the node refused only because it has not caught up since it started: another
-    /// member may serve the request now.
-    pub fn is_catching_up(&self) -> bool {
-        matches!(self, Self::CatchingUp { .. })
+    /// Whether the node refused only because of its own state (it has not caught up since it
+    /// started, or it was removed): another member may serve the request.
+    pub fn another_member_may_serve(&self) -> bool {
+        matches!(self, Self::CatchingUp { .. } | Self::Removed { .. })
     }
 }

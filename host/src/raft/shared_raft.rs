@@ -48,13 +48,22 @@ impl<SM: RaftStateMachine<TypeConfig>> SharedRaft<SM> {
             .clone()
     }
 
-    /// Puts `raft` in place of the current core (which the caller has shut down).
-    pub fn replace(&self, raft: Raft<TypeConfig, SM>) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = raft;
+    /// Puts `raft` in place of the current core (which the caller has shut down). Refused, with
+    /// `raft` handed back for the caller to shut down, once the node is stopping: a core started
+    /// while the node stopped (or was removed) must not take over.
+    pub fn replace(&self, raft: Raft<TypeConfig, SM>) -> Result<(), Raft<TypeConfig, SM>> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(raft);
+        }
+        *current = raft;
+        Ok(())
     }
 
     /// Marks the node as stopping: a core that stops now is not coming back.
     pub fn stop(&self) {
+        // Under the lock, so that a `replace` racing with it either lands first or is refused.
+        let _current = self.current.write().unwrap_or_else(|p| p.into_inner());
         self.stopping.store(true, Ordering::SeqCst);
     }
 

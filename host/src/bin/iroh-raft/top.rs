@@ -221,15 +221,17 @@ pub(crate) async fn top(args: TopArgs) -> anyhow::Result<()> {
     let keys = std::thread::spawn(move || read_keys(&quit));
     let screen = Screen::enter()?;
     screen.draw(&render(&rows, interval_ms))?;
+    // Once every watcher has ended, nothing more arrives: wait for the user only.
+    let mut watching = true;
     loop {
         tokio::select! {
-            update = received.recv() => {
+            update = received.recv(), if watching => {
                 match update {
                     Some(Update::Snapshot(id, at, snapshot)) => {
                         rows.entry(id).or_default().update(at, *snapshot);
                     }
                     Some(Update::Failed(id, error)) => rows.entry(id).or_default().error = Some(error),
-                    None => {}
+                    None => watching = false,
                 }
                 screen.draw(&render(&rows, interval_ms))?;
             }

@@ -154,29 +154,41 @@ async fn subscribe_any(
     anyhow::bail!("no member could be subscribed to: {}", problems.join("; "))
 }
 
-/// Prints `followed`'s events until Ctrl-C (`Ok`) or until it is lost (`Err`, the reason).
-async fn follow(output: Output, followed: &mut Followed) -> Result<anyhow::Result<()>, String> {
+/// Prints `followed`'s events until it is lost: `Err` with the reason and when the node was last
+/// heard from (an event or an answered probe), since events after that may be missing.
+async fn follow(
+    output: Output,
+    followed: &mut Followed,
+) -> Result<anyhow::Result<()>, (String, u64)> {
     let mut probe = tokio::time::interval(PROBE_EVERY);
     probe.tick().await;
+    let mut heard = iroh_raft::events::unix_millis_now();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(Ok(())),
             event = followed.events.next_stamped() => match event {
                 Ok(Some((at, event))) => {
+                    heard = iroh_raft::events::unix_millis_now();
                     if let Err(error) = print_event(output, at, &event) {
                         return Ok(Err(error));
                     }
                 }
-                Ok(None) => return Err("the node ended the subscription (it shut down)".into()),
-                Err(error) => return Err(error.to_string()),
+                Ok(None) => return Err(("the node ended the subscription (it shut down)".into(), heard)),
+                Err(error) => return Err((error.to_string(), heard)),
             },
             _ = probe.tick() => {
                 // Any answer, a refusal included, shows the node is alive.
                 match tokio::time::timeout(PROBE_TIMEOUT, followed.client.health_check()).await {
-                    Ok(Ok(_) | Err(ClientError::Request(_))) => {}
-                    Ok(Err(error)) => return Err(format!("the node stopped answering: {error}")),
+                    Ok(Ok(_) | Err(ClientError::Request(_))) => {
+                        heard = iroh_raft::events::unix_millis_now();
+                    }
+                    Ok(Err(error)) => {
+                        return Err((format!("the node stopped answering: {error}"), heard));
+                    }
                     Err(_) => {
-                        return Err(format!("the node did not answer within {PROBE_TIMEOUT:?}"));
+                        return Err((
+                            format!("the node did not answer within {PROBE_TIMEOUT:?}"),
+                            heard,
+                        ));
                     }
                 }
             }
@@ -234,38 +246,50 @@ pub(crate) async fn events(args: EventsArgs) -> anyhow::Result<()> {
     let EventsArgs { target, no_follow } = args;
     let key = target.secret_key()?;
     let pool = connect(&target).await?;
+    // Ctrl-C ends the command wherever it is: following, or looking for another member.
+    let result = tokio::select! {
+        result = follow_members(&target, &pool, &key, no_follow) => result,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    pool.close().await;
+    result
+}
+
+/// Follows one member after another until an error (or, with `no_follow`, the first loss).
+async fn follow_members(
+    target: &Target,
+    pool: &IrohRaftManagementClient,
+    key: &iroh::SecretKey,
+    no_follow: bool,
+) -> anyhow::Result<()> {
     let mut avoid = Vec::new();
     let mut lost_at = None;
-    let result = loop {
-        let mut followed = match subscribe_any(&pool, &key, &avoid).await {
-            Ok(followed) => followed,
-            Err(error) => break Err(error),
-        };
+    loop {
+        let mut followed = subscribe_any(pool, key, &avoid).await?;
         if let Some(at) = lost_at.take() {
-            report_gap(target.output, &pool, &followed, at).await?;
+            report_gap(target.output, pool, &followed, at).await?;
         }
         let lost = follow(target.output, &mut followed).await;
         followed.client.close().await;
         match lost {
-            Ok(done) => break done,
-            Err(reason) if no_follow => {
-                break Err(anyhow::anyhow!(
+            Ok(done) => return done,
+            Err((reason, _)) if no_follow => {
+                anyhow::bail!(
                     "lost the subscription to {}: {reason}",
                     followed.node.id.fmt_short()
-                ));
+                );
             }
-            Err(reason) => {
+            Err((reason, heard)) => {
                 eprintln!(
                     "lost the subscription to {}: {reason}; following another member",
                     followed.node.id.fmt_short()
                 );
-                lost_at = Some(iroh_raft::events::unix_millis_now());
+                lost_at = Some(heard);
                 avoid = vec![followed.node.id];
-                // Learn the membership again, without the lost node first.
+                // Learn the membership again, and do not hammer a member that ends at once.
                 let _ = pool.get_cluster_status().await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-    };
-    pool.close().await;
-    result
+    }
 }
