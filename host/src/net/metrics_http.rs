@@ -21,8 +21,9 @@ use super::NetError;
 /// Makes the exposition text on each scrape.
 pub type Exposition = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
-/// The answer to one HTTP request.
-fn answer(request: &Request<Incoming>, exposition: &Exposition) -> Response<Full<Bytes>> {
+/// The answer to one HTTP request for `path` with `method` (built on a blocking thread: the
+/// exposition reads the file system).
+fn answer(method: &Method, path: &str, exposition: &Exposition) -> Response<Full<Bytes>> {
     let respond = |status: StatusCode, content_type: &str, body: String| {
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;
@@ -31,7 +32,7 @@ fn answer(request: &Request<Incoming>, exposition: &Exposition) -> Response<Full
         }
         response
     };
-    match (request.method(), request.uri().path()) {
+    match (method, path) {
         (&Method::GET, "/metrics") => match exposition() {
             Ok(text) => respond(
                 StatusCode::OK,
@@ -82,8 +83,23 @@ pub async fn serve_metrics_http(
             let exposition = exposition.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let response = answer(&request, &exposition);
-                    async move { Ok::<_, Infallible>(response) }
+                    let (method, path) =
+                        (request.method().clone(), request.uri().path().to_string());
+                    let exposition = exposition.clone();
+                    async move {
+                        let response = tokio::task::spawn_blocking(move || {
+                            answer(&method, &path, &exposition)
+                        })
+                        .await
+                        .unwrap_or_else(|error| {
+                            let mut failed = Response::new(Full::new(Bytes::from(format!(
+                                "the metrics task failed: {error}\n"
+                            ))));
+                            *failed.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                            failed
+                        });
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 if let Err(error) = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)

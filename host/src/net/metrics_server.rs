@@ -86,7 +86,7 @@ impl<S: MetricsService> MetricsServer<S> {
                 write_frame(&mut send, encode_frame(&MetricsReply::Error(error))?).await?;
             }
             Ok(MetricsRequest::Get { categories }) => {
-                let frame = reply(self.service.snapshot(&categories));
+                let frame = reply(self.snapshot(categories).await);
                 write_frame(&mut send, encode_frame(&frame)?).await?;
             }
             Ok(MetricsRequest::Subscribe {
@@ -98,6 +98,23 @@ impl<S: MetricsService> MetricsServer<S> {
             }
         }
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+    }
+
+    /// The snapshot, taken on a blocking thread: it reads the file system (the database's size,
+    /// the snapshot file), which must not hold up the tokio workers that carry raft's RPCs.
+    async fn snapshot(
+        &self,
+        categories: Vec<MetricsCategory>,
+    ) -> Result<MetricsSnapshot, RequestError> {
+        let service = self.service.clone();
+        tokio::task::spawn_blocking(move || service.snapshot(&categories))
+            .await
+            .unwrap_or_else(|error| {
+                Err(RequestError::TaskFailed {
+                    task: "taking a metrics snapshot".into(),
+                    reason: error.to_string(),
+                })
+            })
     }
 
     /// A snapshot every `interval` until the client closes its side of the stream (finishes,
@@ -119,7 +136,7 @@ impl<S: MetricsService> MetricsServer<S> {
                 _ = &mut closed => return Ok(()),
                 _ = ticks.tick() => {}
             }
-            let frame = encode_frame(&reply(self.service.snapshot(categories)))?;
+            let frame = encode_frame(&reply(self.snapshot(categories.to_vec()).await))?;
             tokio::select! {
                 _ = &mut closed => return Ok(()),
                 written = write_frame(send, frame) => written?,
