@@ -125,6 +125,13 @@ impl<S, W: for<'a> MakeWriter<'a> + 'static> Filter<S> for RepeatLimit<W> {
         true
     }
 
+    /// No level of its own: combined with a level filter (`and`), that filter's hint stands, so
+    /// disabled `debug!`/`trace!` call sites stay free. (`None` here would make every call site
+    /// look possibly enabled, and raft's hot paths pay for it.)
+    fn max_level_hint(&self) -> Option<tracing_subscriber::filter::LevelFilter> {
+        Some(tracing_subscriber::filter::LevelFilter::TRACE)
+    }
+
     fn event_enabled(&self, event: &Event<'_>, _cx: &Context<'_, S>) -> bool {
         let metadata = event.metadata();
         if *metadata.level() > Level::WARN

@@ -3,6 +3,7 @@
 //! ([`iroh_raft::log_limit::RepeatLimit`]).
 
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -14,12 +15,12 @@ pub(crate) fn init() {
         iroh_raft::log_limit::REPEAT_INTERVAL,
         std::io::stderr,
     );
+    // One combined filter: its level hint is `levels`' own, so disabled call sites stay free.
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(levels)
-                .with_filter(repeats),
+                .with_filter(levels.and(repeats)),
         )
         .init();
 }
