@@ -363,6 +363,11 @@ impl ManagementService for NodeService {
 
     async fn handle(&self, caller: Caller, operation: Operation) -> Result<Reply, RequestError> {
         self.counters.asked(operation.access().operation());
+        // Caught up first, so that the request is judged by the cluster's current policy.
+        if let Err(refused) = self.gate.admit(&self.raft, self.node_id, &operation).await {
+            self.counters.answered(false);
+            return Err(refused);
+        }
         let caller = match self.judge(&caller, &operation).await {
             Ok(caller) => caller,
             Err(error) => {
@@ -370,10 +375,6 @@ impl ManagementService for NodeService {
                 return Err(error);
             }
         };
-        if let Err(refused) = self.gate.admit(&self.raft, self.node_id, &operation).await {
-            self.counters.answered(false);
-            return Err(refused);
-        }
         let timeout = timeout_for(&operation);
         let work = async {
             loop {
