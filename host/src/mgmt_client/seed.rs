@@ -61,11 +61,7 @@ async fn query_cluster(
     seed: &EndpointAddr,
     cluster_id: Option<[u8; 16]>,
 ) -> Result<ClusterInfo, ClientError> {
-    let target = Member {
-        endpoint_key: *seed.id.as_bytes(),
-        addrs: seed.ip_addrs().copied().collect(),
-        observer: false,
-    };
+    let target = Member::at(seed);
     let request = DiscoveryRequest::QueryCluster { cluster_id };
     match discovery_exchange(endpoint, &target, &request, QUERY_TIMEOUT)
         .await

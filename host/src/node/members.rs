@@ -56,16 +56,7 @@ impl NodeService {
         }
         // Ask the node who it is before it enters the membership: a wrong id or a node that does
         // not answer is refused now, not found out after it was added.
-        let me = Announce {
-            node_id: self.node_id,
-            cluster_id: self.cluster_id,
-            role: announcer::announced_role(&view, self.endpoint.id().as_bytes(), false),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            endpoints: crate::net::advertised_addrs(
-                &self.endpoint.bound_sockets(),
-                &crate::net::interface_addrs(),
-            ),
-        };
+        let me = self.identity.announce(&view, &self.gate.removal);
         let answer = announcer::announce_to(&self.endpoint, &member, &me)
             .await
             .map_err(|problem| {

@@ -64,6 +64,8 @@ pub(crate) struct NodeService {
     pub(crate) authorizer: Authorizer,
     /// Removed, or not caught up since it started: then it answers only status and health.
     pub(crate) gate: super::gate::Gate,
+    /// Who this node announces itself as (`member add` asks a candidate with it).
+    pub(crate) identity: super::announcer::Identity,
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request

@@ -215,6 +215,12 @@ pub(crate) fn serve(
         Ordering::Relaxed,
     );
     let counters = Arc::new(ManagementCounters::default());
+    let announced = Identity {
+        node_id: identity.node_id,
+        key: me.endpoint_key,
+        cluster_id: identity.cluster_id,
+        endpoints: me.addrs.clone(),
+    };
     let service = Arc::new(NodeService {
         raft: shared.clone(),
         state_machine: storage.state_machine.clone(),
@@ -240,13 +246,8 @@ pub(crate) fn serve(
         consistency: Arc::default(),
         authorizer: Authorizer::new(storage.state_machine.clone()),
         gate: Gate::new(removal.clone()),
+        identity: announced.clone(),
     });
-    let announced = Identity {
-        node_id: identity.node_id,
-        key: me.endpoint_key,
-        cluster_id: identity.cluster_id,
-        endpoints: me.addrs.clone(),
-    };
     let discovery = DiscoveryServer::new(JoinService {
         raft: shared.clone(),
         node_id: identity.node_id,

@@ -16,8 +16,16 @@ pub struct Member {
     /// voter once it has caught up.
     pub observer: bool,
 }
-
 impl Member {
+    /// The (non-observer) member record of the node at `addr`.
+    pub fn at(addr: &iroh::EndpointAddr) -> Self {
+        Self {
+            endpoint_key: *addr.id.as_bytes(),
+            addrs: addr.ip_addrs().copied().collect(),
+            observer: false,
+        }
+    }
+
     /// Where to dial this member: its key and its direct addresses.
     pub fn endpoint_addr(&self) -> Result<iroh::EndpointAddr, iroh::KeyParsingError> {
         let id = iroh::EndpointId::from_bytes(&self.endpoint_key)?;

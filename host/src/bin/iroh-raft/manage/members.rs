@@ -76,11 +76,7 @@ pub(crate) async fn member(target: Target, command: MemberCli) -> anyhow::Result
             role,
         } => {
             let addr = parse_node_address(&address).map_err(anyhow::Error::msg)?;
-            let member = Member {
-                endpoint_key: *addr.id.as_bytes(),
-                addrs: addr.ip_addrs().copied().collect(),
-                observer: false,
-            };
+            let member = Member::at(&addr);
             with_client(&target, async |c| {
                 Ok(c.add_member(node_id, member, role).await?)
             })
