@@ -93,8 +93,12 @@ impl IrohRaftManagementClient {
             session: WriteSession::new(),
         };
         // Learn the membership and the leader now, so the first real call goes to the right node.
-        client.get_cluster_status().await?;
-        Ok(client)
+        // A refusal (a caller allowed less than `status.read`, a node still catching up) still
+        // shows a reachable node: the client works with the addresses it was given.
+        match client.get_cluster_status().await {
+            Ok(_) | Err(ClientError::Request(_)) => Ok(client),
+            Err(error) => Err(error),
+        }
     }
 
     /// Closes every connection and the client's endpoint.

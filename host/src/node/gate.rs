@@ -19,9 +19,14 @@ use crate::raft::{SharedRaft, StateMachineStore};
 pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
 /// Whether a node has caught up: it knows a leader (so it has heard from the cluster since it
-/// started) and has applied everything the cluster has committed as far as it knows.
+/// started) and has applied everything the cluster has committed as far as it knows. A node that
+/// leads must also have heard from a quorum since it started (openraft restores a leader's own
+/// vote at a restart, before anyone has answered it), unless it is the only voter.
 pub(crate) fn caught_up(view: &View) -> bool {
-    view.leader.is_some() && view.applied >= view.cluster_committed
+    let alone = view.voters.len() == 1 && view.voters.contains(&view.node_id);
+    view.leader.is_some()
+        && view.applied >= view.cluster_committed
+        && (!view.is_leader() || alone || view.millis_since_quorum_ack.is_some())
 }
 
 /// The removal record and the catch-up latch.
@@ -97,6 +102,10 @@ impl Gate {
             None => "this node has not heard from a leader since it started: it serves only \
                      status and health until it has caught up with the cluster"
                 .into(),
+            Some(_) if view.is_leader() => "this node leads by the vote it had before it \
+                 restarted, but no quorum has answered it since: it serves only status and health \
+                 until one does"
+                .into(),
             Some(leader) => format!(
                 "this node is catching up with the cluster (applied {:?} of {:?}, leader {leader}): \
                  it serves only status and health until then",
@@ -125,5 +134,15 @@ mod tests {
         view.applied = None;
         view.cluster_committed = None;
         assert!(caught_up(&view), "a new cluster with nothing committed");
+        // A restarted leader whose vote openraft restored, before any member answered it.
+        view.node_id = 1;
+        view.state = Some(crate::proto::RaftRole::Leader);
+        view.voters = vec![1, 2, 3];
+        assert!(!caught_up(&view), "a leader no quorum answered yet");
+        view.millis_since_quorum_ack = Some(40);
+        assert!(caught_up(&view));
+        view.voters = vec![1];
+        view.millis_since_quorum_ack = None;
+        assert!(caught_up(&view), "the only voter is its own quorum");
     }
 }

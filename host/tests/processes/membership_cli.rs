@@ -294,3 +294,62 @@ async fn bug_status_just_after_a_leader_kill_said_the_quorum_may_be_lost() {
     .await
     .expect("the test finished in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_serves_only_once_it_has_caught_up_with_the_cluster() {
+    tokio::time::timeout(LIMIT, async {
+        let root = tempfile::tempdir().expect("temp dir");
+        let mut nodes = cluster(root.path(), &[]).await;
+        for node in nodes.iter_mut() {
+            node.kill();
+        }
+        // Alone, it cannot hear from a leader: it answers health, and refuses even a stale read
+        // rather than serve by what it last applied.
+        let alone = nodes[0].restart();
+        let address = format_node_address(&alone.addr);
+        let health = cli(&address, &["health"]);
+        assert_eq!(health.status.code(), Some(1), "{}", text(&health));
+        assert!(
+            text(&health).contains("it serves only status and health"),
+            "{}",
+            text(&health)
+        );
+        let client = iroh_raft::Client::connect_with_key(admin_key(), alone.addr.clone())
+            .await
+            .expect("connect");
+        let refused = client
+            .read(
+                crate::support::get_query("k"),
+                iroh_raft::proto::Consistency::Stale,
+            )
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(iroh_raft::ClientError::Request(
+                    iroh_raft::proto::RequestError::CatchingUp { .. }
+                ))
+            ),
+            "{refused:?}"
+        );
+        // With a second member back there is a leader; once caught up it serves.
+        let second = nodes[1].restart();
+        eventually(
+            Duration::from_secs(30),
+            "the restarted node to serve",
+            || async {
+                client
+                    .read(
+                        crate::support::get_query("k"),
+                        iroh_raft::proto::Consistency::Stale,
+                    )
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+        drop((alone, second));
+    })
+    .await
+    .expect("the test finished in time");
+}
