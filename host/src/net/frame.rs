@@ -8,9 +8,20 @@ use crate::proto::FrameError;
 
 /// Writes one encoded frame (from [`crate::proto::encode_frame`]).
 pub async fn write_frame(send: &mut SendStream, frame: Bytes) -> Result<(), FrameError> {
-    send.write_chunk(frame)
-        .await
-        .map_err(|e| FrameError::Stream(e.to_string()))
+    send.write_chunk(frame).await.map_err(|e| stream_error(&e))
+}
+
+/// A stream error with its causes: noq's "connection lost" alone does not say whether the peer
+/// closed the connection, reset it or stopped answering.
+pub(crate) fn stream_error(error: &dyn std::error::Error) -> FrameError {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    FrameError::Stream(text)
 }
 
 /// Reads the next frame body. `Ok(None)` is a clean end of stream between frames.
@@ -22,7 +33,7 @@ pub async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<Option<Byte
         Err(ReadExactError::FinishedEarly(read)) => {
             return Err(FrameError::Truncated { read, expected: 4 });
         }
-        Err(ReadExactError::ReadError(e)) => return Err(FrameError::Stream(e.to_string())),
+        Err(ReadExactError::ReadError(e)) => return Err(stream_error(&e)),
     }
     let len = u32::from_be_bytes(prefix) as usize;
     if len > max {
@@ -35,6 +46,6 @@ pub async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<Option<Byte
             read,
             expected: len,
         }),
-        Err(ReadExactError::ReadError(e)) => Err(FrameError::Stream(e.to_string())),
+        Err(ReadExactError::ReadError(e)) => Err(stream_error(&e)),
     }
 }

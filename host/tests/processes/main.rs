@@ -12,8 +12,6 @@ mod kill;
 mod manage_cli;
 mod membership_cli;
 mod metrics_cli;
-mod netns;
-mod partition;
 mod seed_cli;
 mod support;
 mod top_cli;

@@ -3,15 +3,25 @@
 //! the bridge; a partition is a pair of blackhole routes, so it cuts nodes from each other and
 //! leaves the test's own path to them. Needs root and iproute2 (`ip netns`); everything is
 //! removed when the [`Network`] is dropped.
+//!
+//! One [`Network`] exists at a time: adding or removing the bridge and the veth pairs changes the
+//! interfaces of the test's own namespace, and every iroh endpoint there takes that for a major
+//! network change and rebinds its sockets, which can lose another test's connections. Two tests
+//! of this binary ran at once (with the same interface names, too) and failed each other in CI.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+/// Held by the one [`Network`] that exists.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A bridge and `hosts` namespaces attached to it.
 pub(crate) struct Network {
     prefix: String,
     subnet: [u8; 3],
     hosts: usize,
+    _turn: MutexGuard<'static, ()>,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -39,11 +49,16 @@ fn must(args: &[&str]) {
 impl Network {
     /// Creates the bridge and `hosts` namespaces, numbered from 1.
     pub(crate) fn new(hosts: usize) -> Self {
+        // A test that failed while holding the turn poisons the lock; the next one may go on.
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let pid = std::process::id();
         let network = Self {
             prefix: format!("ir{}", pid % 100_000),
             subnet: [10, 77, (pid % 250) as u8],
             hosts,
+            _turn: turn,
         };
         network.remove();
         let bridge = network.bridge();
