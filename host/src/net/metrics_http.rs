@@ -1,11 +1,14 @@
 //! `--metrics-http ADDR`: a plain HTTP/1.1 listener (hyper) that answers `GET /metrics` with the
 //! node's Prometheus exposition and 404 for every other path. It is for a scraper the operator
 //! runs next to the node: it is **not** access-controlled (like etcd's `--listen-metrics-urls`),
-//! so bind it to an address only trusted scrapers reach.
+//! so bind it to an address only trusted scrapers reach. Because anyone who reaches the port may
+//! connect, connections are bounded ([`HttpLimits`]): a client that holds one open without sending
+//! a request is cut off, and a flood of them waits in the listen backlog instead of taking memory.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -13,8 +16,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::NetError;
 
@@ -58,11 +62,41 @@ fn answer(method: &Method, path: &str, exposition: &Exposition) -> Response<Full
     }
 }
 
+/// Bounds on what scrapers may hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    /// Connections served at once; the next one is accepted when one of them ends.
+    pub(crate) connections: usize,
+    /// A connection that has not sent a whole request head within this is closed.
+    pub(crate) header_timeout: Duration,
+    /// Every connection is closed after this, however busy (a scraper simply reconnects).
+    pub(crate) lifetime: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            connections: 32,
+            header_timeout: Duration::from_secs(10),
+            lifetime: Duration::from_secs(120),
+        }
+    }
+}
+
 /// Binds `addr` and serves scrapes until the returned task is aborted. Returns the bound address
 /// (port 0 picks a free one).
 pub async fn serve_metrics_http(
     addr: SocketAddr,
     exposition: Exposition,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NetError> {
+    serve_with(addr, exposition, HttpLimits::default()).await
+}
+
+/// [`serve_metrics_http`] with the given limits.
+pub(crate) async fn serve_with(
+    addr: SocketAddr,
+    exposition: Exposition,
+    limits: HttpLimits,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NetError> {
     let listener = TcpListener::bind(addr)
         .await
@@ -70,8 +104,12 @@ pub async fn serve_metrics_http(
     let bound = listener
         .local_addr()
         .map_err(|source| NetError::MetricsHttp { addr, source })?;
+    let slots = Arc::new(Semaphore::new(limits.connections));
     let task = tokio::spawn(async move {
         loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let (stream, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -101,14 +139,22 @@ pub async fn serve_metrics_http(
                         Ok::<_, Infallible>(response)
                     }
                 });
-                if let Err(error) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!("metrics http connection: {error}");
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                match tokio::time::timeout(limits.lifetime, connection).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::debug!("metrics http connection: {error}"),
+                    Err(_) => tracing::debug!("metrics http connection: lifetime over, closed"),
                 }
+                drop(slot);
             });
         }
     });
     Ok((bound, task))
 }
+
+#[cfg(test)]
+#[path = "metrics_http_tests.rs"]
+mod tests;

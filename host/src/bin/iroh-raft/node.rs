@@ -48,7 +48,8 @@ pub(crate) struct NodeArgs {
     /// Serve `GET /metrics` (Prometheus text exposition) over plain HTTP on this address, e.g.
     /// 127.0.0.1:9100. Off by default. Not access-controlled (like etcd's
     /// --listen-metrics-urls): anyone who reaches the address reads every figure, so bind it to
-    /// loopback or a network only your scraper is on.
+    /// loopback or a network only your scraper is on. At most 32 connections at once; one that
+    /// sends no request head within 10 s is closed, and every one after 120 s.
     #[arg(long, value_name = "ADDR")]
     metrics_http: Option<std::net::SocketAddr>,
 }
