@@ -8,6 +8,8 @@ mod exactly_once;
 mod formation;
 mod input_limits;
 mod large_entries;
+mod linearizability;
+mod linearizable_kv;
 mod long_migrate;
 mod management;
 mod metrics;
