@@ -49,3 +49,25 @@ pub async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<Option<Byte
         Err(ReadExactError::ReadError(e)) => Err(stream_error(&e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::stream_error;
+    use crate::proto::FrameError;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection lost")]
+    struct Lost(#[source] std::io::Error);
+
+    #[test]
+    fn bug_a_lost_stream_did_not_say_why() {
+        let lost = Lost(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        ));
+        match stream_error(&lost) {
+            FrameError::Stream(text) => assert_eq!(text, "connection lost: timed out"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
