@@ -84,3 +84,20 @@ async fn a_kept_alive_connection_ends_after_its_lifetime() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     task.abort();
 }
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused_and_the_next_scrape_is_served() {
+    let (addr, task) = listener(HttpLimits::default()).await;
+    let mut huge = TcpStream::connect(addr).await.expect("connect");
+    let mut head = b"GET /metrics HTTP/1.1\r\nHost: node\r\nX-Filler: ".to_vec();
+    head.resize(head.len() + (2 << 20), b'a');
+    // The server may close before all of it is written; that is the point.
+    let _ = huge.write_all(&head).await;
+    let answer = until_closed(&mut huge, Duration::from_secs(10)).await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+    let mut next = TcpStream::connect(addr).await.expect("connect");
+    next.write_all(SCRAPE).await.expect("write");
+    let answer = until_closed(&mut next, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    task.abort();
+}
