@@ -22,6 +22,11 @@ const GROUPS: &[&[(&str, &str)]] = &[
         ("iroh-raft-plugin-rbac", "rbac"),
         ("iroh-raft-plugin-faulty-policy", "faulty_policy"),
     ],
+    &[
+        ("iroh-raft-plugin-fs-backup", "fs_backup"),
+        ("iroh-raft-plugin-lz4-backup", "lz4_backup"),
+        ("iroh-raft-plugin-faulty-backup", "faulty_backup"),
+    ],
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -37,6 +37,17 @@ pub const RBAC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rbac.wasm"));
 /// `loop` (runs out of fuel) or `allow`. Used by the access tests; never a default.
 pub const FAULTY_POLICY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty_policy.wasm"));
 
+/// The filesystem backup handler (`plugins/fs-backup`): each backup is `ID.snap`, the snapshot
+/// bytes, beside `ID.json`, its manifest with the sha256.
+pub const FS_BACKUP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fs_backup.wasm"));
+
+/// A backup handler that compresses every chunk with LZ4 inside wasm (`plugins/lz4-backup`).
+pub const LZ4_BACKUP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lz4_backup.wasm"));
+
+/// A test backup handler that traps, loops or tries to leave its directory as a backup's metadata
+/// `fault` asks (`plugins/faulty-backup`). Used by the backup tests; never a default.
+pub const FAULTY_BACKUP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty_backup.wasm"));
+
 /// Every bundled plugin: name, kind and bytes.
 pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
     ("kv", crate::proto::PluginKind::StateMachine, KV),
@@ -51,5 +62,12 @@ pub const ALL: &[(&str, crate::proto::PluginKind, &[u8])] = &[
         "faulty-policy",
         crate::proto::PluginKind::Policy,
         FAULTY_POLICY,
+    ),
+    ("fs-backup", crate::proto::PluginKind::Backup, FS_BACKUP),
+    ("lz4-backup", crate::proto::PluginKind::Backup, LZ4_BACKUP),
+    (
+        "faulty-backup",
+        crate::proto::PluginKind::Backup,
+        FAULTY_BACKUP,
     ),
 ];

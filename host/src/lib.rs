@@ -58,13 +58,17 @@ pub use metrics::prometheus::{CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, render as
 pub use metrics_client::{MetricsClient, MetricsSubscription};
 pub use mgmt_client::IrohRaftManagementClient;
 pub use net::{NetError, format_node_address, parse_node_address};
-pub use node::{ClusterIdentity, InitialPolicy, Node, NodeConfig, NodeError, Start};
+pub use node::{
+    ClusterIdentity, InitialPolicy, Node, NodeConfig, NodeError, OfflineRestore, Start,
+    restore_offline,
+};
 pub use plugin::{
-    CachedPolicy, CompiledPolicy, CompiledStateMachine, ComponentInfo, Decision, EntryError,
-    EntryOutcome, PluginEngine, PluginError, PolicyInstance, RuntimeError, StateMachineApplier,
-    StateMachineReader,
+    BackupError, BackupSession, CachedPolicy, CompiledBackup, CompiledPolicy, CompiledStateMachine,
+    ComponentInfo, Decision, EntryError, EntryOutcome, PluginEngine, PluginError, PolicyInstance,
+    RuntimeError, StateMachineApplier, StateMachineReader,
 };
 pub use raft::RaftStorageError;
+pub use raft::snapshot::summary::{ImageSummary, inspect_image};
 pub use store::StoreError;
 pub use user_key::{KEY_ENV, default_user_key_path, load_user_key};
 

@@ -1,7 +1,8 @@
 //! [`IrohRaftManagementClient`]: an operator's handle on a whole cluster. It keeps connections to
 //! the members it knows, sends leader-only operations straight to the leader (learning who that is
 //! from the cluster status and following leadership as it moves), and fails over to another member
-//! when one cannot be reached. `mgmt_client/check.rs`: the consistency check; `seed.rs`: one seed.
+//! when one cannot be reached. `mgmt_client/check.rs`: the consistency check; `seed.rs`: one seed;
+//! `backups.rs`: backups on a chosen member.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use iroh::{Endpoint, EndpointAddr};
 use tokio::sync::Mutex;
 
+mod backups;
 mod check;
 mod seed;
 mod subscribe;
@@ -414,22 +416,6 @@ impl IrohRaftManagementClient {
             Reply::Snapshot(info) => Ok(info),
             other => Err(unexpected(other)),
         }
-    }
-
-    /// Creates a backup through the backup plugin.
-    pub async fn create_backup(&self, metadata: Bytes) -> Result<Reply, ClientError> {
-        self.send(Operation::CreateBackup { metadata }, true).await
-    }
-
-    /// Restores a backup through the backup plugin.
-    pub async fn restore_backup(&self, backup_id: String) -> Result<Reply, ClientError> {
-        self.send(Operation::RestoreBackup { backup_id }, true)
-            .await
-    }
-
-    /// Lists backups through the backup plugin.
-    pub async fn list_backups(&self) -> Result<Reply, ClientError> {
-        self.send(Operation::ListBackups, true).await
     }
 }
 

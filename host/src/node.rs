@@ -6,6 +6,7 @@
 
 mod access;
 mod announcer;
+mod backups;
 mod config;
 mod consistency_check;
 mod error;
@@ -22,6 +23,7 @@ mod log_ops;
 mod maintenance;
 mod members;
 mod metrics_source;
+mod offline_restore;
 mod plugin_ops;
 mod raft_core;
 mod removal;
@@ -38,6 +40,7 @@ use openraft::async_runtime::WatchReceiver;
 pub use config::{InitialPolicy, NodeConfig};
 pub use error::NodeError;
 pub use identity::ClusterIdentity;
+pub use offline_restore::{OfflineRestore, restore_offline};
 
 use self::service::NodeService;
 use crate::net::Admission;

@@ -1,6 +1,7 @@
 //! The plugin runtime: one wasmtime [`PluginEngine`] per node, component validation against the
 //! WIT worlds, an on-disk cache of compiled components, and the state-machine host that runs a
-//! batch of entries through one packed wasm call, and the access policy's host (`policy.rs`).
+//! batch of entries through one packed wasm call, the access policy's host (`policy.rs`) and the
+//! backup handler's (`backup.rs`, writing through `blob_dir.rs`).
 //!
 //! Plugins see only the host interfaces their world grants (`kv` and `log` for a state machine):
 //! no WASI, no clock, no randomness. Fuel and memory are budgeted per entry (the SDK marks entry
@@ -8,7 +9,9 @@
 //! the state before it, and every replica fails the same entry the same way.
 
 mod applier;
+mod backup;
 mod bindings;
+mod blob_dir;
 mod compiled;
 mod engine;
 mod entry_host;
@@ -26,6 +29,8 @@ mod validate;
 mod world;
 
 pub use applier::{EntryOutcome, StateMachineApplier};
+pub use backup::{BackupError, BackupSession, CompiledBackup};
+pub(crate) use blob_dir::BlobDir;
 pub use compiled::CompiledStateMachine;
 pub use engine::PluginEngine;
 pub use error::{PluginError, RuntimeError};

@@ -8,6 +8,7 @@
 
 mod access;
 pub mod alpn;
+mod backup;
 mod cluster_config;
 mod codec;
 mod discovery;
@@ -34,6 +35,10 @@ mod status;
 mod ticket;
 
 pub use access::{Access, HEALTH_CHECK, Role, break_glass, member_may, op, resource};
+pub use backup::{
+    BackupInfo, HOST_KEY_PREFIX, MAX_BACKUP_ID, MAX_METADATA_BYTES, MAX_METADATA_PAIRS,
+    check_backup_id, check_metadata,
+};
 pub use cluster_config::{CONFIG_FIELDS, ClusterConfig, ConfigError, MAX_ROOT_IDENTITIES};
 pub use codec::{RequestId, decode_body, encode_frame};
 pub use discovery::{
@@ -44,7 +49,9 @@ pub use event::ClusterEvent;
 pub use frame_error::FrameError;
 pub use latency_histogram::{LATENCY_BOUNDS_US, LatencyHistogram};
 pub use log_info::{LogEntryInfo, LogEntryKind, LogInfo, SnapshotInfo};
-pub use log_payload::{ApplyResponse, DeployEntry, LogPayload, PluginOutcome, TypeConfig};
+pub use log_payload::{
+    ApplyResponse, DeployEntry, LogPayload, PluginOutcome, RestoreEntry, RestoreOutcome, TypeConfig,
+};
 pub use member::{Member, MemberRole};
 pub use metrics::{
     ActivePlugin, FollowerFigures, KeyspaceFigures, ManagementFigures, MetricsCategory,

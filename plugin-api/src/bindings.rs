@@ -25,3 +25,15 @@ pub mod policy {
         default_bindings_module: "iroh_raft_plugin_api::bindings::policy",
     });
 }
+
+/// Bindings for the `backup` world.
+#[cfg(feature = "backup")]
+pub mod backup {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "iroh-raft:plugin/backup",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "iroh_raft_plugin_api::bindings::backup",
+    });
+}

@@ -232,6 +232,17 @@ mod wasm {
         heap.pinned = (heap.arena.top() + 15) & !15;
     }
 
+    /// As [`leave`], for an export whose result the glue still lowers into new memory (a list
+    /// of records): the window restarts above everything the call allocated, so lowering cannot
+    /// overwrite what the result points to. The next [`leave`] takes the window back down.
+    #[cfg(feature = "backup")]
+    pub(crate) fn leave_above() {
+        let heap = heap();
+        heap.body = false;
+        heap.window_top = heap.window_top.max((heap.arena.top() + 15) & !15);
+        heap.window_last = 0;
+    }
+
     /// The export's own work is done: what the host lowers next belongs to the next call.
     pub(crate) fn leave() {
         let heap = heap();
@@ -241,6 +252,8 @@ mod wasm {
     }
 }
 
+#[cfg(all(target_arch = "wasm32", feature = "backup"))]
+pub(crate) use wasm::leave_above;
 #[cfg(all(target_arch = "wasm32", feature = "policy"))]
 pub(crate) use wasm::pin_body;
 #[cfg(all(target_arch = "wasm32", feature = "state-machine"))]
@@ -261,8 +274,12 @@ mod native {
     pub(crate) fn leave() {}
     #[cfg(feature = "policy")]
     pub(crate) fn pin_body() {}
+    #[cfg(feature = "backup")]
+    pub(crate) fn leave_above() {}
 }
 
+#[cfg(all(not(target_arch = "wasm32"), feature = "backup"))]
+pub(crate) use native::leave_above;
 #[cfg(all(not(target_arch = "wasm32"), feature = "policy"))]
 pub(crate) use native::pin_body;
 #[cfg(all(not(target_arch = "wasm32"), feature = "state-machine"))]

@@ -1,7 +1,7 @@
 //! The guest SDK for iroh-raft plugins.
 //!
-//! A plugin is a Rust library built for `wasm32-wasip2`. Implement [`StateMachine`] (or [`Policy`])
-//! for a type and call the matching export macro; the SDK hides the WIT bindings, the packed batch
+//! A plugin is a Rust library built for `wasm32-wasip2`. Implement [`StateMachine`] (or `Policy`,
+//! or `BackupHandler`) for a type and call the matching export macro; the SDK hides the WIT bindings, the packed batch
 //! ABI, the allocator, the panic handler and `cabi_realloc`. The crate builds `no_std` on wasm, so a
 //! plugin's only imports are the host interfaces: no clock, no randomness, no filesystem.
 //!
@@ -38,6 +38,8 @@ extern crate alloc;
 
 #[cfg(any(test, target_arch = "wasm32"))]
 mod arena;
+#[cfg(feature = "backup")]
+mod backup;
 pub mod batch;
 #[doc(hidden)]
 pub mod bindings;
@@ -46,7 +48,7 @@ mod error;
 mod heap;
 #[cfg(feature = "state-machine")]
 mod kv;
-#[cfg(any(feature = "state-machine", feature = "policy"))]
+#[cfg(any(feature = "state-machine", feature = "policy", feature = "backup"))]
 pub mod log;
 #[cfg(feature = "policy")]
 mod policy;
@@ -55,6 +57,8 @@ mod state_machine;
 #[cfg(target_arch = "wasm32")]
 mod wasm_runtime;
 
+#[cfg(feature = "backup")]
+pub use backup::{BackupHandler, BackupInfo, blob};
 pub use error::{Error, Result};
 #[cfg(feature = "state-machine")]
 pub use kv::{ApplyContext, QueryContext, Scan};
@@ -75,6 +79,10 @@ pub mod __private {
     pub use alloc::string::String;
     pub use alloc::vec::Vec;
 
+    #[cfg(feature = "backup")]
+    pub use crate::backup::{create_begin, create_chunk, create_finish, info, list, read_chunk};
+    #[cfg(feature = "backup")]
+    pub use crate::bindings::backup as backup_bindings;
     #[cfg(feature = "policy")]
     pub use crate::bindings::policy as policy_bindings;
     #[cfg(feature = "policy")]
@@ -263,6 +271,78 @@ macro_rules! export_policy {
         #[cfg(not(target_arch = "wasm32"))]
         const _: () = {
             let _ = __IrohRaftPolicyExport;
+        };
+        $crate::__export_cabi_realloc!();
+    };
+}
+
+/// Exports a type implementing [`BackupHandler`] as this component's backup handler.
+///
+/// As with `export_state_machine!`, the exports exist only on `wasm32`.
+#[cfg(feature = "backup")]
+#[macro_export]
+macro_rules! export_backup {
+    ($handler:ty) => {
+        #[doc(hidden)]
+        struct __IrohRaftBackupExport;
+
+        impl $crate::__private::backup_bindings::exports::iroh_raft::plugin::archive::Guest
+            for __IrohRaftBackupExport
+        {
+            fn create_begin(
+                info: $crate::__private::backup_bindings::exports::iroh_raft::plugin::archive::BackupInfo,
+            ) -> ::core::result::Result<(), $crate::__private::String> {
+                $crate::__private::create_begin::<$handler>(info)
+            }
+
+            fn create_chunk(
+                id: $crate::__private::String,
+                chunk: $crate::__private::Vec<u8>,
+            ) -> ::core::result::Result<(), $crate::__private::String> {
+                $crate::__private::create_chunk::<$handler>(id, chunk)
+            }
+
+            fn create_finish(
+                id: $crate::__private::String,
+            ) -> ::core::result::Result<(), $crate::__private::String> {
+                $crate::__private::create_finish::<$handler>(id)
+            }
+
+            fn list() -> ::core::result::Result<
+                $crate::__private::Vec<
+                    $crate::__private::backup_bindings::exports::iroh_raft::plugin::archive::BackupInfo,
+                >,
+                $crate::__private::String,
+            > {
+                $crate::__private::list::<$handler>()
+            }
+
+            fn read_chunk(
+                id: $crate::__private::String,
+                offset: u64,
+                max: u32,
+            ) -> ::core::result::Result<$crate::__private::Vec<u8>, $crate::__private::String> {
+                $crate::__private::read_chunk::<$handler>(id, offset, max)
+            }
+
+            fn info(
+                id: $crate::__private::String,
+            ) -> ::core::result::Result<
+                $crate::__private::backup_bindings::exports::iroh_raft::plugin::archive::BackupInfo,
+                $crate::__private::String,
+            > {
+                $crate::__private::info::<$handler>(id)
+            }
+        }
+
+        // Component-model export names, which a native linker rejects: wasm only.
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::backup_bindings::export!(
+            __IrohRaftBackupExport with_types_in $crate::__private::backup_bindings
+        );
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = __IrohRaftBackupExport;
         };
         $crate::__export_cabi_realloc!();
     };

@@ -6,6 +6,12 @@ use crate::bindings::state_machine::iroh_raft::plugin::log as host;
 #[cfg(all(feature = "policy", not(feature = "state-machine")))]
 use crate::bindings::policy::iroh_raft::plugin::log as host;
 
+#[cfg(all(
+    feature = "backup",
+    not(any(feature = "state-machine", feature = "policy"))
+))]
+use crate::bindings::backup::iroh_raft::plugin::log as host;
+
 pub use host::Level;
 
 /// Emits one log line at `level`.

@@ -39,6 +39,9 @@ pub struct NodeConfig {
     /// Serve `GET /metrics` (Prometheus text) over plain HTTP on this address (`--metrics-http`).
     /// Not access-controlled: bind it where only trusted scrapers reach. Off when `None`.
     pub metrics_http: Option<SocketAddr>,
+    /// The directory this node's backup handler keeps backups in (`--backup-dir`): the handler
+    /// reaches nothing outside it. `None`: backups are refused on this node.
+    pub backup_dir: Option<PathBuf>,
 }
 
 /// The access policy a new cluster starts with.
@@ -75,6 +78,7 @@ impl NodeConfig {
             initial_policy: InitialPolicy::default(),
             root_identities: Vec::new(),
             metrics_http: None,
+            backup_dir: None,
         }
     }
 

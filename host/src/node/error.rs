@@ -67,6 +67,9 @@ pub enum NodeError {
     /// The new cluster refused the initial state machine (`NodeConfig::initial_state_machine`).
     #[error("the new cluster refused its initial state machine: {0}")]
     InitialPlugin(String),
+    /// An offline restore (`iroh-raft restore`) could not seed the new cluster.
+    #[error("the restore failed: {0}")]
+    Restore(String),
 }
 
 impl NodeError {

@@ -67,6 +67,7 @@ pub(crate) fn safe_to_resend(operation: &Operation) -> bool {
             | PluginList
             | GetStateHash { .. }
             | ListBackups
+            | ReadBackup { .. }
     )
 }
 

@@ -66,6 +66,8 @@ pub(crate) struct NodeService {
     pub(crate) gate: super::gate::Gate,
     /// Who this node announces itself as (`member add` asks a candidate with it).
     pub(crate) identity: super::announcer::Identity,
+    /// Where this node's backup handler keeps backups (`--backup-dir`); `None`: no backups here.
+    pub(crate) backup_dir: Option<PathBuf>,
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
@@ -96,10 +98,12 @@ fn written(index: u64, response: ApplyResponse) -> Reply {
             index,
             outcome: Err(message),
         },
-        ApplyResponse::None | ApplyResponse::Plugin(_) => Reply::Written {
-            index,
-            outcome: Ok(Bytes::new()),
-        },
+        ApplyResponse::None | ApplyResponse::Plugin(_) | ApplyResponse::Restored(_) => {
+            Reply::Written {
+                index,
+                outcome: Ok(Bytes::new()),
+            }
+        }
     }
 }
 
@@ -330,9 +334,14 @@ impl NodeService {
             Operation::GetLogEntries { start, end } => self.log_access().entries(start, end).await,
             Operation::TriggerSnapshot => self.log_access().trigger_snapshot().await,
             Operation::GetSnapshotInfo => Ok(Reply::Snapshot(self.log_access().snapshot_info()?)),
-            Operation::CreateBackup { .. }
-            | Operation::RestoreBackup { .. }
-            | Operation::ListBackups => Err(RequestError::NoBackupHandler),
+            Operation::CreateBackup { metadata } => self.create_backup(metadata).await,
+            Operation::RestoreBackup { backup_id } => self.restore_backup(backup_id).await,
+            Operation::ListBackups => self.list_backups().await,
+            Operation::ReadBackup {
+                backup_id,
+                offset,
+                max,
+            } => self.read_backup(backup_id, offset, max).await,
             Operation::PluginDeploy(request) => self.deploy(request).await,
             Operation::PluginList => self.plugin_list(),
             Operation::PluginRollback { kind } => self.rollback(kind).await,
@@ -354,6 +363,7 @@ fn timeout_for(operation: &Operation) -> Duration {
             LONG_REQUEST_TIMEOUT
         }
         PluginDeploy(_) | PluginRollback { .. } => LONG_REQUEST_TIMEOUT, // waits for `migrate`
+        CreateBackup { .. } | RestoreBackup { .. } => LONG_REQUEST_TIMEOUT,
         _ => REQUEST_TIMEOUT,
     }
 }

@@ -247,6 +247,7 @@ pub(crate) fn serve(
         authorizer: Authorizer::new(storage.state_machine.clone()),
         gate: Gate::new(removal.clone()),
         identity: announced.clone(),
+        backup_dir: config.backup_dir.clone(),
     });
     let discovery = DiscoveryServer::new(JoinService {
         raft: shared.clone(),

@@ -30,3 +30,12 @@ pub(crate) mod policy {
         imports: { default: trappable },
     });
 }
+
+/// Host bindings of the `backup` world (`archive` export, `blob-store` and `log` imports).
+pub(crate) mod backup {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "iroh-raft:plugin/backup",
+        imports: { default: trappable },
+    });
+}

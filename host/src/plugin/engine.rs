@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
+use super::backup::{self, BackupState, CompiledBackup};
 use super::compiled::{CompiledStateMachine, Exports};
 use super::host_state::{Access, HostState};
 use super::policy::{self, CompiledPolicy, PolicyState};
@@ -28,6 +29,7 @@ struct EngineInner {
     engine: Engine,
     state_machine_linker: Linker<HostState>,
     policy_linker: Linker<PolicyState>,
+    backup_linker: Linker<BackupState>,
     cache_dir: Option<PathBuf>,
     /// Hash of everything in the engine configuration that a compiled artifact depends on.
     config_hash: String,
@@ -66,6 +68,8 @@ impl PluginEngine {
         kv_fuel::add_to_linker(&mut state_machine_linker).map_err(engine_error)?;
         let mut policy_linker = Linker::new(&engine);
         policy::add_to_linker(&mut policy_linker).map_err(engine_error)?;
+        let mut backup_linker = Linker::new(&engine);
+        backup::add_to_linker(&mut backup_linker).map_err(engine_error)?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         if let Some(dir) = cache_dir {
@@ -81,6 +85,7 @@ impl PluginEngine {
                 engine,
                 state_machine_linker,
                 policy_linker,
+                backup_linker,
                 cache_dir: cache_dir.map(Path::to_path_buf),
                 config_hash: format!("{:016x}", hasher.finish()),
                 compiled: AtomicU64::new(0),
@@ -174,6 +179,20 @@ impl PluginEngine {
             .map_err(|e| mismatch(e.to_string()))?;
         let pre = bindings::policy::PolicyPre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?;
         Ok(CompiledPolicy::new(name, pre, self.clone()))
+    }
+
+    /// Validates and prepares a backup handler called `name`.
+    pub fn load_backup(&self, name: &str, wasm: &[u8]) -> Result<CompiledBackup, PluginError> {
+        let kind = PluginKind::Backup;
+        let (component, info) = self.compile_checked(kind, wasm)?;
+        let mismatch = |reason: String| PluginError::Mismatch { kind, reason };
+        let pre = self
+            .inner
+            .backup_linker
+            .instantiate_pre(&component)
+            .map_err(|e| mismatch(e.to_string()))?;
+        let pre = bindings::backup::BackupPre::new(pre).map_err(|e| mismatch(format!("{e:#}")))?;
+        Ok(CompiledBackup::new(name, info.sha256, pre, self.clone()))
     }
 
     fn compile_checked(

@@ -291,7 +291,8 @@ impl CachedPolicy {
     }
 }
 
-fn first_line(error: &wasmtime::Error) -> String {
+/// The first line of `error` with its causes, for a one-line message.
+pub(crate) fn first_line(error: &wasmtime::Error) -> String {
     format!("{error:#}")
         .lines()
         .next()

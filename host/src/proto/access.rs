@@ -90,6 +90,10 @@ impl Operation {
                 fixed(op::BACKUP_RESTORE, format!("backup/{backup_id}"))
             }
             Self::ListBackups => fixed(op::BACKUP_LIST, ""),
+            // An image is every key and value: whoever may take backups may read them back.
+            Self::ReadBackup { backup_id, .. } => {
+                fixed(op::BACKUP_CREATE, format!("backup/{backup_id}"))
+            }
             Self::Subscribe => fixed(op::EVENTS_SUBSCRIBE, ""),
             Self::PluginDeploy(request) => {
                 fixed(op::PLUGIN_DEPLOY, format!("plugin/{}", request.kind))
@@ -208,7 +212,7 @@ mod tests {
             (Operation::TriggerSnapshot, op::SNAPSHOT_TRIGGER, ""),
             (
                 Operation::CreateBackup {
-                    metadata: Bytes::new(),
+                    metadata: Vec::new(),
                 },
                 op::BACKUP_CREATE,
                 "",
@@ -221,6 +225,15 @@ mod tests {
                 "backup/b1",
             ),
             (Operation::ListBackups, op::BACKUP_LIST, ""),
+            (
+                Operation::ReadBackup {
+                    backup_id: "b1".into(),
+                    offset: 0,
+                    max: 1,
+                },
+                op::BACKUP_CREATE,
+                "backup/b1",
+            ),
             (Operation::Subscribe, op::EVENTS_SUBSCRIBE, ""),
             (
                 deploy(PluginKind::Policy),

@@ -59,6 +59,12 @@ pub enum ClusterEvent {
     BackupCreated {
         /// The backup's id.
         backup_id: String,
+        /// The applied index it holds the state at.
+        index: u64,
+        /// The node that took it.
+        node_id: u64,
+        /// Its size in bytes.
+        size: u64,
     },
     /// A plugin became active.
     PluginDeployed {
@@ -97,5 +103,13 @@ pub enum ClusterEvent {
         resource: String,
         /// Why.
         reason: String,
+    },
+    /// A backup replaced the state machine's data (`backup restore`), on every replica at
+    /// `index`.
+    BackupRestored {
+        /// The backup's id.
+        backup_id: String,
+        /// The log index the restore took effect at.
+        index: u64,
     },
 }

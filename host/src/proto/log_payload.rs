@@ -33,6 +33,23 @@ pub enum LogPayload {
         /// The command, handed to the plugin unchanged.
         command: Bytes,
     },
+    /// Replace the state machine's data with a backup's (`backup restore`), on every replica at
+    /// this index. The entry carries the whole image, so no follower needs the backup.
+    Restore(RestoreEntry),
+}
+
+/// A backup restore as replicated through the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreEntry {
+    /// The backup's id (for the operator; the image is what counts).
+    pub backup_id: String,
+    /// sha256 of `image`, as the backup recorded it; a replica refuses an image that hashes
+    /// differently.
+    pub sha256: [u8; 32],
+    /// The state hash the backup recorded at its index, checked against the image's content.
+    pub state_hash: Option<[u8; 32]>,
+    /// The snapshot image.
+    pub image: Bytes,
 }
 
 /// A plugin deploy as replicated through the log: everything a replica needs to activate it.
@@ -93,6 +110,12 @@ impl fmt::Display for LogPayload {
                 deploy.wasm.len()
             ),
             Self::Rollback { kind, .. } => write!(f, "rollback({kind})"),
+            Self::Restore(restore) => write!(
+                f,
+                "restore(backup {}, {} bytes)",
+                restore.backup_id,
+                restore.image.len()
+            ),
             Self::SessionCommand { session, command } => write!(
                 f,
                 "command({} bytes, session {} write {})",
@@ -102,6 +125,19 @@ impl fmt::Display for LogPayload {
             ),
         }
     }
+}
+
+/// What a restore entry did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreOutcome {
+    /// The backup restored.
+    pub backup_id: String,
+    /// The log index the restore took effect at.
+    pub index: u64,
+    /// The index the backup was taken at.
+    pub backup_index: u64,
+    /// Key-value pairs the state machine now holds.
+    pub pairs: u64,
 }
 
 /// What applying an entry returns to the client that proposed it.
@@ -125,6 +161,8 @@ pub enum ApplyResponse {
         /// Its result then.
         first: Box<ApplyResponse>,
     },
+    /// A restore replaced the state machine's data at this entry's index.
+    Restored(RestoreOutcome),
 }
 
 openraft::declare_raft_types!(

@@ -101,6 +101,15 @@ mod tests {
             Just(Operation::PluginList),
             proptest::option::of(any::<u64>())
                 .prop_map(|at_index| Operation::GetStateHash { at_index }),
+            proptest::collection::vec(("[a-z]{0,4}", "[ -~]{0,8}"), 0..3)
+                .prop_map(|metadata| Operation::CreateBackup { metadata }),
+            ("[a-z0-9-]{0,12}", any::<u64>(), any::<u32>()).prop_map(|(backup_id, offset, max)| {
+                Operation::ReadBackup {
+                    backup_id,
+                    offset,
+                    max,
+                }
+            }),
             (0..3usize).prop_map(|k| Operation::PluginRollback {
                 kind: PluginKind::ALL[k]
             }),

@@ -126,17 +126,19 @@ pub enum Operation {
     TriggerSnapshot,
     /// The answering node's current snapshot.
     GetSnapshotInfo,
-    /// Creates a backup through the backup plugin.
+    /// The answering node takes a backup of its state (at least every write committed before
+    /// the request) and stores it through the active backup handler, in its `--backup-dir`.
     CreateBackup {
-        /// Operator metadata stored with it.
-        metadata: Bytes,
+        /// Operator metadata stored with it (keys must not start with `iroh-raft.`).
+        metadata: Vec<(String, String)>,
     },
-    /// Restores a backup through the backup plugin.
+    /// The leader reads the backup through its backup handler, checks it, and replicates it
+    /// through the log: every replica replaces its state machine's data at the same index.
     RestoreBackup {
         /// The backup.
         backup_id: String,
     },
-    /// Lists backups through the backup plugin.
+    /// The backups in the answering node's backup directory, through the active backup handler.
     ListBackups,
     /// Turns this stream into an event subscription: after the `Subscribed` reply, the node sends
     /// an `Event` frame per event until the client closes the stream.
@@ -159,6 +161,16 @@ pub enum Operation {
     GetStateHash {
         /// The applied index to hash at, or `None` to list the capture points.
         at_index: Option<u64>,
+    },
+    /// Up to `max` bytes (at most 1 MiB) of backup `backup_id`'s image from `offset`, through
+    /// the answering node's backup handler (`backup export`).
+    ReadBackup {
+        /// The backup.
+        backup_id: String,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes at most.
+        max: u32,
     },
 }
 

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse, LogEntryInfo,
-    LogInfo, Member, MemberOperationResponse, MetricsSnapshot, PluginOutcome, PluginRecord,
-    PluginRegistry, SnapshotInfo, StateHash,
+    BackupInfo, CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse,
+    LogEntryInfo, LogInfo, Member, MemberOperationResponse, MetricsSnapshot, PluginOutcome,
+    PluginRecord, PluginRegistry, RestoreOutcome, SnapshotInfo, StateHash,
 };
 
 /// A successful reply.
@@ -66,6 +66,14 @@ pub enum Reply {
     StateHash(StateHash),
     /// The applied indexes a node can hash.
     CapturePoints(CapturePoints),
+    /// The backup just created.
+    Backup(BackupInfo),
+    /// The backups a node's handler holds, oldest index first.
+    Backups(Vec<BackupInfo>),
+    /// What a restore did.
+    Restored(RestoreOutcome),
+    /// A piece of a backup's image; shorter than asked means the end.
+    BackupChunk(Bytes),
 }
 
 /// One node's view of the cluster.

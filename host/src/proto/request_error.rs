@@ -245,6 +245,15 @@ pub enum RequestError {
         /// Why, as the policy (or the host, failing closed) put it.
         reason: String,
     },
+    /// A backup operation failed: the backup directory, the handler, or the backup itself; the
+    /// text says which, and nothing was changed.
+    #[error("backup {what} failed: {reason}")]
+    Backup {
+        /// What was asked (`create`, `restore b-1`, ...).
+        what: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl RequestError {

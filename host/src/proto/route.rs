@@ -24,7 +24,8 @@ impl Operation {
             | Self::StepDown
             | Self::UpdateConfiguration { .. }
             | Self::PluginDeploy(_)
-            | Self::PluginRollback { .. } => Route::Leader,
+            | Self::PluginRollback { .. }
+            | Self::RestoreBackup { .. } => Route::Leader,
             Self::Read { consistency, .. } => match consistency {
                 Consistency::Linearizable | Consistency::Lease => Route::Leader,
                 Consistency::Stale => Route::Local,
@@ -39,8 +40,8 @@ impl Operation {
             | Self::TriggerSnapshot
             | Self::GetSnapshotInfo
             | Self::CreateBackup { .. }
-            | Self::RestoreBackup { .. }
             | Self::ListBackups
+            | Self::ReadBackup { .. }
             | Self::Subscribe
             | Self::PluginList
             | Self::GetStateHash { .. } => Route::Local,

@@ -105,7 +105,7 @@ async fn attempt(client: &Client, operation: &str) -> Result<(), ClientError> {
         op::SNAPSHOT_TRIGGER => request(Operation::TriggerSnapshot).await,
         op::BACKUP_CREATE => {
             request(Operation::CreateBackup {
-                metadata: Bytes::new(),
+                metadata: Vec::new(),
             })
             .await
         }

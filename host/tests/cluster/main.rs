@@ -1,8 +1,9 @@
 //! Cluster tests over real iroh endpoints on loopback: formation through a join ticket, the data
 //! path through every node, admission on the raft protocol, bad frames, restart from disk, plugin
-//! deploys through the log, state hashes compared across replicas, the metrics protocol.
+//! deploys through the log, state hashes compared across replicas, the metrics protocol, backups.
 
 mod access;
+mod backup;
 mod deploy;
 mod exactly_once;
 mod formation;

@@ -152,15 +152,14 @@ async fn every_read_only_and_maintenance_operation_answers_from_a_follower_clien
     let info = manage.get_log_info().await.expect("log info");
     assert_eq!(info.purged, Some(purged));
 
-    for result in [
-        manage
-            .create_backup(bytes::Bytes::from_static(b"nightly"))
-            .await,
-        manage.restore_backup("b1".into()).await,
-        manage.list_backups().await,
-    ] {
-        assert_eq!(request_error(result), RequestError::NoBackupHandler);
-    }
+    let create = manage
+        .create_backup(None, vec![("when".into(), "nightly".into())])
+        .await;
+    assert_eq!(request_error(create), RequestError::NoBackupHandler);
+    let restore = manage.restore_backup("b1").await;
+    assert_eq!(request_error(restore), RequestError::NoBackupHandler);
+    let list = manage.list_backups(None).await;
+    assert_eq!(request_error(list), RequestError::NoBackupHandler);
     manage.close().await;
     shutdown(nodes).await;
 }

@@ -39,22 +39,32 @@ pub(crate) fn init_tracing() {
 }
 
 pub(crate) async fn start(start: Start) -> TestNode {
+    start_with(start, |_| {}).await
+}
+
+/// Starts a node with [`config`] changed by `configure`.
+pub(crate) async fn start_with(start: Start, configure: fn(&mut NodeConfig)) -> TestNode {
     init_tracing();
     let dir = tempfile::tempdir().expect("temp dir");
-    let node = Node::start(config(dir.path()), start)
-        .await
-        .expect("node starts");
+    let mut config = config(dir.path());
+    configure(&mut config);
+    let node = Node::start(config, start).await.expect("node starts");
     TestNode { node, dir }
 }
 
 /// Forms a cluster of `size` voters: one `--init`, the rest join with its ticket.
 pub(crate) async fn cluster(size: usize) -> Vec<TestNode> {
+    cluster_with(size, |_| {}).await
+}
+
+/// As [`cluster`], every node's configuration changed by `configure`.
+pub(crate) async fn cluster_with(size: usize, configure: fn(&mut NodeConfig)) -> Vec<TestNode> {
     tracing::info!(size, "forming a cluster");
-    let first = start(Start::Init).await;
+    let first = start_with(Start::Init, configure).await;
     let ticket = first.node.ticket();
     let mut nodes = vec![first];
     for _ in 1..size {
-        nodes.push(start(Start::Join(ticket.clone())).await);
+        nodes.push(start_with(Start::Join(ticket.clone()), configure).await);
     }
     wait_for(Duration::from_secs(60), "every node to be a voter", || {
         nodes.iter().all(|n| n.node.status().voters.len() == size)

@@ -3,6 +3,7 @@
 
 mod args;
 mod auth;
+mod backup;
 mod bench;
 mod check;
 mod demo;
@@ -67,6 +68,12 @@ enum Command {
     Log(WithTarget<log::LogCli>),
     /// Take or inspect a snapshot.
     Snapshot(WithTarget<log::SnapshotCli>),
+    /// Take, list, inspect, export and restore backups through the cluster's backup handler
+    /// (deploy one first: `iroh-raft plugin deploy --bundled fs-backup`; nodes need --backup-dir).
+    Backup(WithTarget<backup::BackupCli>),
+    /// Seed a new cluster from a backup image file, offline (like `etcdctl snapshot restore`):
+    /// then start it with `iroh-raft node --data-dir DIR --bind ADDR` and join others to it.
+    Restore(backup::RestoreArgs),
     /// Check that the replicas agree (`check consistency`: every member's state hash at one
     /// applied index).
     Check(WithTarget<check::CheckCli>),
@@ -125,6 +132,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(args) => config::config(args.target, args.command).await,
         Command::Log(args) => log::log(args.target, args.command).await,
         Command::Snapshot(args) => log::snapshot(args.target, args.command).await,
+        Command::Backup(args) => backup::backup(args.target, args.command).await,
+        Command::Restore(args) => backup::restore(args).await,
         Command::Check(args) => check::check(args.target, args.command).await,
         Command::Events(args) => events::events(args).await,
         Command::Write(args) => raw::write(args).await,

@@ -52,6 +52,11 @@ pub(crate) struct NodeArgs {
     /// sends no request head within 10 s is closed, and every one after 120 s.
     #[arg(long, value_name = "ADDR")]
     metrics_http: Option<std::net::SocketAddr>,
+    /// The directory this node's backup handler keeps backups in (`iroh-raft backup create`
+    /// on this node writes there; `backup restore` on the leader reads there). The handler
+    /// reaches nothing outside it. Without it, backups are refused on this node.
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
 }
 
 /// The bundled policies a new cluster can start with.
@@ -77,9 +82,11 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         roots,
         key,
         metrics_http,
+        backup_dir,
     } = args;
     let mut config = NodeConfig::new(&data_dir, bind);
     config.metrics_http = metrics_http;
+    config.backup_dir = backup_dir;
     config.snapshot_every = snapshot_every;
     config.keep_after_snapshot = keep_after_snapshot;
     if init {

@@ -33,6 +33,8 @@ pub(crate) enum Step {
     Record(usize),
     /// A plugin deploy or rollback: activates a plugin at this index.
     Plugin(usize),
+    /// A backup restore: replaces the data at this index.
+    Restore(usize),
 }
 
 /// How many leading `entries` are at or below `last_applied` and must not be applied again. A raft
@@ -58,6 +60,7 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
             entry.payload,
             EntryPayload::Normal(LogPayload::Deploy(_) | LogPayload::Rollback { .. })
         );
+        let is_restore = matches!(entry.payload, EntryPayload::Normal(LogPayload::Restore(_)));
         let continues = run.as_ref().is_some_and(|run| {
             // Indexes are consecutive in any apply call; split anyway if not, since the plugin
             // numbers a batch's entries from its first index.
@@ -80,6 +83,8 @@ pub(crate) fn plan(entries: &[EntryOf<C>]) -> Vec<Step> {
                 }
                 steps.push(if is_plugin {
                     Step::Plugin(position)
+                } else if is_restore {
+                    Step::Restore(position)
                 } else {
                     Step::Record(position)
                 });
@@ -99,6 +104,9 @@ pub(crate) struct Applied {
     pub(crate) events: Vec<ClusterEvent>,
     /// Views of the committed state at the check points passed, then at the end of the call.
     pub(crate) captures: Vec<Taken>,
+    /// A restore replaced the data: views taken before this call may read a data generation
+    /// that no longer exists.
+    pub(crate) replaced: bool,
 }
 
 /// Applies `entries` (in log order, continuing from `state`) through `machine`, then commits the
@@ -127,6 +135,7 @@ fn run(
     let mut responses = Vec::with_capacity(entries.len());
     let mut events = Vec::new();
     let mut captures = Checkpoints::default();
+    let mut replaced = false;
     for step in plan(entries) {
         match step {
             Step::Commands(range) => {
@@ -169,12 +178,7 @@ fn run(
             }
             Step::Plugin(position) => {
                 // What came before ran on the old plugin: commit it under that plugin first.
-                if let Some(before) = position.checked_sub(1)
-                    && captures.committed != Some(entries[before].log_id.index)
-                {
-                    next.last_applied = Some(entries[before].log_id);
-                    machine.applier.commit(&next.to_mark()?)?;
-                }
+                commit_before(machine, &mut next, entries, position, &captures)?;
                 responses.push(activator.apply(
                     machine,
                     &mut next,
@@ -182,6 +186,27 @@ fn run(
                     &mut events,
                 )?);
                 captures.at_check_point(machine, activator, &mut next, &entries[position])?;
+            }
+            Step::Restore(position) => {
+                commit_before(machine, &mut next, entries, position, &captures)?;
+                let entry = &entries[position];
+                let response = match &entry.payload {
+                    EntryPayload::Normal(LogPayload::Restore(restore)) => {
+                        activator.restore(machine, &mut next, entry.log_id, restore)?
+                    }
+                    _ => ApplyResponse::None,
+                };
+                if let ApplyResponse::Restored(outcome) = &response {
+                    events.push(ClusterEvent::BackupRestored {
+                        backup_id: outcome.backup_id.clone(),
+                        index: outcome.index,
+                    });
+                    // The views taken so far read the generation the restore dropped.
+                    captures.taken.clear();
+                    replaced = true;
+                }
+                responses.push(response);
+                captures.at_check_point(machine, activator, &mut next, entry)?;
             }
         }
     }
@@ -193,7 +218,26 @@ fn run(
         responses,
         events,
         captures: captures.taken,
+        replaced,
     })
+}
+
+/// Commits the entries before `position` (unless a check point just did), so that an activation
+/// or a restore at `position` starts from committed state.
+fn commit_before(
+    machine: &mut ActiveMachine,
+    next: &mut AppliedState,
+    entries: &[EntryOf<C>],
+    position: usize,
+    captures: &Checkpoints,
+) -> Result<(), RaftStorageError> {
+    if let Some(before) = position.checked_sub(1)
+        && captures.committed != Some(entries[before].log_id.index)
+    {
+        next.last_applied = Some(entries[before].log_id);
+        machine.applier.commit(&next.to_mark()?)?;
+    }
+    Ok(())
 }
 
 /// The commits an apply call makes at check points and at its end, with a view of each.
@@ -383,7 +427,9 @@ mod tests {
                 .into_iter()
                 .flat_map(|step| match step {
                     Step::Commands(range) => range.collect::<Vec<_>>(),
-                    Step::Record(position) | Step::Plugin(position) => vec![position],
+                    Step::Record(position) | Step::Plugin(position) | Step::Restore(position) => {
+                        vec![position]
+                    }
                 })
                 .collect();
             assert_eq!(covered, (0..list.len()).collect::<Vec<_>>(), "{kinds}");

@@ -28,6 +28,10 @@ use crate::store::{FjallStateStore, StateExport};
 /// How many check points a replica keeps views of (besides the end of its last apply).
 pub(crate) const KEEP_CHECK_POINTS: usize = 3;
 
+/// How many entries a backup waits for to reach a check point (see
+/// [`StateCaptures::backup_point`]).
+pub(crate) const BACKUP_CHECK_WAIT: u64 = 10_000;
+
 /// A view taken right after a commit.
 pub(crate) struct Taken {
     /// The applied index of the committed state.
@@ -69,7 +73,7 @@ pub(crate) enum CaptureError {
     Storage(#[from] RaftStorageError),
 }
 
-struct Capture {
+pub(crate) struct Capture {
     index: u64,
     view: StateExport,
     /// The hash once computed; locked while computing, so concurrent askers compute it once.
@@ -77,7 +81,18 @@ struct Capture {
 }
 
 impl Capture {
-    fn hash(&self) -> Result<[u8; 32], RaftStorageError> {
+    /// The applied index the view holds the state at.
+    pub(crate) fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The view.
+    pub(crate) fn view(&self) -> &StateExport {
+        &self.view
+    }
+
+    /// The state hash at [`Capture::index`], computed once.
+    pub(crate) fn hash(&self) -> Result<[u8; 32], RaftStorageError> {
         let mut cached = self.hash.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(hash) = *cached {
             return Ok(hash);
@@ -167,11 +182,12 @@ impl StateCaptures {
         }
     }
 
-    /// Drops every view and keeps `taken` alone: the state was replaced (a snapshot install), and
+    /// Drops every view and keeps `taken` alone: the state was replaced (a snapshot install or a
+    /// restore), and
     /// the views before it may read a data generation that no longer exists.
-    pub(crate) fn reset(&self, taken: Taken) {
+    pub(crate) fn reset(&self, taken: Vec<Taken>) {
         *self.lock() = Held::default();
-        self.record(vec![taken]);
+        self.record(taken);
     }
 
     /// Where the state machine stands and the indexes it can hash, ascending.
@@ -209,6 +225,43 @@ impl StateCaptures {
         Ok(tokio::task::spawn_blocking(move || capture.hash())
             .await
             .map_err(RaftStorageError::from)??)
+    }
+
+    /// The capture a backup of the state at `from` (or later) is written from. Every replica
+    /// keeps its check points, so the first check point at or after `from` is preferred: then any
+    /// replica's state hash at the backup's index can be compared with the backup's. It is waited
+    /// for while entries keep being applied, for at most `limit`, and only if it is at most
+    /// [`BACKUP_CHECK_WAIT`] entries away under the interval `check_every`; otherwise (or once the
+    /// applied index stood still for `settle`) the end of the latest apply is taken.
+    pub(crate) async fn backup_point(
+        &self,
+        from: u64,
+        check_every: u64,
+        settle: Duration,
+        limit: Duration,
+    ) -> Option<Arc<Capture>> {
+        let worth_waiting = check_every > 0
+            && from.next_multiple_of(check_every).saturating_sub(from) <= BACKUP_CHECK_WAIT;
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut applied = self.applied.subscribe();
+        loop {
+            if let Some((_, capture)) = self.lock().checks.range(from..).next() {
+                return Some(capture.clone());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let moved = worth_waiting
+                && matches!(
+                    tokio::time::timeout(settle.min(left), applied.changed()).await,
+                    Ok(Ok(()))
+                );
+            if !moved {
+                return self
+                    .lock()
+                    .latest
+                    .clone()
+                    .filter(|latest| latest.index >= from);
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -262,7 +315,7 @@ mod tests {
         captures.record(vec![taken(&store, 20, 5), taken(&store, 21, 5)]);
         assert_eq!(captures.points(), (Some(21), vec![10, 15, 20, 21]));
         assert_eq!(*captures.check_points().borrow(), Some(20));
-        captures.reset(taken(&store, 40, 5));
+        captures.reset(vec![taken(&store, 40, 5)]);
         assert_eq!(captures.points(), (Some(40), vec![40]));
     }
 }

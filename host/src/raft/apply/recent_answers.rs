@@ -90,6 +90,7 @@ fn weight(answer: &ApplyResponse) -> usize {
         }) => version.len() + from_version.len(),
         ApplyResponse::Plugin(PluginOutcome::Unchanged { version, .. }) => version.len(),
         ApplyResponse::Repeated { first, .. } => weight(first),
+        ApplyResponse::Restored(outcome) => outcome.backup_id.len(),
     };
     own + 64
 }

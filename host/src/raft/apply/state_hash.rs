@@ -37,17 +37,32 @@ pub(crate) fn state_hash(view: &StateExport, index: u64) -> Result<[u8; 32], Raf
             "the view captured for index {index} holds the state at {at}"
         )));
     }
+    hash_state(
+        &applied,
+        view.pairs()
+            .map(|pair| pair.map_err(RaftStorageError::from)),
+    )
+}
+
+/// The state hash of `applied` (whose last applied index is the one hashed) with `pairs`, which
+/// must come in ascending key order: what [`state_hash`] computes from a view, and a restore from
+/// a backup's image.
+pub(crate) fn hash_state<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    applied: &AppliedState,
+    pairs: impl Iterator<Item = Result<(K, V), RaftStorageError>>,
+) -> Result<[u8; 32], RaftStorageError> {
+    let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update(index.to_be_bytes());
     // Re-encoded, so two builds that store the same state alike hash it alike.
-    let encoded = codec::encode("applied state", &applied)?;
+    let encoded = codec::encode("applied state", applied)?;
     hasher.update((encoded.len() as u64).to_be_bytes());
     hasher.update(&encoded);
     let mut count = 0u64;
-    for pair in view.pairs() {
+    for pair in pairs {
         let (key, value) = pair?;
-        for part in [&key[..], &value[..]] {
+        for part in [key.as_ref(), value.as_ref()] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part);
         }

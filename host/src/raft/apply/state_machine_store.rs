@@ -11,7 +11,6 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use fjall::Database;
 use futures_util::{Stream, TryStreamExt};
 use openraft::OptionalSend;
@@ -45,14 +44,14 @@ type C = TypeConfig;
 pub struct StateMachineStore {
     /// The plugin the node runs before any deploy (the bundled default): its engine compiles
     /// deployed plugins and its name names the keyspace.
-    default: CompiledStateMachine,
+    pub(super) default: CompiledStateMachine,
     limits: PluginLimits,
     store: FjallStateStore,
-    blobs: PluginBlobs,
+    pub(super) blobs: PluginBlobs,
     live: Arc<Mutex<Live>>,
     /// The query instance of the active plugin; replaced at every activation.
     reader: Arc<Mutex<StateMachineReader>>,
-    snapshots: Arc<SnapshotStore>,
+    pub(super) snapshots: Arc<SnapshotStore>,
     events: EventBus,
     config: Arc<watch::Sender<ClusterConfig>>,
     /// Views of the committed state at the capture points, for state hashes.
@@ -74,9 +73,9 @@ struct Live {
 
 /// The plugin facts readers need, never held for longer than a copy.
 #[derive(Clone)]
-struct Published {
+pub(super) struct Published {
     plugin: CompiledStateMachine,
-    registry: PluginRegistry,
+    pub(super) registry: PluginRegistry,
     limits: PluginLimits,
     usage: (u64, u64),
 }
@@ -208,7 +207,7 @@ impl StateMachineStore {
         self.published().usage
     }
 
-    fn published(&self) -> Published {
+    pub(super) fn published(&self) -> Published {
         self.published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -232,30 +231,6 @@ impl StateMachineStore {
     pub fn policy_generation(&self) -> u64 {
         self.policy_generation
             .load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// The active access policy: its record (with the configuration deployed with it) and its
-    /// `.wasm` bytes; `None` if no policy was ever deployed.
-    pub fn active_policy(&self) -> Result<Option<(PluginRecord, Bytes)>, RaftStorageError> {
-        let Some(record) = self
-            .published()
-            .registry
-            .active(PluginKind::Policy)
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        let wasm = self
-            .blobs
-            .get(&record.sha256)?
-            .ok_or_else(|| RaftStorageError::Corrupt {
-                subject: "plugin blobs",
-                reason: format!(
-                    "the active policy {} has no stored bytes",
-                    sha256_hex(&record.sha256)
-                ),
-            })?;
-        Ok(Some((record, wasm)))
     }
 
     /// The state-machine plugin active now.
@@ -359,7 +334,11 @@ impl RaftStateMachine<C> for StateMachineStore {
             live.applied = applied.state;
             live.recent
                 .record(batch[skip].log_id.index, &applied.responses);
-            this.captures.record(applied.captures);
+            if applied.replaced {
+                this.captures.reset(applied.captures);
+            } else {
+                this.captures.record(applied.captures);
+            }
             this.publish(live);
             responses.extend(applied.responses);
             let config = live.applied.config.clone();
@@ -423,7 +402,7 @@ impl RaftStateMachine<C> for StateMachineStore {
             live.machine = ActiveMachine { plugin, applier };
             live.applied = applied;
             if let Some(taken) = take(&this.store, &live.applied)? {
-                this.captures.reset(taken);
+                this.captures.reset(vec![taken]);
             }
             this.publish(&live);
             Ok::<_, RaftStorageError>(live.applied.config.clone())

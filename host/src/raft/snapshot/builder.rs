@@ -7,12 +7,11 @@ use std::sync::Arc;
 use openraft::RaftSnapshotBuilder;
 use openraft::type_config::alias::SnapshotOf;
 
-use crate::hash::sha256_hex;
 use crate::plugin::CompiledStateMachine;
 use crate::proto::TypeConfig;
 use crate::raft::RaftStorageError;
-use crate::raft::apply::applied_state::AppliedState;
-use crate::raft::snapshot::format::{SnapshotHeader, SnapshotWriter};
+use crate::raft::snapshot::format::SnapshotHeader;
+use crate::raft::snapshot::image::{ImageFacts, write_image};
 use crate::raft::snapshot::store::SnapshotStore;
 use crate::store::{FjallStateStore, PluginBlobs};
 
@@ -46,43 +45,18 @@ impl PluginSnapshotBuilder {
     /// Writes the snapshot; returns its header and a handle reading it from the start.
     fn build(&self) -> Result<(SnapshotHeader, std::fs::File), RaftStorageError> {
         let export = self.store.export()?;
-        let applied = match export.applied() {
-            Some(mark) => AppliedState::from_mark(mark)?,
-            None => AppliedState::empty(self.default.info().sha256),
-        };
-        // The plugins the registry references, read at the same instant as the data.
-        let mut plugins = Vec::new();
-        for hash in applied.plugins.referenced() {
-            let wasm = if hash == self.default.info().sha256 {
-                self.default.wasm().clone()
-            } else {
-                self.blobs
-                    .get_in(export.snapshot(), &hash)?
-                    .ok_or_else(|| RaftStorageError::Corrupt {
-                        subject: "plugin blobs",
-                        reason: format!("plugin {} has no stored bytes", sha256_hex(&hash)),
-                    })?
-            };
-            plugins.push(wasm);
-        }
-        let header = SnapshotHeader {
-            last_log_id: applied.last_applied,
-            last_membership: applied.last_membership,
-            plugin: self.default.name().to_string(),
-            plugin_sha256: applied.plugin_sha256,
-            config: applied.config,
-            plugins: applied.plugins,
-            sessions: applied.sessions,
-        };
         let temp = self.snapshots.create_temp("build")?;
-        let mut writer = SnapshotWriter::new(BufWriter::new(&temp.file), &header, &plugins)?;
-        let mut pairs = 0u64;
-        for pair in export.pairs() {
-            let (key, value) = pair?;
-            writer.pair(&key, &value)?;
-            pairs += 1;
-        }
-        let (out, digest) = writer.finish()?;
+        let (out, facts) = write_image(
+            &export,
+            &self.default,
+            &self.blobs,
+            BufWriter::new(&temp.file),
+        )?;
+        let ImageFacts {
+            header,
+            pairs,
+            checksum: digest,
+        } = facts;
         out.into_inner()
             .map_err(|e| RaftStorageError::io("write", &temp.path)(e.into_error()))?;
         temp.file

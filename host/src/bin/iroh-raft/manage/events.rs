@@ -38,7 +38,17 @@ fn describe(event: &ClusterEvent) -> String {
         ClusterEvent::SnapshotCompleted { index, size } => {
             format!("snapshot completed: up to index {index}, {size} bytes")
         }
-        ClusterEvent::BackupCreated { backup_id } => format!("backup created: {backup_id}"),
+        ClusterEvent::BackupCreated {
+            backup_id,
+            index,
+            node_id,
+            size,
+        } => {
+            format!("backup created: {backup_id} at index {index} on node {node_id}, {size} bytes")
+        }
+        ClusterEvent::BackupRestored { backup_id, index } => {
+            format!("backup restored: {backup_id} at index {index}")
+        }
         ClusterEvent::PluginDeployed {
             kind,
             sha256,
@@ -95,7 +105,7 @@ pub(crate) struct EventsArgs {
 }
 
 /// `at_unix_ms` as RFC 3339 (UTC, milliseconds).
-fn when(at_unix_ms: u64) -> String {
+pub(crate) fn when(at_unix_ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(at_unix_ms as i64).map_or_else(
         || format!("{at_unix_ms} ms"),
         |at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
