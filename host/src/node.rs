@@ -6,6 +6,7 @@
 
 mod access;
 mod announcer;
+mod backup_schedule;
 mod backups;
 mod config;
 mod consistency_check;

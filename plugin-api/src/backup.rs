@@ -40,6 +40,9 @@ pub trait BackupHandler {
     fn read_chunk(id: &str, offset: u64, max: u32) -> Result<Vec<u8>, String>;
     /// One sealed backup.
     fn info(id: &str) -> Result<BackupInfo, String>;
+    /// Deletes backup `id` so that it is no longer listed (then its data); a missing backup is
+    /// not an error.
+    fn remove(id: &str) -> Result<(), String>;
 }
 
 /// The host's blob store: plain files inside the one directory the operator named
@@ -146,4 +149,9 @@ pub fn read_chunk<B: BackupHandler>(id: String, offset: u64, max: u32) -> Result
 /// `info`.
 pub fn info<B: BackupHandler>(id: String) -> Result<archive::BackupInfo, String> {
     body(|| B::info(&id).map(to_wit))
+}
+
+/// `remove`.
+pub fn remove<B: BackupHandler>(id: String) -> Result<(), String> {
+    body(|| B::remove(&id))
 }

@@ -80,7 +80,9 @@ pub mod __private {
     pub use alloc::vec::Vec;
 
     #[cfg(feature = "backup")]
-    pub use crate::backup::{create_begin, create_chunk, create_finish, info, list, read_chunk};
+    pub use crate::backup::{
+        create_begin, create_chunk, create_finish, info, list, read_chunk, remove,
+    };
     #[cfg(feature = "backup")]
     pub use crate::bindings::backup as backup_bindings;
     #[cfg(feature = "policy")]
@@ -332,6 +334,12 @@ macro_rules! export_backup {
                 $crate::__private::String,
             > {
                 $crate::__private::info::<$handler>(id)
+            }
+
+            fn remove(
+                id: $crate::__private::String,
+            ) -> ::core::result::Result<(), $crate::__private::String> {
+                $crate::__private::remove::<$handler>(id)
             }
         }
 

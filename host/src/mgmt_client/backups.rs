@@ -86,6 +86,22 @@ impl IrohRaftManagementClient {
         }
     }
 
+    /// Deletes backup `backup_id` from member `node_id`'s backup directory (the leader's with
+    /// `None`).
+    pub async fn delete_backup(
+        &self,
+        node_id: Option<u64>,
+        backup_id: &str,
+    ) -> Result<(), ClientError> {
+        let operation = Operation::DeleteBackup {
+            backup_id: backup_id.to_string(),
+        };
+        match self.send_on(node_id, operation).await? {
+            Reply::BackupDeleted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Restores backup `backup_id` from the leader's backup directory: every replica replaces its
     /// state machine's data with the backup's at one log index.
     pub async fn restore_backup(&self, backup_id: &str) -> Result<RestoreOutcome, ClientError> {

@@ -77,6 +77,7 @@ fn find(
     handlers: &[CompiledBackup],
     dir: &std::path::Path,
     id: &str,
+    what: &str,
 ) -> Result<Found, RequestError> {
     let mut refusals = Vec::new();
     for handler in handlers {
@@ -93,7 +94,7 @@ fn find(
         }
     }
     Err(RequestError::Backup {
-        what: format!("restore {id}"),
+        what: format!("{what} {id}"),
         reason: format!(
             "no backup handler of this cluster knows backup {id} in {} ({}); \
              `iroh-raft backup list` shows the backups; if the handler that wrote it was \
@@ -158,6 +159,15 @@ impl NodeService {
         metadata: Vec<(String, String)>,
     ) -> Result<Reply, RequestError> {
         check_metadata(&metadata).map_err(failed("create"))?;
+        self.take_backup(metadata, false).await.map(Reply::Backup)
+    }
+
+    /// Takes a backup (by hand, or `scheduled`), as [`Self::create_backup`] describes.
+    pub(crate) async fn take_backup(
+        &self,
+        metadata: Vec<(String, String)>,
+        scheduled: bool,
+    ) -> Result<BackupInfo, RequestError> {
         let handler = self.backup_handlers().await?.swap_remove(0);
         let dir = self.backup_dir("create")?;
         let probe = dir.clone();
@@ -202,6 +212,7 @@ impl NodeService {
                 handler: Some(handler.sha256()),
                 node_id: Some(node_id),
                 pairs: Some(image.facts.pairs),
+                scheduled,
                 metadata,
             };
             let fail = handler_failed("create");
@@ -252,11 +263,16 @@ impl NodeService {
                 node_id: self.node_id,
                 size: info.size,
             });
-        Ok(Reply::Backup(info))
+        Ok(info)
     }
 
-    /// Serves `ListBackups`: what every handler this node holds lists in its backup directory.
+    /// Serves `ListBackups`.
     pub(crate) async fn list_backups(&self) -> Result<Reply, RequestError> {
+        self.all_backups().await.map(Reply::Backups)
+    }
+
+    /// What every handler this node holds lists in its backup directory, oldest index first.
+    pub(crate) async fn all_backups(&self) -> Result<Vec<BackupInfo>, RequestError> {
         let handlers = self.backup_handlers().await?;
         let dir = self.backup_dir("list")?;
         blocking(move || {
@@ -282,7 +298,7 @@ impl NodeService {
                 }
             }
             all.sort_by(|a, b| (a.index, &a.id).cmp(&(b.index, &b.id)));
-            Ok(Reply::Backups(all))
+            Ok(all)
         })
         .await
     }
@@ -298,13 +314,30 @@ impl NodeService {
         let handlers = self.backup_handlers().await?;
         let dir = self.backup_dir("read")?;
         blocking(move || {
-            let mut found = find(&handlers, &dir, &backup_id)?;
+            let mut found = find(&handlers, &dir, &backup_id, "read")?;
             let max = max.min(BACKUP_CHUNK as u32);
             let chunk = found
                 .session
                 .read_chunk(&backup_id, offset, max)
                 .map_err(handler_failed("read"))?;
             Ok(Reply::BackupChunk(Bytes::from(chunk)))
+        })
+        .await
+    }
+
+    /// Serves `DeleteBackup`: through the handler that knows the backup.
+    pub(crate) async fn delete_backup(&self, backup_id: String) -> Result<Reply, RequestError> {
+        check_backup_id(&backup_id).map_err(RequestError::Malformed)?;
+        let handlers = self.backup_handlers().await?;
+        let dir = self.backup_dir("delete")?;
+        blocking(move || {
+            let mut found = find(&handlers, &dir, &backup_id, "delete")?;
+            found
+                .session
+                .remove(&backup_id)
+                .map_err(handler_failed("delete"))?;
+            tracing::info!(backup = backup_id, "deleted a backup");
+            Ok(Reply::BackupDeleted)
         })
         .await
     }
@@ -324,7 +357,7 @@ impl NodeService {
         let fail = failed(what.clone());
         let entry = blocking(move || {
             let fail = failed(format!("restore {id}"));
-            let mut found = find(&handlers, &dir, &id)?;
+            let mut found = find(&handlers, &dir, &id, "restore")?;
             let size = found.info.size;
             if size > limit {
                 return Err(fail(format!(

@@ -342,6 +342,7 @@ impl NodeService {
                 offset,
                 max,
             } => self.read_backup(backup_id, offset, max).await,
+            Operation::DeleteBackup { backup_id } => self.delete_backup(backup_id).await,
             Operation::PluginDeploy(request) => self.deploy(request).await,
             Operation::PluginList => self.plugin_list(),
             Operation::PluginRollback { kind } => self.rollback(kind).await,

@@ -13,6 +13,7 @@ use iroh::protocol::Router;
 
 use super::access::Authorizer;
 use super::announcer::{self, Identity};
+use super::backup_schedule;
 use super::forward::LeaderLink;
 use super::gate::Gate;
 use super::joins::JoinService;
@@ -328,6 +329,7 @@ pub(crate) fn tasks(
             serving.raft_frame.clone(),
             config.cluster_config(),
         )),
+        tokio::spawn(backup_schedule::run(serving.service.clone())),
         tokio::spawn(crate::metrics::watch_elections(
             raft.clone(),
             serving.service.raft_recorder.clone(),

@@ -261,6 +261,11 @@ impl BackupSession {
         Ok(chunk)
     }
 
+    /// Deletes backup `id`.
+    pub fn remove(&mut self, id: &str) -> Result<(), BackupError> {
+        self.call(|archive, store| archive.call_remove(store, id))
+    }
+
     fn lift(&self, wit: archive::BackupInfo) -> Result<BackupInfo, BackupError> {
         BackupInfo::from_parts(wit.id, wit.index, wit.size, &wit.sha256, wit.metadata).map_err(
             |reason| BackupError::Unreadable {

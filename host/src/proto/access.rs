@@ -91,7 +91,7 @@ impl Operation {
             }
             Self::ListBackups => fixed(op::BACKUP_LIST, ""),
             // An image is every key and value: whoever may take backups may read them back.
-            Self::ReadBackup { backup_id, .. } => {
+            Self::ReadBackup { backup_id, .. } | Self::DeleteBackup { backup_id } => {
                 fixed(op::BACKUP_CREATE, format!("backup/{backup_id}"))
             }
             Self::Subscribe => fixed(op::EVENTS_SUBSCRIBE, ""),
@@ -230,6 +230,13 @@ mod tests {
                     backup_id: "b1".into(),
                     offset: 0,
                     max: 1,
+                },
+                op::BACKUP_CREATE,
+                "backup/b1",
+            ),
+            (
+                Operation::DeleteBackup {
+                    backup_id: "b1".into(),
                 },
                 op::BACKUP_CREATE,
                 "backup/b1",

@@ -16,6 +16,7 @@ const KEY_CREATED: &str = "iroh-raft.created-unix-ms";
 const KEY_HANDLER: &str = "iroh-raft.handler";
 const KEY_NODE: &str = "iroh-raft.node";
 const KEY_PAIRS: &str = "iroh-raft.pairs";
+const KEY_SCHEDULED: &str = "iroh-raft.scheduled";
 
 /// The longest backup id.
 pub const MAX_BACKUP_ID: usize = 100;
@@ -46,6 +47,9 @@ pub struct BackupInfo {
     pub node_id: Option<u64>,
     /// Key-value pairs in the image.
     pub pairs: Option<u64>,
+    /// Taken by the schedule (`backup_every_*`), which deletes the oldest beyond `backup_keep`;
+    /// backups taken by hand are never deleted by it.
+    pub scheduled: bool,
     /// The operator's own metadata (`backup create --meta KEY=VALUE`).
     pub metadata: Vec<(String, String)>,
 }
@@ -64,6 +68,7 @@ impl BackupInfo {
         host(KEY_HANDLER, self.handler.map(hex::encode));
         host(KEY_NODE, self.node_id.map(|id| id.to_string()));
         host(KEY_PAIRS, self.pairs.map(|pairs| pairs.to_string()));
+        host(KEY_SCHEDULED, self.scheduled.then(|| "true".to_string()));
         all.extend(self.metadata.iter().cloned());
         all
     }
@@ -89,6 +94,7 @@ impl BackupInfo {
             handler: None,
             node_id: None,
             pairs: None,
+            scheduled: false,
             metadata: Vec::new(),
         };
         for (key, value) in metadata {
@@ -98,6 +104,7 @@ impl BackupInfo {
                 KEY_HANDLER => info.handler = parse_hash(&value),
                 KEY_NODE => info.node_id = value.parse().ok(),
                 KEY_PAIRS => info.pairs = value.parse().ok(),
+                KEY_SCHEDULED => info.scheduled = value == "true",
                 _ if key.starts_with(HOST_KEY_PREFIX) => {}
                 _ => info.metadata.push((key, value)),
             }
@@ -174,6 +181,7 @@ mod tests {
             handler: Some([3; 32]),
             node_id: Some(2),
             pairs: Some(5),
+            scheduled: true,
             metadata: vec![("team".into(), "ops".into())],
         }
     }

@@ -71,6 +71,14 @@ pub struct ClusterConfig {
     /// read status and health and deploy or roll back the policy. `--init` names the user who
     /// created the cluster and the first node; at most [`MAX_ROOT_IDENTITIES`].
     pub root_identities: Vec<[u8; 32]>,
+    /// Scheduled backups: the leader takes one every this many applied entries since the last
+    /// scheduled one (0: not by entries).
+    pub backup_every_entries: u64,
+    /// The leader takes a scheduled backup every this many seconds (0: not by time).
+    pub backup_every_secs: u64,
+    /// Scheduled backups kept in the leader's backup directory; older scheduled ones are deleted
+    /// (0: all kept). Backups taken by hand are never deleted by the schedule.
+    pub backup_keep: u64,
 }
 
 /// The most break-glass identities a cluster names.
@@ -91,6 +99,9 @@ impl Default for ClusterConfig {
             max_command_bytes: super::alpn::MAX_MANAGEMENT_FRAME as u64,
             check_every: 100_000,
             root_identities: Vec::new(),
+            backup_every_entries: 0,
+            backup_every_secs: 0,
+            backup_keep: 0,
         }
     }
 }
@@ -123,7 +134,7 @@ fn within(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError
 }
 
 /// The names [`ClusterConfig::set`] accepts, in display order.
-pub const CONFIG_FIELDS: [&str; 18] = [
+pub const CONFIG_FIELDS: [&str; 21] = [
     "heartbeat_interval_ms",
     "election_timeout_min_ms",
     "election_timeout_max_ms",
@@ -140,6 +151,9 @@ pub const CONFIG_FIELDS: [&str; 18] = [
     "max_entry_write_bytes",
     "max_command_bytes",
     "check_every",
+    "backup_every_entries",
+    "backup_every_secs",
+    "backup_keep",
     "root_identities",
     "version",
 ];
@@ -243,6 +257,17 @@ impl ClusterConfig {
         )?;
         within("max_command_bytes", self.max_command_bytes, 1, 1 << 30)?;
         within("check_every", self.check_every, 0, u64::MAX)?;
+        within(
+            "backup_every_entries",
+            self.backup_every_entries,
+            0,
+            u64::MAX,
+        )?;
+        // At most one a day less often; at least a second apart.
+        if self.backup_every_secs != 0 {
+            within("backup_every_secs", self.backup_every_secs, 1, 366 * 86_400)?;
+        }
+        within("backup_keep", self.backup_keep, 0, 100_000)?;
         // Every entry must fit in a frame on its own, or no batch could carry it.
         let largest_entry = [
             ("max_management_frame", self.max_management_frame),
@@ -300,6 +325,9 @@ impl ClusterConfig {
             "max_entry_write_bytes" => &mut self.limits.max_entry_write_bytes,
             "max_command_bytes" => &mut self.max_command_bytes,
             "check_every" => &mut self.check_every,
+            "backup_every_entries" => &mut self.backup_every_entries,
+            "backup_every_secs" => &mut self.backup_every_secs,
+            "backup_keep" => &mut self.backup_keep,
             "version" => {
                 return Err(refuse(
                     name,
@@ -340,6 +368,9 @@ impl ClusterConfig {
             ("max_entry_write_bytes", self.limits.max_entry_write_bytes),
             ("max_command_bytes", self.max_command_bytes),
             ("check_every", self.check_every),
+            ("backup_every_entries", self.backup_every_entries),
+            ("backup_every_secs", self.backup_every_secs),
+            ("backup_keep", self.backup_keep),
             ("version", self.version),
         ]
     }

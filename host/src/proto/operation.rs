@@ -172,6 +172,12 @@ pub enum Operation {
         /// How many bytes at most.
         max: u32,
     },
+    /// Deletes backup `backup_id` from the answering node's backup directory, through the handler
+    /// that knows it.
+    DeleteBackup {
+        /// The backup.
+        backup_id: String,
+    },
 }
 
 /// A plugin deploy as a client asks for it.

@@ -74,6 +74,8 @@ pub enum Reply {
     Restored(RestoreOutcome),
     /// A piece of a backup's image; shorter than asked means the end.
     BackupChunk(Bytes),
+    /// The backup was deleted (or was not there).
+    BackupDeleted,
 }
 
 /// One node's view of the cluster.

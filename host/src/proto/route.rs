@@ -42,6 +42,7 @@ impl Operation {
             | Self::CreateBackup { .. }
             | Self::ListBackups
             | Self::ReadBackup { .. }
+            | Self::DeleteBackup { .. }
             | Self::Subscribe
             | Self::PluginList
             | Self::GetStateHash { .. } => Route::Local,

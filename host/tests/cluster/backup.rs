@@ -428,3 +428,99 @@ async fn the_handler_is_swapped_at_run_time_and_old_backups_stay_restorable_by_t
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_backups_are_taken_by_the_leader_and_only_the_newest_scheduled_ones_kept() {
+    tokio::time::timeout(LIMIT, async {
+        let nodes = cluster_with(1, with_backup_dir).await;
+        let node = &nodes[0];
+        let manage = manage(node).await;
+        deploy(node, bundled::FS_BACKUP, "").await;
+        let mut events = node.node.subscribe();
+        let by_hand = manage
+            .create_backup(None, Vec::new())
+            .await
+            .expect("by hand");
+        assert!(!by_hand.scheduled);
+        let event = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let iroh_raft::proto::ClusterEvent::BackupCreated { backup_id, .. } =
+                    events.next().await.expect("an event")
+                {
+                    return backup_id;
+                }
+            }
+        })
+        .await
+        .expect("BackupCreated arrives");
+        assert_eq!(event, by_hand.id);
+
+        let mut settings = manage.get_configuration().await.expect("config");
+        settings.backup_every_entries = 10;
+        settings.backup_keep = 2;
+        manage
+            .update_configuration(settings)
+            .await
+            .expect("a schedule");
+        let mut seen = Vec::new();
+        for round in 0..3 {
+            for i in 0..12 {
+                write(node, &format!("r{round}-{i}"), "v").await;
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let after = seen.last().map(|last: &BackupInfo| last.index);
+            let newest = loop {
+                let listed = manage.list_backups(None).await.expect("list");
+                if let Some(newest) = listed
+                    .iter()
+                    .filter(|info| info.scheduled && after.is_none_or(|after| info.index > after))
+                    .max_by_key(|info| info.index)
+                {
+                    break newest.clone();
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no new scheduled backup after round {round}: {listed:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            seen.push(newest);
+        }
+        // The oldest scheduled backup went; the one taken by hand stays.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = manage.list_backups(None).await.expect("list");
+            let scheduled: Vec<&String> = listed
+                .iter()
+                .filter(|info| info.scheduled)
+                .map(|info| &info.id)
+                .collect();
+            let kept = listed.iter().any(|info| info.id == by_hand.id);
+            if scheduled.len() <= 2 && !scheduled.contains(&&seen[0].id) {
+                assert!(kept, "the backup taken by hand was kept: {listed:?}");
+                assert!(scheduled.contains(&&seen[2].id), "{listed:?}");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "old scheduled backups were not pruned: {listed:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Deleting by hand.
+        manage
+            .delete_backup(None, &by_hand.id)
+            .await
+            .expect("delete");
+        let listed = manage.list_backups(None).await.expect("list");
+        assert!(listed.iter().all(|info| info.id != by_hand.id));
+        assert!(
+            !backup_dir(node)
+                .join(format!("{}.snap", by_hand.id))
+                .exists()
+        );
+        finish(manage, nodes).await;
+    })
+    .await
+    .expect("test timed out");
+}

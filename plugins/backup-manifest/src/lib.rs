@@ -70,6 +70,16 @@ impl Manifests {
         Ok(all)
     }
 
+    /// Deletes backup `id`: its sealed manifest first (so it is no longer listed), then `data`
+    /// and any pending manifest.
+    pub fn remove(&self, id: &str, data: &[String]) -> Result<(), String> {
+        blob::remove(&format!("{id}{}", self.sealed))?;
+        for name in data {
+            blob::remove(name)?;
+        }
+        blob::remove(&format!("{id}{}", self.pending))
+    }
+
     /// Sealed backup `id`.
     pub fn info(&self, id: &str) -> Result<BackupInfo, String> {
         let name = format!("{id}{}", self.sealed);

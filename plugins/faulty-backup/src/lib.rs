@@ -56,6 +56,10 @@ impl BackupHandler for FaultyBackup {
     fn info(id: &str) -> Result<BackupInfo, String> {
         Err(format!("no backup {id}"))
     }
+
+    fn remove(_id: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 iroh_raft_plugin_api::export_backup!(FaultyBackup);

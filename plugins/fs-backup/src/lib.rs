@@ -64,6 +64,10 @@ impl BackupHandler for FsBackup {
     fn info(id: &str) -> Result<BackupInfo, String> {
         MANIFESTS.info(id)
     }
+
+    fn remove(id: &str) -> Result<(), String> {
+        MANIFESTS.remove(id, &[image(id)])
+    }
 }
 
 iroh_raft_plugin_api::export_backup!(FsBackup);

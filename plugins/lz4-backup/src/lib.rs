@@ -124,6 +124,10 @@ impl BackupHandler for Lz4Backup {
     fn info(id: &str) -> Result<BackupInfo, String> {
         MANIFESTS.info(id)
     }
+
+    fn remove(id: &str) -> Result<(), String> {
+        MANIFESTS.remove(id, &[data(id)])
+    }
 }
 
 iroh_raft_plugin_api::export_backup!(Lz4Backup);

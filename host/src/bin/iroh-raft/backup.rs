@@ -66,6 +66,14 @@ pub(crate) enum BackupCli {
         #[arg(long, value_name = "NODE_ID")]
         from_node: Option<u64>,
     },
+    /// Delete a backup from a member's backup directory (the leader's by default).
+    Delete {
+        /// The backup's id.
+        id: String,
+        /// Member whose backup directory holds it (default: the leader).
+        #[arg(long, value_name = "NODE_ID")]
+        from_node: Option<u64>,
+    },
     /// Replace the state machine's data with a backup's, on every replica at one log index. The
     /// leader reads it from its backup directory, verifies it (sha256 and state hash) and
     /// replicates it; membership, configuration and plugins stay as they are. A damaged or
@@ -96,6 +104,7 @@ fn info_json(info: &BackupInfo) -> serde_json::Value {
         "handler": info.handler.map(hex::encode),
         "node_id": info.node_id,
         "pairs": info.pairs,
+        "scheduled": info.scheduled,
         "metadata": info.metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
     })
 }
@@ -224,6 +233,18 @@ pub(crate) async fn backup(target: Target, command: BackupCli) -> anyhow::Result
                 summary.index,
                 to.display()
             );
+            Ok(())
+        }
+        BackupCli::Delete { id, from_node } => {
+            with_client(&target, async |client| {
+                Ok(client.delete_backup(from_node, &id).await?)
+            })
+            .await
+            .with_context(|| format!("backup {id} was not deleted"))?;
+            if output == Output::Json {
+                return print_json(&json!({ "deleted": id }));
+            }
+            println!("deleted backup {id}");
             Ok(())
         }
         BackupCli::Restore { id } => {
