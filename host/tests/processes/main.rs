@@ -1,7 +1,8 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty.
+//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty, backups and an offline restore.
 
 mod access_cli;
+mod backup_cli;
 mod cli;
 mod consistency_cli;
 mod deploy;
