@@ -20,7 +20,7 @@ use crate::proto::{
     RestoreEntry, check_backup_id, check_metadata,
 };
 use crate::raft::RaftStorageError;
-use crate::raft::apply::restore::check_image;
+use crate::raft::apply::restore::precheck_image;
 
 /// Bytes handed to or read from a handler per call.
 pub(crate) const BACKUP_CHUNK: usize = 1 << 20;
@@ -216,26 +216,41 @@ impl NodeService {
                 metadata,
             };
             let fail = handler_failed("create");
-            let mut session = handler.session(&dir).map_err(&fail)?;
-            session.create_begin(&info).map_err(&fail)?;
-            let mut file = &image.temp.file;
             let io = |e: std::io::Error| RequestError::Storage {
                 what: "its backup image".into(),
                 reason: e.to_string(),
             };
-            file.seek(SeekFrom::Start(0)).map_err(io)?;
-            let mut chunk = vec![0u8; BACKUP_CHUNK];
-            loop {
-                let read = file.read(&mut chunk).map_err(io)?;
-                if read == 0 {
-                    break;
+            let mut begun = false;
+            let mut store = || -> Result<BackupInfo, RequestError> {
+                let mut session = handler.session(&dir).map_err(&fail)?;
+                session.create_begin(&info).map_err(&fail)?;
+                begun = true;
+                let mut file = &image.temp.file;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                let mut chunk = vec![0u8; BACKUP_CHUNK];
+                loop {
+                    let read = file.read(&mut chunk).map_err(io)?;
+                    if read == 0 {
+                        break;
+                    }
+                    session
+                        .create_chunk(&info.id, &chunk[..read])
+                        .map_err(&fail)?;
                 }
-                session
-                    .create_chunk(&info.id, &chunk[..read])
-                    .map_err(&fail)?;
-            }
-            session.create_finish(&info.id).map_err(&fail)?;
-            let stored = session.info(&info.id).map_err(&fail)?;
+                session.create_finish(&info.id).map_err(&fail)?;
+                session.info(&info.id).map_err(&fail)
+            };
+            let stored = match store() {
+                Ok(stored) => stored,
+                Err(error) => {
+                    // What a failed attempt left (the handler never listed it) goes, if it can;
+                    // a refused `create-begin` (say, the id exists) left nothing of ours.
+                    if begun && let Ok(mut cleanup) = handler.session(&dir) {
+                        let _ = cleanup.remove(&info.id);
+                    }
+                    return Err(error);
+                }
+            };
             if (stored.index, stored.size, stored.sha256) != (info.index, info.size, info.sha256) {
                 return Err(RequestError::Backup {
                     what: "create".into(),
@@ -355,8 +370,14 @@ impl NodeService {
             .saturating_sub(RESTORE_HEADROOM);
         let id = backup_id.clone();
         let fail = failed(what.clone());
+        let running = self.active_plugin()?.info().sha256;
+        let (registry, _) = self
+            .state_machine
+            .plugins()
+            .map_err(storage("its plugins"))?;
         let entry = blocking(move || {
             let fail = failed(format!("restore {id}"));
+            let started = std::time::Instant::now();
             let mut found = find(&handlers, &dir, &id, "restore")?;
             let size = found.info.size;
             if size > limit {
@@ -385,12 +406,15 @@ impl NodeService {
                     "the backup holds more than the {size} bytes it recorded"
                 )));
             }
-            check_image(&image, &found.info.sha256, found.info.state_hash.as_ref())
+            let read_ms = started.elapsed().as_millis() as u64;
+            precheck_image(&image, &found.info.sha256, &running, &registry)
                 .map_err(|reason| fail(format!("{reason}; nothing was changed")))?;
             tracing::info!(
                 backup = id,
                 handler = %&sha256_hex(&found.handler.sha256())[..12],
                 size,
+                read_ms,
+                checked_ms = started.elapsed().as_millis() as u64 - read_ms,
                 "restoring a backup"
             );
             Ok(RestoreEntry {

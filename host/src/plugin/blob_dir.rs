@@ -215,6 +215,21 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_nobody_may_write_to_is_refused_before_a_backup_starts() {
+        // procfs refuses new files even to root, so this holds however the tests run.
+        let error = BlobDir::new(Path::new("/proc"))
+            .check_writable()
+            .unwrap_err();
+        assert!(
+            error.contains("/proc is not writable by this node"),
+            "{error}"
+        );
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let error = BlobDir::new(file.path()).check_writable().unwrap_err();
+        assert!(error.contains("is not a directory"), "{error}");
+    }
+
+    #[test]
     fn a_missing_directory_is_refused_with_its_name() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");

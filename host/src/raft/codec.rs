@@ -107,6 +107,20 @@ mod tests {
                         wasm: Bytes::from(wasm),
                     }))
                 }),
+            (
+                "[a-z0-9-]{0,12}",
+                any::<[u8; 32]>(),
+                proptest::option::of(any::<[u8; 32]>()),
+                proptest::collection::vec(any::<u8>(), 0..256),
+            )
+                .prop_map(|(backup_id, sha256, state_hash, image)| {
+                    EntryPayload::Normal(LogPayload::Restore(crate::proto::RestoreEntry {
+                        backup_id,
+                        sha256,
+                        state_hash,
+                        image: Bytes::from(image),
+                    }))
+                }),
             (0..3usize, any::<[u8; 32]>()).prop_map(|(kind, from_sha256)| {
                 EntryPayload::Normal(LogPayload::Rollback {
                     kind: crate::proto::PluginKind::ALL[kind],

@@ -298,6 +298,20 @@ async fn damaged_truncated_missing_and_hostile_backups_are_refused_and_change_no
         let reason = backup_error(manage.restore_backup(&truncated.id).await.unwrap_err());
         assert!(reason.contains("truncated"), "{reason}");
 
+        // A handler that kept the bytes but recorded another state hash: the leader proposes it
+        // (the sha256 holds), every replica refuses it as it loads, and nothing changes.
+        let forged = manage.create_backup(None, Vec::new()).await.expect("backup 3");
+        write(node, "k", "newest").await;
+        let manifest = dir.join(format!("{}.json", forged.id));
+        let text = std::fs::read_to_string(&manifest).expect("read the manifest");
+        let recorded = hex::encode(forged.state_hash.expect("recorded"));
+        assert!(text.contains(&recorded));
+        std::fs::write(&manifest, text.replace(&recorded, &"ab".repeat(32))).expect("forge it");
+        let reason = backup_error(manage.restore_backup(&forged.id).await.unwrap_err());
+        assert!(reason.contains("state hash"), "{reason}");
+        assert!(reason.contains("nothing was changed"), "{reason}");
+        assert_eq!(local_value(node, "k").await.as_deref(), Some(&b"newest"[..]));
+
         // One that does not exist, and an id that could name a path.
         let reason = backup_error(manage.restore_backup("backup-none").await.unwrap_err());
         assert!(reason.contains("knows backup backup-none"), "{reason}");
@@ -306,7 +320,7 @@ async fn damaged_truncated_missing_and_hostile_backups_are_refused_and_change_no
             matches!(&error, ClientError::Request(RequestError::Malformed(m)) if m.contains("backup id")),
             "{error}"
         );
-        assert_eq!(local_value(node, "k").await.as_deref(), Some(&b"current"[..]));
+        assert_eq!(local_value(node, "k").await.as_deref(), Some(&b"newest"[..]));
 
         // The backup directory replaced by a file, then missing.
         std::fs::rename(&dir, node.dir.path().join("moved")).expect("move the directory");
@@ -337,7 +351,7 @@ async fn damaged_truncated_missing_and_hostile_backups_are_refused_and_change_no
         assert!(!node.dir.path().join("etc").exists());
 
         // Nothing changed: the data, and the backups that were there.
-        assert_eq!(local_value(node, "k").await.as_deref(), Some(&b"current"[..]));
+        assert_eq!(local_value(node, "k").await.as_deref(), Some(&b"newest"[..]));
         let listed: Vec<String> = manage
             .list_backups(None)
             .await
@@ -345,7 +359,10 @@ async fn damaged_truncated_missing_and_hostile_backups_are_refused_and_change_no
             .into_iter()
             .map(|info| info.id)
             .collect();
-        assert_eq!(listed, vec![flipped.id.clone(), truncated.id.clone()]);
+        assert_eq!(
+            listed,
+            vec![flipped.id.clone(), truncated.id.clone(), forged.id.clone()]
+        );
         finish(manage, nodes).await;
     })
     .await

@@ -190,23 +190,36 @@ fn run(
             Step::Restore(position) => {
                 commit_before(machine, &mut next, entries, position, &captures)?;
                 let entry = &entries[position];
-                let response = match &entry.payload {
+                let restored = match &entry.payload {
                     EntryPayload::Normal(LogPayload::Restore(restore)) => {
                         activator.restore(machine, &mut next, entry.log_id, restore)?
                     }
-                    _ => ApplyResponse::None,
+                    _ => crate::raft::apply::restore::Restored {
+                        response: ApplyResponse::None,
+                        hash: None,
+                    },
                 };
-                if let ApplyResponse::Restored(outcome) = &response {
-                    events.push(ClusterEvent::BackupRestored {
-                        backup_id: outcome.backup_id.clone(),
-                        index: outcome.index,
-                    });
-                    // The views taken so far read the generation the restore dropped.
-                    captures.taken.clear();
-                    replaced = true;
+                match (&restored.response, restored.hash) {
+                    (ApplyResponse::Restored(outcome), Some(hash)) => {
+                        events.push(ClusterEvent::BackupRestored {
+                            backup_id: outcome.backup_id.clone(),
+                            index: outcome.index,
+                        });
+                        // The restore committed; the views taken so far read the generation it
+                        // dropped. A view of the new state, with the hash the load computed.
+                        replaced = true;
+                        captures.taken.clear();
+                        captures.taken.push(Taken {
+                            index: entry.log_id.index,
+                            check: is_check_point(entry.log_id.index, next.config.check_every),
+                            view: activator.store.export()?,
+                            hash: Some(hash),
+                        });
+                        captures.committed = Some(entry.log_id.index);
+                    }
+                    _ => captures.at_check_point(machine, activator, &mut next, entry)?,
                 }
-                responses.push(response);
-                captures.at_check_point(machine, activator, &mut next, entry)?;
+                responses.push(restored.response);
             }
         }
     }
@@ -295,6 +308,7 @@ impl Checkpoints {
             index: entry.log_id.index,
             check,
             view: activator.store.export()?,
+            hash: None,
         });
         Ok(())
     }

@@ -40,6 +40,8 @@ pub(crate) struct Taken {
     pub(crate) check: bool,
     /// The state right after the commit.
     pub(crate) view: StateExport,
+    /// Its state hash, when the commit computed it already (a restore does).
+    pub(crate) hash: Option<[u8; 32]>,
 }
 
 /// A view of the state `store` holds now, which `applied` describes (`None`: nothing applied).
@@ -54,6 +56,7 @@ pub(crate) fn take(
         index: last.index,
         check: is_check_point(last.index, applied.config.check_every),
         view: store.export()?,
+        hash: None,
     }))
 }
 
@@ -118,7 +121,7 @@ impl Held {
             let capture = Arc::new(Capture {
                 index: taken.index,
                 view: taken.view,
-                hash: Mutex::new(None),
+                hash: Mutex::new(taken.hash),
             });
             if check {
                 self.checks.insert(capture.index, capture.clone());
@@ -293,6 +296,7 @@ mod tests {
             index,
             check: crate::raft::apply::check_points::is_check_point(index, every),
             view: view(store, index),
+            hash: None,
         }
     }
 

@@ -45,31 +45,54 @@ pub(crate) fn state_hash(view: &StateExport, index: u64) -> Result<[u8; 32], Raf
 }
 
 /// The state hash of `applied` (whose last applied index is the one hashed) with `pairs`, which
-/// must come in ascending key order: what [`state_hash`] computes from a view, and a restore from
-/// a backup's image.
+/// must come in ascending key order: what [`state_hash`] computes from a view.
 pub(crate) fn hash_state<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     applied: &AppliedState,
     pairs: impl Iterator<Item = Result<(K, V), RaftStorageError>>,
 ) -> Result<[u8; 32], RaftStorageError> {
-    let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
-    let mut hasher = Sha256::new();
-    hasher.update(DOMAIN);
-    hasher.update(index.to_be_bytes());
-    // Re-encoded, so two builds that store the same state alike hash it alike.
-    let encoded = codec::encode("applied state", applied)?;
-    hasher.update((encoded.len() as u64).to_be_bytes());
-    hasher.update(&encoded);
-    let mut count = 0u64;
+    let mut hasher = StateHasher::new(applied)?;
     for pair in pairs {
         let (key, value) = pair?;
-        for part in [key.as_ref(), value.as_ref()] {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part);
-        }
-        count += 1;
+        hasher.pair(key.as_ref(), value.as_ref());
     }
-    hasher.update(count.to_be_bytes());
-    Ok(hasher.finalize().into())
+    Ok(hasher.finish())
+}
+
+/// A state hash computed as the pairs go by (a restore hashes the image it loads in the same
+/// pass).
+pub(crate) struct StateHasher {
+    hasher: Sha256,
+    count: u64,
+}
+
+impl StateHasher {
+    /// Starts the hash of `applied` (whose last applied index is the one hashed).
+    pub(crate) fn new(applied: &AppliedState) -> Result<Self, RaftStorageError> {
+        let index = applied.last_applied.as_ref().map_or(0, |id| id.index);
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN);
+        hasher.update(index.to_be_bytes());
+        // Re-encoded, so two builds that store the same state alike hash it alike.
+        let encoded = codec::encode("applied state", applied)?;
+        hasher.update((encoded.len() as u64).to_be_bytes());
+        hasher.update(&encoded);
+        Ok(Self { hasher, count: 0 })
+    }
+
+    /// The next pair, in ascending key order.
+    pub(crate) fn pair(&mut self, key: &[u8], value: &[u8]) {
+        for part in [key, value] {
+            self.hasher.update((part.len() as u64).to_be_bytes());
+            self.hasher.update(part);
+        }
+        self.count += 1;
+    }
+
+    /// The hash.
+    pub(crate) fn finish(mut self) -> [u8; 32] {
+        self.hasher.update(self.count.to_be_bytes());
+        self.hasher.finalize().into()
+    }
 }
 
 #[cfg(test)]
