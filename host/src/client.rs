@@ -7,16 +7,19 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
-use iroh::{Endpoint, EndpointAddr, SecretKey};
+use iroh::{Endpoint, EndpointAddr};
 
 use crate::hash::sha256;
-use crate::net::{NetError, bind_endpoint, read_frame, write_frame};
+use crate::net::{NetError, read_frame, write_frame};
 use crate::proto::{
     ClientFrame, ClusterEvent, Consistency, DeployRequest, FrameError, HealthStatus, NodeStatus,
     Operation, PluginKind, PluginOutcome, PluginRecord, PluginRegistry, Reply, RequestError,
     RequestId, ServerFrame, UPLOAD_CHUNK, alpn, decode_body, encode_frame,
 };
 use crate::write_session::{self, WriteSession};
+
+mod connect;
+pub(crate) use connect::client_endpoint;
 
 /// A client request that did not get a reply.
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +57,6 @@ fn rand_tag() -> u64 {
 /// Told `(bytes sent, total)` as an upload progresses.
 pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
-/// An endpoint for a client whose identity is `key`: an ephemeral port on every IPv4 address
-/// (so it reaches nodes on loopback and on other hosts alike), no protocols served.
-pub(crate) async fn client_endpoint(key: SecretKey) -> Result<Endpoint, ClientError> {
-    let any_port = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    Ok(bind_endpoint(key, any_port, Vec::new()).await?)
-}
-
 /// A connection to one node of a cluster. Writes carry the client's session, and one whose fate
 /// is unknown (the connection broke, the leader changed) is sent again, reconnecting if need be:
 /// the cluster applies it once.
@@ -77,40 +73,6 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to the node at `node` with a fresh, throw-away identity: the access policy sees
-    /// a stranger (the bundled `rbac` policy refuses it everything). Use
-    /// [`Client::connect_with_key`] with a key the policy knows.
-    pub async fn connect(node: EndpointAddr) -> Result<Self, ClientError> {
-        Self::connect_with_key(SecretKey::generate(), node).await
-    }
-
-    /// Connects to the node at `node` as the identity `key` (its public half is the endpoint id
-    /// the access policy judges; `iroh-raft whoami` prints the CLI's, and
-    /// [`load_user_key`](crate::load_user_key) loads it).
-    pub async fn connect_with_key(key: SecretKey, node: EndpointAddr) -> Result<Self, ClientError> {
-        let endpoint = client_endpoint(key).await?;
-        let mut client = Self::connect_from(endpoint, node).await?;
-        client.owns_endpoint = true;
-        Ok(client)
-    }
-
-    /// Connects to `node` from an existing endpoint (whose key is the client's identity).
-    pub async fn connect_from(endpoint: Endpoint, node: EndpointAddr) -> Result<Self, ClientError> {
-        let connection = endpoint
-            .connect(node.clone(), alpn::MANAGEMENT)
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        Ok(Self {
-            endpoint,
-            node,
-            connection: std::sync::Mutex::new(connection),
-            session: WriteSession::new(),
-            next_id: AtomicU64::new(1),
-            client_tag: rand_tag(),
-            owns_endpoint: false,
-        })
-    }
-
     /// Closes the connection, and the client's own endpoint if it has one.
     pub async fn close(&self) {
         self.current().close(0u32.into(), b"client done");

@@ -99,7 +99,11 @@ impl IrohRaftManagementClient {
         // shows a reachable node: the client works with the addresses it was given.
         match client.get_cluster_status().await {
             Ok(_) | Err(ClientError::Request(_)) => Ok(client),
-            Err(error) => Err(error),
+            Err(error) => {
+                // Closed, not dropped: a dropped endpoint aborts noisily.
+                client.close().await;
+                Err(error)
+            }
         }
     }
 
@@ -345,6 +349,15 @@ impl IrohRaftManagementClient {
             .await?
         {
             Reply::Configuration(config) => Ok(config),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A join ticket through the member this client talks to first (it carries the join secret:
+    /// judged as `member.add`).
+    pub async fn get_join_ticket(&self) -> Result<crate::proto::JoinTicket, ClientError> {
+        match self.send(Operation::GetJoinTicket, false).await? {
+            Reply::JoinTicket(ticket) => Ok(ticket),
             other => Err(unexpected(other)),
         }
     }

@@ -232,6 +232,7 @@ impl Node {
     /// Shuts raft down, then stops serving and closes the endpoint; everything acknowledged is
     /// already on disk. Raft goes first so that it stops replicating before the endpoint closes.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        mark_stopped();
         self.raft.stop();
         for task in &self.tasks {
             task.abort();
@@ -242,4 +243,20 @@ impl Node {
         stopped.map_err(|e| NodeError::raft("stopping raft", e))?;
         closed.map_err(|e| NodeError::raft("stopping the protocols", e))
     }
+}
+
+/// When a node of this process last shut down (its endpoint may take a moment to let go of
+/// its port, so a node started on the same port right after retries its bind for a while).
+static LAST_STOP: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+fn mark_stopped() {
+    *LAST_STOP.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+}
+
+/// Whether a node of this process shut down within the last 10 s.
+pub(crate) fn recently_stopped() -> bool {
+    LAST_STOP
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(10))
 }

@@ -67,6 +67,15 @@ pub enum NodeError {
     /// The new cluster refused the initial state machine (`NodeConfig::initial_state_machine`).
     #[error("the new cluster refused its initial state machine: {0}")]
     InitialPlugin(String),
+    /// Another socket holds the address the node was to listen on.
+    #[error(
+        "address {addr} is already in use: another iroh-raft node, or another program, listens \
+         there; stop it, or start this node with another --bind"
+    )]
+    AddressInUse {
+        /// The address.
+        addr: std::net::SocketAddr,
+    },
     /// An offline restore (`iroh-raft restore`) could not seed the new cluster.
     #[error("the restore failed: {0}")]
     Restore(String),

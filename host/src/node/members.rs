@@ -239,7 +239,10 @@ impl NodeService {
             }))
         };
         if current == role {
-            return done(None, format!("node {node_id} is already a {role}"));
+            return done(
+                None,
+                format!("node {node_id} is already {}", role.with_article()),
+            );
         }
         let set_observer = |member: &mut Member, observer: bool| {
             member.observer = observer;
@@ -325,8 +328,12 @@ pub(crate) fn check_candidate(
             answer.node_id
         )),
         role => Err(format!(
-            "the node at that address already is a {role} (node {}) by its own account; a node \
+            "the node at that address already is {} (node {}) by its own account; a node \
              this cluster no longer lists must be wiped and started again with `--standby-as`",
+            match role {
+                AnnouncedRole::Observer => "an observer".to_string(),
+                other => format!("a {other}"),
+            },
             answer.node_id
         )),
     }

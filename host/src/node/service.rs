@@ -68,6 +68,8 @@ pub(crate) struct NodeService {
     pub(crate) identity: super::announcer::Identity,
     /// Where this node's backup handler keeps backups (`--backup-dir`); `None`: no backups here.
     pub(crate) backup_dir: Option<PathBuf>,
+    /// The cluster's join secret, for `GetJoinTicket`.
+    pub(crate) join_secret: [u8; 32],
 }
 
 /// A failed raft call as the client sees it: `NoLeader` if this node no longer leads (the request
@@ -343,6 +345,12 @@ impl NodeService {
                 max,
             } => self.read_backup(backup_id, offset, max).await,
             Operation::DeleteBackup { backup_id } => self.delete_backup(backup_id).await,
+            Operation::GetJoinTicket => Ok(Reply::JoinTicket(crate::proto::JoinTicket {
+                cluster_id: self.cluster_id,
+                endpoint_key: *self.endpoint.id().as_bytes(),
+                addrs: self.identity.endpoints.clone(),
+                secret: self.join_secret,
+            })),
             Operation::PluginDeploy(request) => self.deploy(request).await,
             Operation::PluginList => self.plugin_list(),
             Operation::PluginRollback { kind } => self.rollback(kind).await,

@@ -85,11 +85,13 @@ pub(crate) async fn bind(dir: &Path, config: &NodeConfig) -> Result<(Endpoint, M
     let endpoint = loop {
         match bind_endpoint(secret_key.clone(), config.bind, alpns.clone()).await {
             Ok(endpoint) => break endpoint,
-            Err(error) if std::time::Instant::now() < deadline => {
+            // A node of this process that stopped a moment ago may still be letting go of the
+            // port: wait for it. Otherwise the address is someone else's: say so at once.
+            Err(error) if super::recently_stopped() && std::time::Instant::now() < deadline => {
                 tracing::debug!("{error}; retrying");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(in_use(config.bind).unwrap_or(error.into())),
         }
     };
     let me = Member {
@@ -98,6 +100,16 @@ pub(crate) async fn bind(dir: &Path, config: &NodeConfig) -> Result<(Endpoint, M
         observer: false,
     };
     Ok((endpoint, me))
+}
+
+/// A clear error if `addr` is taken by another socket (the endpoint's own error says less).
+fn in_use(addr: std::net::SocketAddr) -> Option<NodeError> {
+    match std::net::UdpSocket::bind(addr) {
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            Some(NodeError::AddressInUse { addr })
+        }
+        _ => None,
+    }
 }
 
 /// The cluster identity `plan` leads to (joining asks a member over the network), stored in
@@ -249,6 +261,7 @@ pub(crate) fn serve(
         gate: Gate::new(removal.clone()),
         identity: announced.clone(),
         backup_dir: config.backup_dir.clone(),
+        join_secret: identity.secret,
     });
     let discovery = DiscoveryServer::new(JoinService {
         raft: shared.clone(),

@@ -90,6 +90,8 @@ impl Operation {
                 fixed(op::BACKUP_RESTORE, format!("backup/{backup_id}"))
             }
             Self::ListBackups => fixed(op::BACKUP_LIST, ""),
+            // The ticket carries the join secret: whoever may add members may hand it out.
+            Self::GetJoinTicket => fixed(op::MEMBER_ADD, "ticket"),
             // An image is every key and value: whoever may take backups may read them back.
             Self::ReadBackup { backup_id, .. } | Self::DeleteBackup { backup_id } => {
                 fixed(op::BACKUP_CREATE, format!("backup/{backup_id}"))
@@ -241,6 +243,7 @@ mod tests {
                 op::BACKUP_CREATE,
                 "backup/b1",
             ),
+            (Operation::GetJoinTicket, op::MEMBER_ADD, "ticket"),
             (Operation::Subscribe, op::EVENTS_SUBSCRIBE, ""),
             (
                 deploy(PluginKind::Policy),

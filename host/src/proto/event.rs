@@ -104,6 +104,17 @@ pub enum ClusterEvent {
         /// Why.
         reason: String,
     },
+    /// `plugin rollback` reactivated an earlier plugin.
+    PluginRolledBack {
+        /// Which kind.
+        kind: PluginKind,
+        /// The sha256 of the plugin active again.
+        sha256: [u8; 32],
+        /// Its version.
+        version: String,
+        /// The log index where it took effect.
+        index: u64,
+    },
     /// A backup replaced the state machine's data (`backup restore`), on every replica at
     /// `index`.
     BackupRestored {

@@ -82,6 +82,15 @@ impl MemberRole {
             Self::Observer => "observer",
         }
     }
+
+    /// The name with its article, for sentences: "a voter", "an observer".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Self::Voter => "a voter",
+            Self::Learner => "a learner",
+            Self::Observer => "an observer",
+        }
+    }
 }
 
 impl std::fmt::Display for MemberRole {
@@ -102,5 +111,17 @@ impl std::str::FromStr for MemberRole {
                 "unknown role `{other}`: expected voter, learner or observer"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bug_member_role_said_a_observer() {
+        assert_eq!(MemberRole::Observer.with_article(), "an observer");
+        assert_eq!(MemberRole::Voter.with_article(), "a voter");
+        assert_eq!(MemberRole::Learner.with_article(), "a learner");
     }
 }

@@ -178,6 +178,9 @@ pub enum Operation {
         /// The backup.
         backup_id: String,
     },
+    /// A join ticket through the answering node (it carries the cluster's join secret, so it is
+    /// judged as `member.add`).
+    GetJoinTicket,
 }
 
 /// A plugin deploy as a client asks for it.

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    BackupInfo, CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, LeadershipResponse,
-    LogEntryInfo, LogInfo, Member, MemberOperationResponse, MetricsSnapshot, PluginOutcome,
-    PluginRecord, PluginRegistry, RestoreOutcome, SnapshotInfo, StateHash,
+    BackupInfo, CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, JoinTicket,
+    LeadershipResponse, LogEntryInfo, LogInfo, Member, MemberOperationResponse, MetricsSnapshot,
+    PluginOutcome, PluginRecord, PluginRegistry, RestoreOutcome, SnapshotInfo, StateHash,
 };
 
 /// A successful reply.
@@ -76,6 +76,8 @@ pub enum Reply {
     BackupChunk(Bytes),
     /// The backup was deleted (or was not there).
     BackupDeleted,
+    /// A join ticket through the answering node.
+    JoinTicket(JoinTicket),
 }
 
 /// One node's view of the cluster.

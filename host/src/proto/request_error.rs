@@ -67,9 +67,7 @@ pub enum RequestError {
         reason: String,
     },
     /// Log compaction beyond what the snapshot covers.
-    #[error(
-        "cannot compact the log up to {index}: the snapshot covers up to {snapshot:?}; entries after it are still needed (take a snapshot first: `iroh-raft snapshot trigger`)"
-    )]
+    #[error("{}", compact_refusal(*index, *snapshot))]
     CompactBeyondSnapshot {
         /// The index asked for.
         index: u64,
@@ -256,10 +254,52 @@ pub enum RequestError {
     },
 }
 
+/// Why the log cannot be compacted up to `index` when the snapshot covers `snapshot`, and what to
+/// do instead.
+fn compact_refusal(index: u64, snapshot: Option<u64>) -> String {
+    match snapshot {
+        None => format!(
+            "cannot compact the log up to {index}: this node has no snapshot yet, so every entry \
+             is still needed; take one with `iroh-raft snapshot trigger`, then compact up to the \
+             index it covers"
+        ),
+        Some(covered) => format!(
+            "cannot compact the log up to {index}: the snapshot covers the log only up to \
+             {covered}; compact up to {covered} or less, or take a newer snapshot first with \
+             `iroh-raft snapshot trigger`"
+        ),
+    }
+}
+
 impl RequestError {
     /// Whether the node refused only because of its own state (it has not caught up since it
     /// started, or it was removed): another member may serve the request.
     pub fn another_member_may_serve(&self) -> bool {
         matches!(self, Self::CatchingUp { .. } | Self::Removed { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bug_log_compact_past_the_snapshot_printed_some_and_advised_a_snapshot_that_existed() {
+        let past = RequestError::CompactBeyondSnapshot {
+            index: 30_000,
+            snapshot: Some(28_416),
+        }
+        .to_string();
+        assert!(!past.contains("Some("), "{past}");
+        assert!(
+            past.contains("only up to 28416; compact up to 28416 or less"),
+            "{past}"
+        );
+        let none = RequestError::CompactBeyondSnapshot {
+            index: 5,
+            snapshot: None,
+        }
+        .to_string();
+        assert!(none.contains("no snapshot yet"), "{none}");
     }
 }

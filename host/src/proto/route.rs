@@ -43,6 +43,7 @@ impl Operation {
             | Self::ListBackups
             | Self::ReadBackup { .. }
             | Self::DeleteBackup { .. }
+            | Self::GetJoinTicket
             | Self::Subscribe
             | Self::PluginList
             | Self::GetStateHash { .. } => Route::Local,

@@ -47,11 +47,36 @@ impl FromStr for JoinTicket {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex_part = s.trim().strip_prefix(PREFIX).ok_or(TicketError::Prefix)?;
-        let bytes = hex::decode(hex_part).map_err(|e| TicketError::Damaged(e.to_string()))?;
-        let (ticket, rest) =
-            postcard::take_from_bytes(&bytes).map_err(|e| TicketError::Damaged(e.to_string()))?;
+        let damaged = |reason: String| TicketError::Damaged(reason);
+        if let Some((at, bad)) = hex_part
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii_hexdigit())
+        {
+            return Err(damaged(format!(
+                "it holds {bad:?} at character {} after `{PREFIX}`, where only hex digits belong: \
+                 it was changed, or two pieces were pasted together",
+                at + 1
+            )));
+        }
+        if hex_part.len() % 2 == 1 {
+            return Err(damaged(format!(
+                "it has an odd number of hex digits ({}) after `{PREFIX}`: a digit was lost or \
+                 added when it was copied",
+                hex_part.len()
+            )));
+        }
+        let bytes = hex::decode(hex_part).map_err(|e| damaged(e.to_string()))?;
+        let (ticket, rest) = postcard::take_from_bytes(&bytes).map_err(|_| {
+            damaged(format!(
+                "its {} bytes do not hold a whole ticket: it is cut short, or digits were changed",
+                bytes.len()
+            ))
+        })?;
         if !rest.is_empty() {
-            return Err(TicketError::Damaged("trailing bytes".into()));
+            return Err(damaged(format!(
+                "it has {} bytes more than a ticket holds: two tickets pasted together?",
+                rest.len()
+            )));
         }
         Ok(ticket)
     }
@@ -108,5 +133,27 @@ mod tests {
             "irohraft100".parse::<JoinTicket>(),
             Err(TicketError::Damaged(_))
         ));
+    }
+
+    #[test]
+    fn bug_a_damaged_ticket_said_odd_number_of_digits_now_it_says_what_happened_to_it() {
+        let ticket = JoinTicket {
+            cluster_id: [1; 16],
+            endpoint_key: [2; 32],
+            addrs: vec![([127, 0, 0, 1], 7001).into()],
+            secret: [3; 32],
+        }
+        .to_string();
+        let message = |text: &str| text.parse::<JoinTicket>().unwrap_err().to_string();
+        let one_lost = message(&ticket[..ticket.len() - 1]);
+        assert!(one_lost.contains("odd number of hex digits"), "{one_lost}");
+        assert!(one_lost.contains("copy it again"), "{one_lost}");
+        let changed = message(&ticket.replacen('0', "g", 1));
+        assert!(changed.contains("holds 'g' at character"), "{changed}");
+        let cut = message(&ticket[..ticket.len() - 20]);
+        assert!(cut.contains("do not hold a whole ticket"), "{cut}");
+        let doubled = message(&format!("{ticket}{}", &ticket[PREFIX.len()..]));
+        assert!(doubled.contains("pasted together"), "{doubled}");
+        assert!(ticket.parse::<JoinTicket>().is_ok());
     }
 }

@@ -24,6 +24,19 @@ pub enum RaftStorageError {
         #[source]
         source: fjall::Error,
     },
+    /// Another process has the database open.
+    #[error(
+        "data directory {} is in use by another iroh-raft process{}; stop it, or give this one \
+         another --data-dir",
+        dir.display(),
+        pid.map_or(String::new(), |pid| format!(" (pid {pid})"))
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process that holds it, if it is still running.
+        pid: Option<u32>,
+    },
     /// The group-commit fsync failed; every append waiting on it gets this error.
     #[error("raft storage failed to fsync the raft log: {source}")]
     Sync {

@@ -22,6 +22,18 @@ pub struct RaftStorage {
     state_machine: StateMachineStore,
 }
 
+/// The file in the storage directory naming the process that has the database open.
+const OWNER_FILE: &str = "owner.pid";
+
+/// The pid in `owner`, if that process still runs.
+fn running_owner(owner: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(owner).ok()?.trim().parse().ok()?;
+    Path::new("/proc")
+        .join(pid.to_string())
+        .exists()
+        .then_some(pid)
+}
+
 impl RaftStorage {
     /// Opens (or creates) the storage under `dir`, running `plugin` with `limits`, at the state it
     /// had when last closed. openraft then re-applies committed entries the state machine had not
@@ -33,9 +45,22 @@ impl RaftStorage {
     ) -> Result<Self, RaftStorageError> {
         let db_dir = Self::database_dir(dir);
         std::fs::create_dir_all(&db_dir).map_err(RaftStorageError::io("create", &db_dir))?;
-        let db = crate::store::database_options(Database::builder(&db_dir))
-            .open()
-            .map_err(RaftStorageError::fjall("open", "database"))?;
+        let owner = dir.join(OWNER_FILE);
+        let db = match crate::store::database_options(Database::builder(&db_dir)).open() {
+            Ok(db) => db,
+            Err(fjall::Error::Locked) => {
+                return Err(RaftStorageError::Locked {
+                    dir: dir.parent().unwrap_or(dir).to_path_buf(),
+                    pid: running_owner(&owner),
+                });
+            }
+            Err(error) => return Err(RaftStorageError::fjall("open", "database")(error)),
+        };
+        // Who holds the database now, for the next process that finds it locked. Best effort: the
+        // lock itself is fjall's.
+        if let Err(error) = std::fs::write(&owner, std::process::id().to_string()) {
+            tracing::debug!("cannot record the owner in {}: {error}", owner.display());
+        }
         let log_store = FjallLogStore::open(&db)?;
         let state_machine = StateMachineStore::open(&db, &Self::snapshot_dir(dir), plugin, limits)?;
         Ok(Self {

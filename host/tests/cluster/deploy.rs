@@ -225,6 +225,20 @@ async fn a_deploy_under_writes_switches_every_replica_at_one_index_and_rollback_
         };
         assert_eq!(rolled_to, sha256(bundled::KV));
         assert_eq!(from_version, "2.0.0");
+        // Bug: `events` showed a rollback as a deploy.
+        for subscription in &mut events {
+            let event = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+                .await
+                .expect("an event in time");
+            assert!(
+                matches!(
+                    event,
+                    Some(ClusterEvent::PluginRolledBack { kind: PluginKind::StateMachine, index, .. })
+                        if index == rolled_at
+                ),
+                "{event:?}"
+            );
+        }
         let (index, outcome) = deployer
             .write(put("after-rollback", "plain"))
             .await

@@ -13,6 +13,7 @@ mod kill;
 mod manage_cli;
 mod membership_cli;
 mod metrics_cli;
+mod operator_cli;
 mod seed_cli;
 mod support;
 mod top_cli;

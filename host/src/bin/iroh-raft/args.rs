@@ -17,17 +17,17 @@ pub(crate) enum Output {
 #[derive(Args)]
 pub(crate) struct Target {
     /// The node to talk to: `<endpoint-id>@<ip:port>` (printed by `iroh-raft node`) or a join
-    /// ticket. Repeat it (or separate addresses with spaces in IROH_RAFT_NODE) to name several
-    /// members: the first that answers is used, and management commands learn every member from
-    /// it and go on through another if one stops answering.
+    /// ticket. Repeat it, or separate addresses with commas (or spaces, in IROH_RAFT_NODE), to
+    /// name several members: the first that answers is used, and management commands learn every
+    /// member from it and go on through another if one stops answering.
     #[arg(
         long,
         global = true,
         env = "IROH_RAFT_NODE",
-        value_parser = parse_node_address,
+        value_name = "ADDRESS",
         value_delimiter = ' '
     )]
-    node: Vec<EndpointAddr>,
+    node: Vec<String>,
     /// The identity to speak as: a key file (created, mode 0600, if missing). Without it, the
     /// user's key in `~/.config/iroh-raft/key` (`$XDG_CONFIG_HOME` if set). The access policy
     /// judges every request by this key's endpoint id (`iroh-raft whoami`).
@@ -56,20 +56,9 @@ impl Target {
         let nodes = self.nodes()?;
         let last = nodes.len() - 1;
         for (position, node) in nodes.into_iter().enumerate() {
-            let id = node.id.fmt_short().to_string();
-            let connect = iroh_raft::Client::connect_with_key(key.clone(), node);
             // With more to try, a node that does not answer quickly is passed over.
-            let answer = if position == last {
-                connect.await
-            } else {
-                match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
-                    Ok(answer) => answer,
-                    Err(_) => {
-                        problems.push(format!("{id} did not answer within 3 s"));
-                        continue;
-                    }
-                }
-            };
+            let limit = (position != last).then(|| std::time::Duration::from_secs(3));
+            let answer = iroh_raft::Client::connect_with_key_within(key.clone(), node, limit).await;
             match answer {
                 Ok(client) => return Ok(client),
                 Err(error) => problems.push(error.to_string()),
@@ -85,11 +74,24 @@ impl Target {
 
     /// Every node named, in order.
     pub(crate) fn nodes(&self) -> anyhow::Result<Vec<EndpointAddr>> {
+        let addresses: Vec<&str> = self
+            .node
+            .iter()
+            .flat_map(|given| given.split(','))
+            .map(str::trim)
+            .filter(|address| !address.is_empty())
+            .collect();
         anyhow::ensure!(
-            !self.node.is_empty(),
+            !addresses.is_empty(),
             "no node given: pass --node ADDRESS (printed by `iroh-raft node`) or set IROH_RAFT_NODE"
         );
-        Ok(self.node.clone())
+        addresses
+            .into_iter()
+            .map(|address| {
+                parse_node_address(address)
+                    .map_err(|reason| anyhow::anyhow!("--node {address}: {reason}"))
+            })
+            .collect()
     }
 }
 

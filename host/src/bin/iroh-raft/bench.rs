@@ -95,16 +95,28 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let report = bench(target.secret_key()?, target.node()?, config).await?;
     if target.output == Output::Json {
-        return print_json(&report);
+        print_json(&report)?;
+    } else {
+        println!(
+            "{} ops in {:.1} s: {:.0} ops/s, {} errors",
+            report.ops, report.seconds, report.ops_per_sec, report.errors
+        );
+        println!(
+            "latency p50 {:.0} us  p90 {:.0} us  p99 {:.0} us  max {:.0} us",
+            report.p50_us, report.p90_us, report.p99_us, report.max_us
+        );
+        if let Some(error) = &report.first_error {
+            println!("first error: {error}");
+        }
     }
-    println!(
-        "{} ops in {:.1} s: {:.0} ops/s, {} errors",
-        report.ops, report.seconds, report.ops_per_sec, report.errors
-    );
-    println!(
-        "latency p50 {:.0} us  p90 {:.0} us  p99 {:.0} us  max {:.0} us",
-        report.p50_us, report.p90_us, report.p99_us, report.max_us
-    );
+    // Nothing succeeded: the figures mean nothing, and a script must see it.
+    if report.ops == 0 && report.errors > 0 {
+        bail!(
+            "every one of the {} requests failed; the first: {}",
+            report.errors,
+            report.first_error.as_deref().unwrap_or("unknown")
+        );
+    }
     Ok(())
 }
 
@@ -155,10 +167,17 @@ struct BenchReport {
     p99_us: f64,
     /// Worst latency.
     max_us: f64,
+    /// The first failure, in words (`None` if nothing failed).
+    first_error: Option<String>,
 }
 
 /// Summarizes recorded latencies (nearest-rank percentiles).
-fn summarize(latencies: &mut [Duration], errors: u64, elapsed: Duration) -> BenchReport {
+fn summarize(
+    latencies: &mut [Duration],
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: Duration,
+) -> BenchReport {
     latencies.sort_unstable();
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
     let rank = |p: f64| -> f64 {
@@ -182,6 +201,7 @@ fn summarize(latencies: &mut [Duration], errors: u64, elapsed: Duration) -> Benc
         p90_us: rank(0.90),
         p99_us: rank(0.99),
         max_us: latencies.last().map_or(0.0, |d| micros(*d)),
+        first_error,
     }
 }
 
@@ -226,6 +246,7 @@ async fn bench(
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
+            let mut first_error: Option<String> = None;
             // A per-worker xorshift sequence: deterministic keys, no shared state.
             let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (worker + 1);
             while Instant::now() < deadline {
@@ -234,7 +255,7 @@ async fn bench(
                 state ^= state << 17;
                 let n = state % config.keys.max(1);
                 let sent = Instant::now();
-                let ok = match config.mode {
+                let outcome: Result<(), String> = match config.mode {
                     BenchMode::Write => {
                         let name = key(n);
                         let command = Command::Put {
@@ -242,51 +263,68 @@ async fn bench(
                             value: &value,
                         };
                         match postcard::to_allocvec(&command) {
-                            Ok(bytes) => {
-                                matches!(client.write(Bytes::from(bytes)).await, Ok((_, Ok(_))))
-                            }
-                            Err(_) => false,
+                            Ok(bytes) => match client.write(Bytes::from(bytes)).await {
+                                Ok((_, Ok(_))) => Ok(()),
+                                Ok((index, Err(refused))) => Err(format!(
+                                    "the state machine refused the put (index {index}): {refused}"
+                                )),
+                                Err(error) => Err(error.to_string()),
+                            },
+                            Err(error) => Err(error.to_string()),
                         }
                     }
-                    BenchMode::ClusterStatus => {
-                        client.request(Operation::GetClusterStatus).await.is_ok()
-                    }
-                    BenchMode::Health => client.request(Operation::GetHealthStatus).await.is_ok(),
+                    BenchMode::ClusterStatus => client
+                        .request(Operation::GetClusterStatus)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    BenchMode::Health => client
+                        .request(Operation::GetHealthStatus)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
                     BenchMode::Read(consistency) => {
                         let n = n % config.keys.clamp(1, 1_000);
                         let name = key(n);
                         match postcard::to_allocvec(&Query::Get {
                             key: name.as_bytes(),
                         }) {
-                            Ok(bytes) => matches!(
-                                client.read(Bytes::from(bytes), consistency).await,
-                                Ok(Ok(_))
-                            ),
-                            Err(_) => false,
+                            Ok(bytes) => match client.read(Bytes::from(bytes), consistency).await {
+                                Ok(Ok(_)) => Ok(()),
+                                Ok(Err(refused)) => {
+                                    Err(format!("the state machine refused the get: {refused}"))
+                                }
+                                Err(error) => Err(error.to_string()),
+                            },
+                            Err(error) => Err(error.to_string()),
                         }
                     }
                 };
-                if ok {
-                    latencies.push(sent.elapsed());
-                } else {
-                    errors += 1;
+                match outcome {
+                    Ok(()) => latencies.push(sent.elapsed()),
+                    Err(error) => {
+                        errors += 1;
+                        first_error.get_or_insert(error);
+                    }
                 }
             }
-            (latencies, errors)
+            (latencies, errors, first_error)
         }));
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
+    let mut first_error = None;
     for task in tasks {
-        let (mut l, e) = task
+        let (mut l, e, first) = task
             .await
             .map_err(|e| ClientError::Unexpected(e.to_string()))?;
         latencies.append(&mut l);
         errors += e;
+        first_error = first_error.or(first);
     }
     let elapsed = start.elapsed();
     client.close().await;
-    Ok(summarize(&mut latencies, errors, elapsed))
+    Ok(summarize(&mut latencies, errors, first_error, elapsed))
 }
 
 #[cfg(test)]
@@ -297,7 +335,7 @@ mod tests {
     fn percentiles_use_nearest_rank() {
         let mut latencies: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
         latencies.reverse();
-        let report = summarize(&mut latencies, 3, Duration::from_secs(2));
+        let report = summarize(&mut latencies, 3, None, Duration::from_secs(2));
         assert_eq!(report.ops, 100);
         assert_eq!(report.errors, 3);
         assert_eq!(report.ops_per_sec, 50.0);
@@ -309,7 +347,7 @@ mod tests {
 
     #[test]
     fn an_empty_run_reports_zeros() {
-        let report = summarize(&mut [], 0, Duration::ZERO);
+        let report = summarize(&mut [], 0, None, Duration::ZERO);
         assert_eq!(
             (report.ops, report.ops_per_sec, report.max_us),
             (0, 0.0, 0.0)

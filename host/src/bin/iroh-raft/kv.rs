@@ -5,7 +5,7 @@ use anyhow::bail;
 use bytes::Bytes;
 use clap::Subcommand;
 use iroh_raft::Client;
-use iroh_raft::proto::Consistency;
+use iroh_raft::proto::{Consistency, PluginKind};
 use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
 
 use crate::args::{Output, Target, print_json};
@@ -25,7 +25,7 @@ pub(crate) enum KvCli {
         #[arg(long, required_unless_present = "absent")]
         expected: Option<String>,
         /// Require the key to be absent instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "expected")]
         absent: bool,
         /// The new value.
         new: String,
@@ -44,9 +44,50 @@ pub(crate) enum KvCli {
 /// `iroh-raft kv ...`.
 pub(crate) async fn run(target: Target, command: KvCli) -> anyhow::Result<()> {
     let client = target.client().await?;
-    let result = kv_command(&client, target.output == Output::Json, command).await;
+    // Another state machine may well accept a kv command as something else of its own (the
+    // counter reads a put as a number to add): ask which one runs before sending anything.
+    let result = match foreign_state_machine(&client).await {
+        Some(foreign) => Err(anyhow::anyhow!(foreign)),
+        None => kv_command(&client, target.output == Output::Json, command).await,
+    };
     client.close().await;
     result
+}
+
+/// Why the active state machine cannot answer kv commands, if it is not the kv plugin.
+async fn foreign_state_machine(client: &Client) -> Option<String> {
+    let (registry, bundled) = client.plugins().await.ok()?;
+    let active = registry
+        .active(PluginKind::StateMachine)
+        .cloned()
+        .or(bundled)?;
+    let speaks_kv = [iroh_raft::bundled::KV, iroh_raft::bundled::KV_V2]
+        .iter()
+        .any(|wasm| iroh_raft::sha256(wasm) == active.sha256);
+    if speaks_kv {
+        return None;
+    }
+    let name = iroh_raft::bundled::ALL
+        .iter()
+        .find(|(_, _, wasm)| iroh_raft::sha256(wasm) == active.sha256)
+        .map_or_else(
+            || {
+                format!(
+                    "a deployed plugin {}",
+                    &iroh_raft::sha256_hex(&active.sha256)[..16]
+                )
+            },
+            |(name, _, _)| name.to_string(),
+        );
+    let version = if active.version.is_empty() {
+        "-"
+    } else {
+        active.version.as_str()
+    };
+    Some(format!(
+        "the active state machine ({name}, version {version}) does not speak the kv protocol; \
+         use `iroh-raft read`/`write` with its own encoding"
+    ))
 }
 
 fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {

@@ -2,6 +2,8 @@
 //! repeats per peer while a member is down summed up once per interval
 //! ([`iroh_raft::log_limit::RepeatLimit`]).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -20,6 +22,8 @@ pub(crate) fn init() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colour only for a person at a terminal: a file or a pipe gets plain text.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_filter(levels.and(repeats)),
         )
         .init();

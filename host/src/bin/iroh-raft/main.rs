@@ -60,6 +60,8 @@ enum Command {
     Top(top::TopArgs),
     /// List, add, remove members or change their role.
     Member(WithTarget<members::MemberCli>),
+    /// Cluster-wide things: `cluster ticket` prints a fresh join ticket.
+    Cluster(WithTarget<members::ClusterCli>),
     /// Hand leadership to another voter.
     Leader(WithTarget<members::LeaderCli>),
     /// Read or change the replicated cluster configuration.
@@ -68,14 +70,12 @@ enum Command {
     Log(WithTarget<log::LogCli>),
     /// Take or inspect a snapshot.
     Snapshot(WithTarget<log::SnapshotCli>),
-    /// Take, list, inspect, export and restore backups through the cluster's backup handler
-    /// (deploy one first: `iroh-raft plugin deploy --bundled fs-backup`; nodes need --backup-dir).
+    /// Take, list, inspect, export, delete and restore backups through the backup handler
+    /// (deploy one first, e.g. the bundled fs-backup; nodes need --backup-dir).
     Backup(WithTarget<backup::BackupCli>),
-    /// Seed a new cluster from a backup image file, offline (like `etcdctl snapshot restore`):
-    /// then start it with `iroh-raft node --data-dir DIR --bind ADDR` and join others to it.
+    /// Seed a new cluster from a backup image file, offline (like `etcdctl snapshot restore`).
     Restore(backup::RestoreArgs),
-    /// Check that the replicas agree (`check consistency`: every member's state hash at one
-    /// applied index).
+    /// Check that the replicas agree (every member's state hash at one applied index).
     Check(WithTarget<check::CheckCli>),
     /// Follow the cluster's events, with their times, until Ctrl-C (JSON lines with -o json).
     ///
@@ -128,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Metrics(args) => metrics::metrics(args).await,
         Command::Top(args) => top::top(args).await,
         Command::Member(args) => members::member(args.target, args.command).await,
+        Command::Cluster(args) => members::cluster(args.target, args.command).await,
         Command::Leader(args) => members::leader(args.target, args.command).await,
         Command::Config(args) => config::config(args.target, args.command).await,
         Command::Log(args) => log::log(args.target, args.command).await,

@@ -127,11 +127,24 @@ impl Activator<'_> {
                         %kind, index, sha256 = %sha256_hex(sha256), version, from_version,
                         "plugin activated"
                     );
-                    events.push(ClusterEvent::PluginDeployed {
-                        kind: *kind,
-                        sha256: *sha256,
-                        version: version.clone(),
-                        index,
+                    let rollback = matches!(
+                        entry.payload,
+                        EntryPayload::Normal(LogPayload::Rollback { .. })
+                    );
+                    events.push(if rollback {
+                        ClusterEvent::PluginRolledBack {
+                            kind: *kind,
+                            sha256: *sha256,
+                            version: version.clone(),
+                            index,
+                        }
+                    } else {
+                        ClusterEvent::PluginDeployed {
+                            kind: *kind,
+                            sha256: *sha256,
+                            version: version.clone(),
+                            index,
+                        }
                     });
                 }
                 ApplyResponse::Plugin(outcome)

@@ -59,6 +59,16 @@ fn describe(event: &ClusterEvent) -> String {
             kind.as_str(),
             &sha256_hex(sha256)[..16]
         ),
+        ClusterEvent::PluginRolledBack {
+            kind,
+            sha256,
+            version,
+            index,
+        } => format!(
+            "plugin rolled back: {} {version} ({}) active again at index {index}",
+            kind.as_str(),
+            &sha256_hex(sha256)[..16]
+        ),
         ClusterEvent::Lagged { missed } => {
             format!("this subscriber fell behind and missed {missed} events")
         }
@@ -144,21 +154,29 @@ async fn subscribe_any(
     let mut problems = Vec::new();
     for node in members {
         let attempt = async {
-            let client = Client::connect_with_key(key.clone(), node.clone()).await?;
-            let events = client.subscribe().await?;
-            anyhow::Ok(Followed {
-                client,
-                events,
-                node: node.clone(),
-            })
+            // The connect is bounded on its own, so that a timeout never drops an open endpoint.
+            let client =
+                Client::connect_with_key_within(key.clone(), node.clone(), Some(PROBE_TIMEOUT))
+                    .await?;
+            match tokio::time::timeout(PROBE_TIMEOUT, client.subscribe()).await {
+                Ok(Ok(events)) => anyhow::Ok(Followed {
+                    client,
+                    events,
+                    node: node.clone(),
+                }),
+                Ok(Err(error)) => {
+                    client.close().await;
+                    Err(error.into())
+                }
+                Err(_) => {
+                    client.close().await;
+                    anyhow::bail!("no answer within {PROBE_TIMEOUT:?}")
+                }
+            }
         };
-        match tokio::time::timeout(PROBE_TIMEOUT, attempt).await {
-            Ok(Ok(followed)) => return Ok(followed),
-            Ok(Err(error)) => problems.push(format!("{}: {error:#}", node.id.fmt_short())),
-            Err(_) => problems.push(format!(
-                "{}: no answer within {PROBE_TIMEOUT:?}",
-                node.id.fmt_short()
-            )),
+        match attempt.await {
+            Ok(followed) => return Ok(followed),
+            Err(error) => problems.push(format!("{}: {error:#}", node.id.fmt_short())),
         }
     }
     anyhow::bail!("no member could be subscribed to: {}", problems.join("; "))

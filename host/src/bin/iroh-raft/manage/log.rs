@@ -6,6 +6,9 @@ use iroh_raft::proto::LogEntryKind;
 use super::{connect, opt};
 use crate::args::{Output, Target, print_json};
 
+/// The most entries the node answers per `GetLogEntries`.
+const MAX_ENTRIES: u64 = 1000;
+
 /// Log commands.
 #[derive(Subcommand)]
 pub(crate) enum LogCli {
@@ -16,7 +19,8 @@ pub(crate) enum LogCli {
         /// The last index to purge.
         index: u64,
     },
-    /// Print entries START..END (at most 1000) of the leader's log.
+    /// Print entries START..END of the leader's log: at most 1000 at a time (a longer range prints
+    /// the first 1000 and says where to go on from).
     Entries {
         /// The first index.
         start: u64,
@@ -70,7 +74,20 @@ pub(crate) async fn log(target: Target, command: LogCli) -> anyhow::Result<()> {
                 Ok(())
             }
             LogCli::Entries { start, end } => {
-                let entries = client.get_log_entries(start, end).await?;
+                // The node answers at most 1000 per request; take the first 1000 and say so.
+                let upto = end.min(start.saturating_add(MAX_ENTRIES));
+                let entries = client.get_log_entries(start, upto).await?;
+                let more = (upto < end).then(|| {
+                    format!(
+                        "the first {MAX_ENTRIES} of the {} entries asked for; go on with \
+                         `iroh-raft log entries {upto} {end}`",
+                        end - start
+                    )
+                });
+                // On stderr in both modes, so that the JSON stays an array of entries.
+                if let Some(note) = &more {
+                    eprintln!("{note}");
+                }
                 if output == Output::Json {
                     return print_json(&entries);
                 }

@@ -8,6 +8,29 @@ use iroh_raft::proto::{Member, MemberOperationResponse, MemberRole};
 use super::{connect, status::members, with_client};
 use crate::args::{Output, Target, print_json};
 
+/// Cluster commands.
+#[derive(Subcommand)]
+pub(crate) enum ClusterCli {
+    /// Print a join ticket through the node asked, for `iroh-raft node --join TICKET`. It holds
+    /// the cluster's join secret: it needs `member.add`, and whoever holds it can ask to join.
+    Ticket,
+}
+
+/// `iroh-raft cluster ...`.
+pub(crate) async fn cluster(target: Target, command: ClusterCli) -> anyhow::Result<()> {
+    match command {
+        ClusterCli::Ticket => {
+            let ticket =
+                with_client(&target, async |client| Ok(client.get_join_ticket().await?)).await?;
+            if target.output == Output::Json {
+                return print_json(&serde_json::json!({ "ticket": ticket.to_string() }));
+            }
+            println!("{ticket}");
+            Ok(())
+        }
+    }
+}
+
 /// Membership commands.
 #[derive(Subcommand)]
 pub(crate) enum MemberCli {

@@ -1,0 +1,357 @@
+//! An etcd operator's habits at the command line, each defect it found a regression test: the
+//! CLI's stderr holds no ERROR lines, no "Endpoint dropped" and no colour codes when it is not a
+//! terminal; `--node` takes several addresses separated by commas; `kv cas --absent --expected`
+//! is refused by the parser; `bench` with every request failing exits 1 with the first error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use iroh_raft::format_node_address;
+
+use crate::support::{admin_key_path, free_port, spawn};
+
+/// Runs the CLI as `key` against `node` with the default log settings (what a user gets).
+fn run(node: &str, key: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(args)
+        .env("IROH_RAFT_NODE", node)
+        .env("IROH_RAFT_KEY", key)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run iroh-raft")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// What a user should never see on stderr, piped or not.
+fn assert_clean(what: &str, output: &Output) {
+    let text = stderr(output);
+    for noise in ["ERROR", "Endpoint dropped", "\u{1b}["] {
+        assert!(
+            !text.contains(noise),
+            "{what}: {noise:?} on stderr:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_s_stderr_holds_only_what_the_user_should_read() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let stranger = root.path().join("stranger.key");
+
+    let put = run(&address, admin_key_path(), &["kv", "put", "a", "b"]);
+    assert!(put.status.success(), "{}", stderr(&put));
+    assert_clean("a put", &put);
+
+    let denied = run(&address, &stranger, &["kv", "get", "a"]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        stderr(&denied).contains("permission denied"),
+        "{}",
+        stderr(&denied)
+    );
+    assert_clean("a denied get", &denied);
+
+    // A dead member first, then a live one, separated by a comma: the live one answers.
+    let dead = format!(
+        "{}@127.0.0.1:{}",
+        iroh::SecretKey::from_bytes(&[7; 32]).public(),
+        free_port().port()
+    );
+    let both = format!("{dead},{address}");
+    let get = run(&both, admin_key_path(), &["kv", "get", "a"]);
+    assert!(get.status.success(), "{}", stderr(&get));
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "b\n");
+    assert_clean("a get past a dead member", &get);
+    let status = run(&both, admin_key_path(), &["status"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_clean("status past a dead member", &status);
+
+    // Bug: another endpoint id at a live address said `invalid peer certificate: UnknownIssuer`.
+    let impostor = iroh::SecretKey::from_bytes(&[9; 32]).public();
+    let wrong = format!("{impostor}@{}", node.bind);
+    let get = run(&wrong, admin_key_path(), &["kv", "get", "a"]);
+    assert_eq!(get.status.code(), Some(1));
+    let text = stderr(&get);
+    assert!(
+        text.contains(&format!("the node at {} is not {impostor}", node.bind)),
+        "{text}"
+    );
+    assert_clean("a get from the wrong endpoint id", &get);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_flags_and_a_bench_where_everything_fails_are_errors() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+
+    let cas = run(
+        &address,
+        admin_key_path(),
+        &["kv", "cas", "k", "--absent", "--expected", "x", "y"],
+    );
+    assert_eq!(cas.status.code(), Some(2), "{}", stderr(&cas));
+    assert!(
+        stderr(&cas).contains("cannot be used with"),
+        "{}",
+        stderr(&cas)
+    );
+
+    // A caller no policy knows: every write is denied.
+    let stranger = root.path().join("stranger.key");
+    let bench = run(
+        &address,
+        &stranger,
+        &[
+            "bench",
+            "--duration",
+            "1",
+            "--clients",
+            "2",
+            "--mode",
+            "write",
+        ],
+    );
+    assert_eq!(bench.status.code(), Some(1), "{}", stderr(&bench));
+    let text = stderr(&bench);
+    assert!(text.contains("every one of the"), "{text}");
+    assert!(text.contains("permission denied"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&bench.stdout).contains("first error: permission denied"),
+        "{}",
+        String::from_utf8_lossy(&bench.stdout)
+    );
+}
+
+/// Runs `iroh-raft node ARGS`, which must exit by itself within `limit`; returns its output and
+/// how long it took.
+fn node_fails(args: &[&str], limit: std::time::Duration) -> (Output, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .arg("node")
+        .args(args)
+        .env("IROH_RAFT_KEY", admin_key_path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn iroh-raft node");
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("`iroh-raft node {args:?}` still ran after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child.wait_with_output().expect("output"), started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_a_locked_data_directory_and_a_damaged_ticket_are_named_at_once() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let data = root.path().join("n1");
+    let bind = free_port();
+    let node = spawn(&data, bind, &["--init".to_string()]);
+    let limit = std::time::Duration::from_secs(20);
+
+    // Bug: a second node on the same port retried for 5 s, then printed the endpoint's error.
+    let other = root.path().join("n2").display().to_string();
+    let (output, took) = node_fails(
+        &["--init", "--data-dir", &other, "--bind", &bind.to_string()],
+        limit,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("address {bind} is already in use")),
+        "{text}"
+    );
+    assert!(took < std::time::Duration::from_secs(4), "took {took:?}");
+
+    // Bug: a second node on the same data directory said `FjallError: Locked`.
+    let (output, _) = node_fails(
+        &[
+            "--data-dir",
+            &data.display().to_string(),
+            "--bind",
+            &free_port().to_string(),
+        ],
+        limit,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(
+        text.contains("is in use by another iroh-raft process (pid "),
+        "{text}"
+    );
+    assert!(text.contains(&node.child.id().to_string()), "{text}");
+
+    // Bug: a ticket missing a character said `(Odd number of digits)`.
+    let ticket = node.ticket.clone().expect("a ticket");
+    let (output, _) = node_fails(
+        &[
+            "--join",
+            &ticket[..ticket.len() - 1],
+            "--data-dir",
+            &root.path().join("n3").display().to_string(),
+            "--bind",
+            &free_port().to_string(),
+        ],
+        limit,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("odd number of hex digits"), "{text}");
+    assert!(!text.contains("Odd number of digits"), "{text}");
+
+    // Bug: `log compact` past the snapshot printed `Some(…)` and advised taking a snapshot.
+    let address = format_node_address(&node.addr);
+    let compact = run(&address, admin_key_path(), &["log", "compact", "100000"]);
+    assert_eq!(compact.status.code(), Some(1));
+    let text = stderr(&compact);
+    assert!(text.contains("no snapshot yet"), "{text}");
+    assert!(!text.contains("None") && !text.contains("Some("), "{text}");
+    assert_clean("a refused compaction", &compact);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_entries_past_the_limit_prints_the_first_thousand_and_says_where_to_go_on() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let client = std::sync::Arc::new(
+        iroh_raft::Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
+            .await
+            .expect("connect"),
+    );
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let client = client.clone();
+        writers.push(tokio::spawn(async move {
+            for n in 0..140 {
+                let (_, outcome) = client
+                    .write(crate::support::put(&format!("k{w}-{n}"), "v"))
+                    .await
+                    .expect("write");
+                outcome.expect("applied");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    // Bug: asking for more than 1000 entries was refused outright.
+    let output = run(
+        &address,
+        admin_key_path(),
+        &["log", "entries", "1", "1500", "-o", "json"],
+    );
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("the first 1000 of the 1499 entries asked for"),
+        "{text}"
+    );
+    assert!(text.contains("`iroh-raft log entries 1001 1500`"), "{text}");
+    let entries: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(entries.as_array().map(Vec::len), Some(1000));
+    assert_eq!(entries[999]["index"], 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_against_another_state_machine_names_it_instead_of_a_serde_error() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let wasm = root.path().join("counter.wasm");
+    let wasm_arg = wasm.display().to_string();
+    for args in [
+        vec!["plugin", "export", "counter", wasm_arg.as_str()],
+        vec![
+            "plugin",
+            "deploy",
+            "--kind",
+            "state-machine",
+            wasm_arg.as_str(),
+        ],
+    ] {
+        let output = run(&address, admin_key_path(), &args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    }
+    // Bug: this printed `Serde Deserialization Error`.
+    for args in [vec!["kv", "put", "a", "b"], vec!["kv", "get", "a"]] {
+        let output = run(&address, admin_key_path(), &args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let text = stderr(&output);
+        assert!(
+            text.contains(
+                "the active state machine (counter, version -) does not speak the kv protocol"
+            ),
+            "{args:?}: {text}"
+        );
+        assert!(text.contains("iroh-raft read"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_ticket_prints_a_fresh_ticket_another_node_joins_with() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let first = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&first.addr);
+    // Bug: only `node --init` printed a ticket, once.
+    let output = run(&address, admin_key_path(), &["cluster", "ticket"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ticket = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(ticket.starts_with("irohraft1"), "{ticket}");
+    let _second = spawn(
+        &root.path().join("n2"),
+        free_port(),
+        &["--join".to_string(), ticket],
+    );
+    let client =
+        iroh_raft::Client::connect_with_key(crate::support::admin_key(), first.addr.clone())
+            .await
+            .expect("connect");
+    crate::support::eventually(std::time::Duration::from_secs(60), "two voters", || async {
+        client
+            .status()
+            .await
+            .map(|s| s.voters.len() == 2)
+            .unwrap_or(false)
+    })
+    .await;
+    // It holds the join secret: a caller without `member.add` gets none.
+    let stranger = root.path().join("stranger.key");
+    let denied = run(&address, &stranger, &["cluster", "ticket"]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(
+        stderr(&denied).contains("permission denied: member.add"),
+        "{}",
+        stderr(&denied)
+    );
+}
