@@ -16,6 +16,11 @@ use std::sync::{Mutex, MutexGuard};
 /// Held by the one [`Network`] that exists.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Numbers the networks of this process, so that each one's interfaces have names of their own:
+/// a namespace lives on (with its veth pair) until the last process in it has gone, so the
+/// previous network's names may still be taken when the next test starts.
+static NETWORKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// A bridge and `hosts` namespaces attached to it.
 pub(crate) struct Network {
     prefix: String,
@@ -54,9 +59,11 @@ impl Network {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let pid = std::process::id();
+        let number = NETWORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let network = Self {
-            prefix: format!("ir{}", pid % 100_000),
-            subnet: [10, 77, (pid % 250) as u8],
+            // At most 15 bytes with the longest suffix (`v9`): "ir" + 5 + 2 + 2.
+            prefix: format!("ir{}{}", pid % 100_000, number % 100),
+            subnet: [10, 77, ((pid + number) % 250) as u8],
             hosts,
             _turn: turn,
         };
@@ -146,10 +153,11 @@ impl Network {
         }
     }
 
-    /// Deletes the namespaces and the bridge (and with them the veth pairs), ignoring what is
-    /// not there.
+    /// Deletes the veth pairs, the namespaces and the bridge, ignoring what is not there. The
+    /// pairs go explicitly: a namespace that a dying process still holds would keep its pair.
     fn remove(&self) {
         for host in 1..=self.hosts {
+            let _ = ip(&["link", "del", &format!("{}v{host}", self.prefix)]);
             let _ = ip(&["netns", "del", &self.namespace(host)]);
         }
         let _ = ip(&["link", "del", &self.bridge()]);

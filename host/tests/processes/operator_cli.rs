@@ -355,3 +355,176 @@ async fn cluster_ticket_prints_a_fresh_ticket_another_node_joins_with() {
         stderr(&denied)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_writes_print_structured_json_and_a_failed_cas_exits_1_in_both_modes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let json = |args: &[&str]| {
+        let output = run(&address, admin_key_path(), args);
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", stderr(&output)));
+        (output.status.code(), value)
+    };
+    // Bug: write responses were Rust debug strings such as `Cas { swapped: false, .. }`.
+    let (code, put) = json(&["kv", "put", "greeting", "hello", "-o", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(put["written"], true);
+    assert!(put["index"].as_u64().is_some());
+    // Bug: a failed compare-and-swap exited 0 with -o json.
+    let (code, cas) = json(&[
+        "kv",
+        "cas",
+        "greeting",
+        "--expected",
+        "bye",
+        "hi",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(cas["swapped"], false);
+    assert_eq!(cas["current"], "hello");
+    let (code, cas) = json(&[
+        "kv",
+        "cas",
+        "greeting",
+        "--expected",
+        "hello",
+        "hi",
+        "-o",
+        "json",
+    ]);
+    assert_eq!((code, &cas["swapped"]), (Some(0), &serde_json::json!(true)));
+    let (code, deleted) = json(&["kv", "delete", "greeting", "-o", "json"]);
+    assert_eq!(
+        (code, &deleted["deleted"]),
+        (Some(0), &serde_json::json!(true))
+    );
+    let (_, absent) = json(&["kv", "delete", "greeting", "-o", "json"]);
+    assert_eq!(absent["deleted"], false);
+}
+
+/// Runs the CLI like [`run`], with `input` on standard input.
+fn run_with_stdin(node: &str, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(args)
+        .env("IROH_RAFT_NODE", node)
+        .env("IROH_RAFT_KEY", admin_key_path())
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn iroh-raft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("output")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_keys_and_values_go_in_through_stdin_file_and_hex_and_come_out_intact() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let stdout = |output: &Output| String::from_utf8_lossy(&output.stdout).into_owned();
+    let ok = |output: Output| {
+        assert!(output.status.success(), "{}", stderr(&output));
+        output
+    };
+    // Not UTF-8, with a NUL and a newline: read from standard input, byte for byte.
+    let binary = [0xffu8, 0x00, b'\n', b'a', 0xfe];
+    ok(run_with_stdin(&address, &["kv", "put", "bin"], &binary));
+    // `--hex` applies to the key too: "bin" is 62696e, and `bin` itself is no hex.
+    let not_hex = run(&address, admin_key_path(), &["kv", "get", "bin", "--hex"]);
+    assert_eq!(not_hex.status.code(), Some(1));
+    assert!(
+        stderr(&not_hex).contains("is not hex"),
+        "{}",
+        stderr(&not_hex)
+    );
+    let hex = ok(run(
+        &address,
+        admin_key_path(),
+        &["kv", "get", "62696e", "--hex"],
+    ));
+    assert_eq!(stdout(&hex), "ff000a61fe\n");
+    // Text output escapes what is not UTF-8 instead of refusing or mangling it.
+    let text = ok(run(&address, admin_key_path(), &["kv", "get", "bin"]));
+    assert_eq!(stdout(&text), "\\xff\\x00\\na\\xfe\n");
+
+    // From a file, with a binary key given in hex.
+    let file = root.path().join("value.bin");
+    std::fs::write(&file, [1u8, 2, 3]).expect("write the value");
+    ok(run(
+        &address,
+        admin_key_path(),
+        &[
+            "kv",
+            "put",
+            "00ff",
+            "--hex",
+            "--file",
+            &file.display().to_string(),
+        ],
+    ));
+    let got = ok(run(
+        &address,
+        admin_key_path(),
+        &["kv", "get", "00ff", "--hex"],
+    ));
+    assert_eq!(stdout(&got), "010203\n");
+
+    // Every consistency level answers.
+    for consistency in ["linearizable", "lease", "stale"] {
+        let got = ok(run(
+            &address,
+            admin_key_path(),
+            &["kv", "get", "62696e", "--hex", "--consistency", consistency],
+        ));
+        assert_eq!(stdout(&got), "ff000a61fe\n", "{consistency}");
+    }
+    let scan = ok(run(
+        &address,
+        admin_key_path(),
+        &[
+            "kv",
+            "scan",
+            "--hex",
+            "--consistency",
+            "stale",
+            "-o",
+            "json",
+        ],
+    ));
+    let json: serde_json::Value = serde_json::from_slice(&scan.stdout).expect("JSON");
+    let keys: Vec<&str> = json["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .filter_map(|pair| pair["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["00ff", "62696e"]);
+    // An empty key is refused before anything is proposed.
+    let empty = run_with_stdin(&address, &["kv", "put", ""], b"v");
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(
+        stderr(&empty).contains("the key is empty"),
+        "{}",
+        stderr(&empty)
+    );
+}

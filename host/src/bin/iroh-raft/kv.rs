@@ -12,10 +12,29 @@ use crate::args::{Output, Target, print_json};
 
 #[derive(Subcommand)]
 pub(crate) enum KvCli {
-    /// Set a key.
-    Put { key: String, value: String },
+    /// Set a key. The value is the argument, or `--file F`, or (with neither) standard input,
+    /// read to its end, byte for byte.
+    Put {
+        key: String,
+        /// The value (omit it to read the value from --file or standard input).
+        #[arg(conflicts_with = "file")]
+        value: Option<String>,
+        /// Read the value from this file.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        encoding: Encoding,
+    },
     /// Print a key's value (nothing, and exit 0, if it is absent).
-    Get { key: String },
+    Get {
+        key: String,
+        /// How current the answer must be: linearizable (through the leader, the default),
+        /// lease (the leader's lease, no round trip) or stale (what the node asked has applied).
+        #[arg(long, default_value = "linearizable")]
+        consistency: Consistency,
+        #[command(flatten)]
+        encoding: Encoding,
+    },
     /// Delete a key.
     Delete { key: String },
     /// Set `key` to `new` only if it currently holds `expected` (`--absent`: only if missing).
@@ -38,7 +57,43 @@ pub(crate) enum KvCli {
         /// At most this many (0: the maximum, 10000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// How current the answer must be (as for `kv get`).
+        #[arg(long, default_value = "linearizable")]
+        consistency: Consistency,
+        #[command(flatten)]
+        encoding: Encoding,
     },
+}
+
+/// How keys and values are written on the command line and printed.
+#[derive(clap::Args, Clone, Copy)]
+pub(crate) struct Encoding {
+    /// Keys and values in hex, both given and printed (binary data, any bytes).
+    #[arg(long)]
+    hex: bool,
+}
+
+impl Encoding {
+    /// The bytes a key or value given on the command line stands for.
+    fn bytes(self, text: &str) -> anyhow::Result<Vec<u8>> {
+        if self.hex {
+            return hex::decode(text.trim())
+                .map_err(|e| anyhow::anyhow!("`{text}` is not hex ({e}); --hex takes hex digits"));
+        }
+        Ok(text.as_bytes().to_vec())
+    }
+
+    /// How bytes are printed: hex with --hex, else as text, any byte that is not UTF-8 escaped
+    /// (`\xNN`), so that nothing is refused and nothing is lost.
+    fn show(self, bytes: &[u8]) -> String {
+        if self.hex {
+            return hex::encode(bytes);
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_string(),
+            Err(_) => bytes.escape_ascii().to_string(),
+        }
+    }
 }
 
 /// `iroh-raft kv ...`.
@@ -95,37 +150,43 @@ fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {
 }
 
 async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Result<()> {
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     match command {
-        KvCli::Get { key } => {
+        KvCli::Get {
+            key,
+            consistency,
+            encoding,
+        } => {
+            let key = encoding.bytes(&key)?;
             let answer = client
-                .read(
-                    kv_bytes(&KvQuery::Get {
-                        key: key.as_bytes(),
-                    })?,
-                    Consistency::Linearizable,
-                )
+                .read(kv_bytes(&KvQuery::Get { key: &key })?, consistency)
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?;
             let QueryResponse::Value(value) = postcard::from_bytes(&answer)? else {
                 bail!("the state machine answered a get with something else: is it the kv plugin?");
             };
             match (json, value) {
-                (true, value) => print_json(
-                    &serde_json::json!({ "key": key, "value": value.as_deref().map(text) }),
-                )?,
-                (false, Some(value)) => println!("{}", text(&value)),
+                (true, value) => print_json(&serde_json::json!({
+                    "key": encoding.show(&key),
+                    "value": value.as_deref().map(|v| encoding.show(v)),
+                }))?,
+                (false, Some(value)) => println!("{}", encoding.show(&value)),
                 (false, None) => {}
             }
         }
-        KvCli::Scan { prefix, limit } => {
+        KvCli::Scan {
+            prefix,
+            limit,
+            consistency,
+            encoding,
+        } => {
+            let prefix = encoding.bytes(&prefix)?;
             let answer = client
                 .read(
                     kv_bytes(&KvQuery::Prefix {
-                        prefix: prefix.as_bytes(),
+                        prefix: &prefix,
                         limit,
                     })?,
-                    Consistency::Linearizable,
+                    consistency,
                 )
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?;
@@ -137,25 +198,54 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
             if json {
                 let pairs: Vec<_> = pairs
                     .iter()
-                    .map(|p| serde_json::json!({ "key": text(&p.key), "value": text(&p.value) }))
+                    .map(|p| {
+                        serde_json::json!({
+                            "key": encoding.show(&p.key),
+                            "value": encoding.show(&p.value),
+                        })
+                    })
                     .collect();
                 print_json(&serde_json::json!({ "pairs": pairs, "more": more }))?;
             } else {
                 for pair in &pairs {
-                    println!("{}\t{}", text(&pair.key), text(&pair.value));
+                    println!(
+                        "{}\t{}",
+                        encoding.show(&pair.key),
+                        encoding.show(&pair.value)
+                    );
                 }
                 if more {
                     eprintln!("(more keys follow: raise --limit)");
                 }
             }
         }
-        KvCli::Put { key, value } => {
+        KvCli::Put {
+            key,
+            value,
+            file,
+            encoding,
+        } => {
+            let key = encoding.bytes(&key)?;
+            let value = match (value, file) {
+                (Some(value), _) => encoding.bytes(&value)?,
+                (None, Some(path)) => std::fs::read(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                (None, None) => {
+                    let mut value = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut value)
+                        .map_err(|e| anyhow::anyhow!("cannot read standard input: {e}"))?;
+                    value
+                }
+            };
+            if key.is_empty() {
+                bail!("the key is empty; a key has at least one byte");
+            }
             kv_write(
                 client,
                 json,
                 KvCommand::Put {
-                    key: key.as_bytes(),
-                    value: value.as_bytes(),
+                    key: &key,
+                    value: &value,
                 },
             )
             .await?
@@ -197,9 +287,23 @@ async fn kv_write(client: &Client, json: bool, command: KvCommand<'_>) -> anyhow
     let (index, outcome) = client.write(kv_bytes(&command)?).await?;
     let response: Response = postcard::from_bytes(&outcome.map_err(|e| anyhow::anyhow!(e))?)?;
     if json {
-        return print_json(
-            &serde_json::json!({ "index": index, "response": format!("{response:?}") }),
-        );
+        // Structured fields, documented in the README; the exit code is the text mode's.
+        let value = match &response {
+            Response::Written => serde_json::json!({ "index": index, "written": true }),
+            Response::Deleted { existed } => {
+                serde_json::json!({ "index": index, "deleted": existed })
+            }
+            Response::Cas { swapped, current } => serde_json::json!({
+                "index": index,
+                "swapped": swapped,
+                "current": current.as_deref().map(text),
+            }),
+        };
+        print_json(&value)?;
+        if let Response::Cas { swapped: false, .. } = response {
+            bail!("not swapped");
+        }
+        return Ok(());
     }
     match response {
         Response::Written => println!("OK (index {index})"),
