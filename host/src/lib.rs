@@ -59,8 +59,8 @@ pub use metrics_client::{MetricsClient, MetricsSubscription};
 pub use mgmt_client::IrohRaftManagementClient;
 pub use net::{NetError, format_node_address, parse_node_address};
 pub use node::{
-    ClusterIdentity, InitialPolicy, Node, NodeConfig, NodeError, OfflineRestore, Start,
-    restore_offline,
+    ClusterIdentity, InitialPolicy, Node, NodeConfig, NodeError, OfflineRestore,
+    RESTORE_UNFINISHED, Start, restore_offline,
 };
 pub use plugin::{
     BackupError, BackupSession, CachedPolicy, CompiledBackup, CompiledPolicy, CompiledStateMachine,

@@ -41,7 +41,7 @@ use openraft::async_runtime::WatchReceiver;
 pub use config::{InitialPolicy, NodeConfig};
 pub use error::NodeError;
 pub use identity::ClusterIdentity;
-pub use offline_restore::{OfflineRestore, restore_offline};
+pub use offline_restore::{OfflineRestore, RESTORE_UNFINISHED, restore_offline};
 
 use self::service::NodeService;
 use crate::net::Admission;

@@ -6,9 +6,8 @@ use alloc::vec::Vec;
 use crate::bindings::backup::exports::iroh_raft::plugin::archive;
 
 /// One backup as the host describes it (serde-serializable, so that a handler can keep it as
-/// its manifest). `size` and `sha256` are computed by the host over the
-/// snapshot bytes; the host checks them again on every read back, so a handler cannot pass off
-/// damaged data as a backup.
+/// its manifest). `size` and `sha256` are computed by the host over the snapshot bytes; the host
+/// checks the bytes against them on every read back, so damaged data is refused.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackupInfo {
     /// The backup's id, chosen by the host (letters, digits, `-` and `_`).
@@ -45,9 +44,9 @@ pub trait BackupHandler {
     fn remove(id: &str) -> Result<(), String>;
 }
 
-/// The host's blob store: plain files inside the one directory the operator named
-/// (`node --backup-dir`). Names may hold `/` to make subdirectories; the host refuses any name that
-/// would leave the directory.
+/// The host's blob store: plain files directly inside the one directory the operator named
+/// (`node --backup-dir`). A name is a plain file name of letters, digits, `.`, `_` and `-`, not
+/// starting with `.`; the host refuses anything else.
 pub mod blob {
     use alloc::string::String;
     use alloc::vec::Vec;
@@ -141,14 +140,25 @@ pub fn list<B: BackupHandler>() -> Result<Vec<archive::BackupInfo>, String> {
     all
 }
 
-/// `read-chunk`.
+/// `read-chunk`. The bytes are shrunk to their length inside the call: lowering a `Vec` with
+/// spare capacity reallocates it, and after the call that would land in the window, over the
+/// arena the bytes are copied from.
 pub fn read_chunk<B: BackupHandler>(id: String, offset: u64, max: u32) -> Result<Vec<u8>, String> {
-    body(|| B::read_chunk(&id, offset, max))
+    body(|| {
+        B::read_chunk(&id, offset, max).map(|mut bytes| {
+            bytes.shrink_to_fit();
+            bytes
+        })
+    })
 }
 
-/// `info`.
+/// `info`. Lowering its record allocates (the metadata list), so, as for `list`, the window
+/// restarts above what the call allocated.
 pub fn info<B: BackupHandler>(id: String) -> Result<archive::BackupInfo, String> {
-    body(|| B::info(&id).map(to_wit))
+    crate::heap::enter_body();
+    let info = B::info(&id).map(to_wit);
+    crate::heap::leave_above();
+    info
 }
 
 /// `remove`.

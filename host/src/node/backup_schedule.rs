@@ -11,6 +11,14 @@ use crate::proto::{BackupInfo, ClusterConfig, RequestError};
 
 /// How often the schedule is looked at.
 const TICK: Duration = Duration::from_secs(1);
+/// The longest wait after failed scheduled backups (the wait doubles from one tick).
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How long to wait after `failures` scheduled backups in a row failed.
+pub(crate) fn backoff(failures: u32) -> Duration {
+    TICK.saturating_mul(1u32 << failures.min(16))
+        .min(MAX_BACKOFF)
+}
 
 /// The last scheduled backup, as far as the schedule knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +49,20 @@ pub(crate) fn due(
             && now_unix_ms >= last.created_unix_ms.saturating_add(by_time * 1000))
 }
 
-/// The scheduled backups to delete so that the newest `keep` remain (`keep` 0: none).
-pub(crate) fn to_prune(listed: &[BackupInfo], keep: u64) -> Vec<String> {
+/// Whether `info` is a scheduled backup of cluster `cluster`: the schedule touches no other (a
+/// backup directory may hold those of the cluster a restored one came from, at other indexes).
+fn ours(info: &BackupInfo, cluster: &[u8; 16]) -> bool {
+    info.scheduled && info.cluster_id.as_ref() == Some(cluster)
+}
+
+/// The scheduled backups of `cluster` to delete so that its newest `keep` remain (`keep` 0:
+/// none).
+pub(crate) fn to_prune(listed: &[BackupInfo], cluster: &[u8; 16], keep: u64) -> Vec<String> {
     if keep == 0 {
         return Vec::new();
     }
-    let mut scheduled: Vec<&BackupInfo> = listed.iter().filter(|info| info.scheduled).collect();
+    let mut scheduled: Vec<&BackupInfo> =
+        listed.iter().filter(|info| ours(info, cluster)).collect();
     scheduled.sort_by_key(|info| (info.index, info.created_unix_ms));
     let excess = scheduled.len().saturating_sub(keep as usize);
     scheduled[..excess]
@@ -55,11 +71,11 @@ pub(crate) fn to_prune(listed: &[BackupInfo], keep: u64) -> Vec<String> {
         .collect()
 }
 
-/// The newest scheduled backup in `listed`.
-pub(crate) fn last_of(listed: &[BackupInfo]) -> Option<Last> {
+/// The newest scheduled backup of `cluster` in `listed`.
+pub(crate) fn last_of(listed: &[BackupInfo], cluster: &[u8; 16]) -> Option<Last> {
     listed
         .iter()
-        .filter(|info| info.scheduled)
+        .filter(|info| ours(info, cluster))
         .map(|info| Last {
             index: info.index,
             created_unix_ms: info.created_unix_ms.unwrap_or(0),
@@ -78,8 +94,15 @@ pub(crate) async fn run(service: Arc<NodeService>) {
     // Read from the backup directory the first time a backup may be due while leading.
     let mut last: Option<Option<Last>> = None;
     let mut complaint = Complaint::default();
+    let mut failures = 0u32;
     loop {
-        tokio::time::sleep(TICK).await;
+        // Each attempt writes a whole image: a failing one is not retried every second.
+        tokio::time::sleep(if failures == 0 {
+            TICK
+        } else {
+            backoff(failures)
+        })
+        .await;
         let config = service.config();
         let status = service.status();
         if status.leader != Some(service.node_id)
@@ -91,7 +114,7 @@ pub(crate) async fn run(service: Arc<NodeService>) {
         let known = match last {
             Some(known) => known,
             None => match service.all_backups().await {
-                Ok(listed) => *last.insert(last_of(&listed)),
+                Ok(listed) => *last.insert(last_of(&listed, &service.cluster_id)),
                 Err(error) => {
                     complaint.about(format!("scheduled backups cannot run: {error}"));
                     continue;
@@ -104,6 +127,7 @@ pub(crate) async fn run(service: Arc<NodeService>) {
         match service.take_backup(Vec::new(), true).await {
             Ok(info) => {
                 complaint = Complaint::default();
+                failures = 0;
                 last = Some(Some(Last {
                     index: info.index,
                     created_unix_ms: info.created_unix_ms.unwrap_or_else(now_unix_ms),
@@ -112,8 +136,14 @@ pub(crate) async fn run(service: Arc<NodeService>) {
                     tracing::warn!("old scheduled backups were not deleted: {error}");
                 }
             }
-            // Tried again at the next tick; the same failure is logged once.
-            Err(error) => complaint.about(format!("a scheduled backup failed: {error}")),
+            // Tried again after a growing wait; the same failure is logged once.
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                complaint.about(format!(
+                    "a scheduled backup failed: {error}; trying again in {:?}",
+                    backoff(failures)
+                ));
+            }
         }
     }
 }
@@ -137,7 +167,7 @@ impl Complaint {
 
 async fn prune(service: &NodeService, keep: u64) -> Result<(), RequestError> {
     let listed = service.all_backups().await?;
-    for id in to_prune(&listed, keep) {
+    for id in to_prune(&listed, &service.cluster_id, keep) {
         service.delete_backup(id.clone()).await?;
         tracing::info!(backup = id, keep, "deleted an old scheduled backup");
     }
@@ -166,6 +196,7 @@ mod tests {
             created_unix_ms: Some(index * 1000),
             handler: None,
             node_id: Some(1),
+            cluster_id: Some([1; 16]),
             pairs: None,
             scheduled,
             metadata: Vec::new(),
@@ -191,6 +222,13 @@ mod tests {
     }
 
     #[test]
+    fn failed_scheduled_backups_back_off_to_five_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+
+    #[test]
     fn the_oldest_scheduled_backups_beyond_keep_are_pruned_and_manual_ones_never() {
         let listed = vec![
             backup("s1", 10, true),
@@ -199,20 +237,33 @@ mod tests {
             backup("s3", 30, true),
             backup("m2", 5, false),
         ];
-        assert_eq!(to_prune(&listed, 2), vec!["s1".to_string()]);
+        let us = [1; 16];
+        assert_eq!(to_prune(&listed, &us, 2), vec!["s1".to_string()]);
         assert_eq!(
-            to_prune(&listed, 1),
+            to_prune(&listed, &us, 1),
             vec!["s1".to_string(), "s2".to_string()]
         );
-        assert!(to_prune(&listed, 3).is_empty());
-        assert!(to_prune(&listed, 0).is_empty());
+        assert!(to_prune(&listed, &us, 3).is_empty());
+        assert!(to_prune(&listed, &us, 0).is_empty());
         assert_eq!(
-            last_of(&listed),
+            last_of(&listed, &us),
             Some(Last {
                 index: 30,
                 created_unix_ms: 30_000
             })
         );
-        assert_eq!(last_of(&[backup("m", 9, false)]), None);
+        assert_eq!(last_of(&[backup("m", 9, false)], &us), None);
+    }
+
+    #[test]
+    fn bug_a_restored_cluster_s_schedule_pruned_by_the_old_cluster_s_higher_indexes() {
+        // The old cluster's scheduled backups sit at high indexes in the shared directory; the
+        // restored cluster starts near 0. Only its own count.
+        let mut old = backup("old", 50_000, true);
+        old.cluster_id = Some([9; 16]);
+        let listed = vec![old, backup("new-1", 10, true), backup("new-2", 20, true)];
+        let us = [1; 16];
+        assert_eq!(to_prune(&listed, &us, 1), vec!["new-1".to_string()]);
+        assert_eq!(last_of(&listed, &us).map(|last| last.index), Some(20));
     }
 }

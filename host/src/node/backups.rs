@@ -192,7 +192,7 @@ impl NodeService {
                 reason: format!("no view of the state at index {from} or later is held"),
             })?;
         let state_machine = self.state_machine.clone();
-        let node_id = self.node_id;
+        let (node_id, cluster_id) = (self.node_id, self.cluster_id);
         let created_unix_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_millis() as u64);
@@ -211,6 +211,7 @@ impl NodeService {
                 created_unix_ms: Some(created_unix_ms),
                 handler: Some(handler.sha256()),
                 node_id: Some(node_id),
+                cluster_id: Some(cluster_id),
                 pairs: Some(image.facts.pairs),
                 scheduled,
                 metadata,
@@ -252,6 +253,9 @@ impl NodeService {
                 }
             };
             if (stored.index, stored.size, stored.sha256) != (info.index, info.size, info.sha256) {
+                if let Ok(mut cleanup) = handler.session(&dir) {
+                    let _ = cleanup.remove(&info.id);
+                }
                 return Err(RequestError::Backup {
                     what: "create".into(),
                     reason: format!(

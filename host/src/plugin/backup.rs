@@ -275,3 +275,60 @@ impl BackupSession {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str, pairs: usize, value_len: usize) -> BackupInfo {
+        BackupInfo {
+            id: id.into(),
+            index: 7,
+            size: 3,
+            sha256: crate::hash::sha256(b"abc"),
+            state_hash: Some([1; 32]),
+            created_unix_ms: Some(1),
+            handler: Some([2; 32]),
+            node_id: Some(1),
+            cluster_id: Some([3; 16]),
+            pairs: Some(0),
+            scheduled: false,
+            metadata: (0..pairs)
+                .map(|n| (format!("key-{n:02}"), "v".repeat(value_len)))
+                .collect(),
+        }
+    }
+
+    /// Bugs found in review: a handler's `info` result was lowered over memory the call had
+    /// used (garbled metadata), and the SDK's heap copied a moving buffer past the memory's end
+    /// before growing it, so a call that handled a 50 KB manifest trapped "out of bounds".
+    #[test]
+    fn bug_much_metadata_survived_neither_info_nor_list() {
+        let engine = PluginEngine::new(None).unwrap();
+        for (name, wasm) in [
+            ("fs-backup", crate::bundled::FS_BACKUP),
+            ("lz4-backup", crate::bundled::LZ4_BACKUP),
+        ] {
+            let handler = engine.load_backup(name, wasm).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut stored = Vec::new();
+            for (n, (pairs, len)) in [(0, 0), (8, 100), (64, 1000)].into_iter().enumerate() {
+                let info = info(&format!("b{n}"), pairs, len);
+                let mut session = handler.session(dir.path()).unwrap();
+                session.create_begin(&info).unwrap();
+                session.create_chunk(&info.id, b"abc").unwrap();
+                session.create_finish(&info.id).unwrap();
+                assert_eq!(session.info(&info.id).unwrap(), info, "{name} info {n}");
+                stored.push(info);
+                let listed = handler.session(dir.path()).unwrap().list().unwrap();
+                assert_eq!(listed, stored, "{name} list after {n}");
+                let chunk = handler
+                    .session(dir.path())
+                    .unwrap()
+                    .read_chunk(&stored[n].id, 1, 10)
+                    .unwrap_or_else(|e| panic!("{name} read {n}: {e}"));
+                assert_eq!(chunk, b"bc", "{name}");
+            }
+        }
+    }
+}

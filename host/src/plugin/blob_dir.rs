@@ -75,8 +75,18 @@ impl BlobDir {
         let probe = self
             .dir
             .join(format!(".write-check-{}", std::process::id()));
-        let written = File::create(&probe).and_then(|mut file| file.write_all(b"probe"));
+        // A new file, never a link someone placed under that name (which could lead out); one
+        // left by a crash, or such a link, is removed first (removing a link leaves its target).
         let _ = std::fs::remove_file(&probe);
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&probe)
+            .and_then(|mut file| file.write_all(b"probe"));
+        if written.is_ok() {
+            let _ = std::fs::remove_file(&probe);
+        }
         written.map_err(|e| format!("the backup directory {dir} is not writable by this node: {e}"))
     }
 

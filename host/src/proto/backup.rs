@@ -4,8 +4,10 @@
 //!
 //! A handler stores a backup's metadata as a list of string pairs and gives it back unchanged.
 //! The host's own facts go in under keys starting with [`HOST_KEY_PREFIX`], which operator metadata
-//! may not use; everything the host reads back is checked again on restore (the image's sha256 and
-//! its state hash), so a handler that altered them only gets its backup refused.
+//! may not use. On restore the image is checked against what the handler gives back (its sha256
+//! and state hash), which catches damage. It does not authenticate the handler: a handler that
+//! substitutes another valid image together with matching facts is trusted, as the operator who
+//! deployed it is.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,7 @@ const KEY_HANDLER: &str = "iroh-raft.handler";
 const KEY_NODE: &str = "iroh-raft.node";
 const KEY_PAIRS: &str = "iroh-raft.pairs";
 const KEY_SCHEDULED: &str = "iroh-raft.scheduled";
+const KEY_CLUSTER: &str = "iroh-raft.cluster";
 
 /// The longest backup id.
 pub const MAX_BACKUP_ID: usize = 100;
@@ -45,6 +48,9 @@ pub struct BackupInfo {
     pub handler: Option<[u8; 32]>,
     /// The node that took it.
     pub node_id: Option<u64>,
+    /// The cluster it was taken in (a restored cluster is a new one: the schedule keeps to its
+    /// own cluster's backups in a directory it shares).
+    pub cluster_id: Option<[u8; 16]>,
     /// Key-value pairs in the image.
     pub pairs: Option<u64>,
     /// Taken by the schedule (`backup_every_*`), which deletes the oldest beyond `backup_keep`;
@@ -69,6 +75,7 @@ impl BackupInfo {
         host(KEY_NODE, self.node_id.map(|id| id.to_string()));
         host(KEY_PAIRS, self.pairs.map(|pairs| pairs.to_string()));
         host(KEY_SCHEDULED, self.scheduled.then(|| "true".to_string()));
+        host(KEY_CLUSTER, self.cluster_id.map(hex::encode));
         all.extend(self.metadata.iter().cloned());
         all
     }
@@ -93,6 +100,7 @@ impl BackupInfo {
             created_unix_ms: None,
             handler: None,
             node_id: None,
+            cluster_id: None,
             pairs: None,
             scheduled: false,
             metadata: Vec::new(),
@@ -105,6 +113,10 @@ impl BackupInfo {
                 KEY_NODE => info.node_id = value.parse().ok(),
                 KEY_PAIRS => info.pairs = value.parse().ok(),
                 KEY_SCHEDULED => info.scheduled = value == "true",
+                KEY_CLUSTER => {
+                    let mut id = [0u8; 16];
+                    info.cluster_id = hex::decode_to_slice(&value, &mut id).ok().map(|()| id);
+                }
                 _ if key.starts_with(HOST_KEY_PREFIX) => {}
                 _ => info.metadata.push((key, value)),
             }
@@ -180,6 +192,7 @@ mod tests {
             created_unix_ms: Some(1_700_000_000_000),
             handler: Some([3; 32]),
             node_id: Some(2),
+            cluster_id: Some([4; 16]),
             pairs: Some(5),
             scheduled: true,
             metadata: vec![("team".into(), "ops".into())],

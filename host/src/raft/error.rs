@@ -230,6 +230,12 @@ pub enum SnapshotFormatError {
         /// The tag.
         tag: u8,
     },
+    /// An empty key, which fjall cannot store (it panics on one).
+    #[error("snapshot key at position {position} is empty; a key has at least one byte")]
+    EmptyKey {
+        /// The pair's position.
+        position: u64,
+    },
     /// A key is longer than fjall allows.
     #[error("snapshot key of {len} bytes exceeds the limit of {max}")]
     KeyTooLarge {

@@ -385,11 +385,17 @@ async fn the_handler_is_swapped_at_run_time_and_old_backups_stay_restorable_by_t
             )
             .await;
         }
+        // Bug (found in review): the records `info` returns were lowered over the call's own
+        // arena, so much metadata could come back garbled. The most a backup may carry:
+        let metadata: Vec<(String, String)> = (0..iroh_raft::proto::MAX_METADATA_PAIRS)
+            .map(|n| (format!("key-{n:02}"), format!("{n:02}").repeat(500)))
+            .collect();
         let plain = manage
-            .create_backup(None, Vec::new())
+            .create_backup(None, metadata.clone())
             .await
             .expect("fs backup");
         assert_eq!(plain.handler, Some(iroh_raft::sha256(bundled::FS_BACKUP)));
+        assert_eq!(plain.metadata, metadata);
 
         deploy(node, bundled::LZ4_BACKUP, "").await;
         write(node, "key-0000", "changed").await;

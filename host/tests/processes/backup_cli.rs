@@ -171,6 +171,44 @@ async fn an_offline_restore_seeds_a_new_three_node_cluster_that_serves_the_backe
         );
         assert_eq!(again.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a node"));
+
+        // A restore that died half-way leaves a marker: `node` refuses the directory, and the
+        // next `restore` there starts over.
+        let died = root.path().join("died");
+        std::fs::create_dir_all(died.join("storage")).expect("a half-made directory");
+        std::fs::write(died.join("restore-unfinished"), b"").expect("the marker");
+        let refused = cli(
+            &new_node,
+            &[
+                "node",
+                "--data-dir",
+                &died.display().to_string(),
+                "--bind",
+                &free_port().to_string(),
+            ],
+        );
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("did not finish"),
+            "{}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        let redone = json(&cli(
+            &new_node,
+            &[
+                "restore",
+                "--from",
+                &file_arg,
+                "--data-dir",
+                &died.display().to_string(),
+                "--bind",
+                &free_port().to_string(),
+                "-o",
+                "json",
+            ],
+        ));
+        assert_eq!(redone["image"]["pairs"], 20);
+        assert!(!died.join("restore-unfinished").exists());
     })
     .await
     .expect("test timed out");

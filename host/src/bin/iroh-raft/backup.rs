@@ -103,6 +103,7 @@ fn info_json(info: &BackupInfo) -> serde_json::Value {
         "created_unix_ms": info.created_unix_ms,
         "handler": info.handler.map(hex::encode),
         "node_id": info.node_id,
+        "cluster_id": info.cluster_id.map(hex::encode),
         "pairs": info.pairs,
         "scheduled": info.scheduled,
         "metadata": info.metadata.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
@@ -285,7 +286,8 @@ async fn fetch(
         .find(|info| info.id == id)
         .ok_or_else(|| anyhow::anyhow!("no backup {id} (`iroh-raft backup list` shows them)"))?;
     let bar = bytes_bar(info.size, "reading");
-    let mut image = Vec::with_capacity(info.size as usize);
+    // The size is the handler's word: reserve no more than a restore could carry.
+    let mut image = Vec::with_capacity(info.size.min(64 << 20) as usize);
     while (image.len() as u64) < info.size {
         let chunk = client
             .read_backup(from_node, id, image.len() as u64, CHUNK)

@@ -84,6 +84,12 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         metrics_http,
         backup_dir,
     } = args;
+    anyhow::ensure!(
+        !data_dir.join(iroh_raft::RESTORE_UNFINISHED).exists(),
+        "an offline restore into {} did not finish; run `iroh-raft restore` again (it starts \
+         over) or remove the directory",
+        data_dir.display()
+    );
     let mut config = NodeConfig::new(&data_dir, bind);
     config.metrics_http = metrics_http;
     config.backup_dir = backup_dir;

@@ -16,6 +16,12 @@ fn entry(index: u64, kind: char) -> EntryOf<C> {
             kind: crate::proto::PluginKind::StateMachine,
             from_sha256: [0; 32],
         }),
+        'r' => EntryPayload::Normal(LogPayload::Restore(crate::proto::RestoreEntry {
+            backup_id: "b".into(),
+            sha256: [0; 32],
+            state_hash: None,
+            image: Bytes::new(),
+        })),
         _ => EntryPayload::Membership(Membership::new_with_defaults(
             vec![BTreeSet::from([1])],
             BTreeSet::new(),
@@ -63,6 +69,11 @@ fn consecutive_commands_form_one_step() {
     assert_eq!(
         plan(&entries("ccdcc")),
         vec![Step::Commands(0..2), Step::Plugin(2), Step::Commands(3..5)]
+    );
+    // A restore is a step of its own, between the commands before and after it.
+    assert_eq!(
+        plan(&entries("ccrc")),
+        vec![Step::Commands(0..2), Step::Restore(2), Step::Commands(3..4)]
     );
 }
 

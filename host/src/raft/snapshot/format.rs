@@ -31,8 +31,9 @@ pub(crate) const MAGIC: [u8; 7] = *b"IRSNAP\0";
 pub(crate) const FORMAT_VERSION: u8 = 3;
 /// The largest header accepted.
 pub(crate) const MAX_HEADER_BYTES: u32 = 1 << 20;
-/// The largest key accepted (fjall's key limit).
-pub(crate) const MAX_KEY_BYTES: u32 = 1 << 16;
+/// The largest key accepted: fjall stores keys of at most `u16::MAX` bytes, and panics on a
+/// longer one (or an empty one), so a snapshot or backup image may not carry either.
+pub(crate) const MAX_KEY_BYTES: u32 = u16::MAX as u32;
 
 /// A key and its value.
 pub(crate) type Pair = (Vec<u8>, Vec<u8>);
@@ -149,6 +150,11 @@ impl<W: Write> SnapshotWriter<W> {
                 len: value.len() as u64,
                 max: u32::MAX,
             })?;
+        if key.is_empty() {
+            return Err(SnapshotFormatError::EmptyKey {
+                position: self.pairs,
+            });
+        }
         if self.last_key.as_deref().is_some_and(|last| key <= last) {
             return Err(SnapshotFormatError::OutOfOrder {
                 position: self.pairs,
@@ -261,6 +267,11 @@ impl<R: Read> SnapshotReader<R> {
         match tag {
             TAG_PAIR => {
                 let key_len = u32::from_be_bytes(self.read_array()?);
+                if key_len == 0 {
+                    return Err(SnapshotFormatError::EmptyKey {
+                        position: self.pairs,
+                    });
+                }
                 if key_len > MAX_KEY_BYTES {
                     return Err(SnapshotFormatError::KeyTooLarge {
                         len: key_len,

@@ -86,7 +86,7 @@ fn header() -> impl Strategy<Value = SnapshotHeader> {
 
 fn pairs() -> impl Strategy<Value = BTreeMap<Vec<u8>, Vec<u8>>> {
     proptest::collection::btree_map(
-        proptest::collection::vec(any::<u8>(), 0..24),
+        proptest::collection::vec(any::<u8>(), 1..24),
         proptest::collection::vec(any::<u8>(), 0..64),
         0..24,
     )
@@ -231,6 +231,52 @@ fn the_writer_refuses_keys_out_of_order() {
         writer.pair(&long_key, b""),
         Err(SnapshotFormatError::KeyTooLarge { .. })
     ));
+    assert!(matches!(
+        writer.pair(b"", b""),
+        Err(SnapshotFormatError::EmptyKey { position: 1 })
+    ));
+}
+
+/// Bug (found in review): a backup image with an empty key, or one of 65,536 bytes, passed the
+/// reader, and fjall panicked on it while every replica applied the restore.
+#[test]
+fn bug_an_image_with_a_key_fjall_cannot_store_is_refused_by_the_reader() {
+    let header = SnapshotHeader {
+        last_log_id: None,
+        last_membership: StoredMembership::default(),
+        plugin: "kv".into(),
+        plugin_sha256: [7; 32],
+        config: Default::default(),
+        plugins: Default::default(),
+        sessions: Default::default(),
+    };
+    for key_len in [0usize, MAX_KEY_BYTES as usize + 1] {
+        // Framed by hand, as a hostile handler would: the writer refuses such keys.
+        let mut pairs = BTreeMap::new();
+        pairs.insert(vec![b'x'; 3], b"v".to_vec());
+        let (good, _) = write(&header, &pairs);
+        let body_end = good.len() - 32 - 9;
+        let mut bytes = good[..body_end].to_vec();
+        let pair_start = bytes.len() - (1 + 4 + 3 + 4 + 1);
+        bytes.truncate(pair_start);
+        bytes.push(0x01);
+        bytes.extend_from_slice(&(key_len as u32).to_be_bytes());
+        bytes.extend_from_slice(&vec![b'k'; key_len]);
+        bytes.extend_from_slice(&1u32.to_be_bytes());
+        bytes.push(b'v');
+        bytes.push(0x00);
+        bytes.extend_from_slice(&1u64.to_be_bytes());
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        bytes.extend_from_slice(&digest);
+        let error = read(&bytes).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SnapshotFormatError::EmptyKey { .. } | SnapshotFormatError::KeyTooLarge { .. }
+            ),
+            "{key_len}: {error}"
+        );
+    }
 }
 
 #[test]
