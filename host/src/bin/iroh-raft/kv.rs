@@ -4,8 +4,8 @@
 use anyhow::bail;
 use bytes::Bytes;
 use clap::Subcommand;
-use iroh_raft::Client;
 use iroh_raft::proto::{Consistency, PluginKind};
+use iroh_raft::{Client, ClientError};
 use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
 
 use crate::args::{Output, Target, print_json};
@@ -99,12 +99,16 @@ impl Encoding {
 /// `iroh-raft kv ...`.
 pub(crate) async fn run(target: Target, command: KvCli) -> anyhow::Result<()> {
     let client = target.client().await?;
-    // Another state machine may well accept a kv command as something else of its own (the
-    // counter reads a put as a number to add): ask which one runs before sending anything.
-    let result = match foreign_state_machine(&client).await {
-        Some(foreign) => Err(anyhow::anyhow!(foreign)),
-        None => kv_command(&client, target.output == Output::Json, command).await,
-    };
+    let mut result = kv_command(&client, target.output == Output::Json, command).await;
+    // What the state machine said (or answered) makes no sense as kv: say which one runs. Asked
+    // only after a failure: the question needs `status.read`, which a caller granted only data
+    // access lacks (and every denial is published).
+    if let Err(error) = &result
+        && error.downcast_ref::<ClientError>().is_none()
+        && let Some(foreign) = foreign_state_machine(&client).await
+    {
+        result = Err(anyhow::anyhow!("{foreign} (it answered: {error:#})"));
+    }
     client.close().await;
     result
 }
