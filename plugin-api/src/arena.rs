@@ -102,6 +102,22 @@ impl Arena {
         self.bump(bytes, align.max(1 << MIN_SHIFT))
     }
 
+    /// The end of the memory `realloc(ptr, old, align, new)` may write to: the block grown in
+    /// place, or a new block past the top (a reused free block lies below the top).
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn realloc_reach(&self, ptr: usize, old: usize, align: usize, new: usize) -> usize {
+        let (old_bytes, _) = block(old, align);
+        let (new_bytes, _) = block(new, align);
+        if ptr.saturating_add(old_bytes) == self.top {
+            return ptr.saturating_add(new_bytes);
+        }
+        if new_bytes <= old_bytes {
+            return self.top;
+        }
+        align_up(self.top, align.max(1 << MIN_SHIFT))
+            .map_or(usize::MAX, |start| start.saturating_add(new_bytes))
+    }
+
     fn bump(&mut self, bytes: usize, align: usize) -> Result<usize, Exhausted> {
         let start = align_up(self.top, align);
         let end = start.and_then(|s| s.checked_add(bytes));

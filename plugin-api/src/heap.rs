@@ -150,14 +150,13 @@ mod wasm {
             let (at, align) = (ptr as usize, layout.align());
             if heap.body && heap.arena.contains(at) {
                 // A block that has to move is copied inside `Arena::realloc`, before
-                // `arena_result` grows the memory: in a growable arena, make room first (a new
-                // block lies at most one rounded-up block past the top). Without this, a body
-                // call that grew a buffer past the memory's end trapped (out of bounds).
-                if heap.growable {
-                    let room = new_size.saturating_mul(2).max(PAGE).saturating_add(align);
-                    if !ensure(heap.arena.top().saturating_add(room)) {
-                        return core::ptr::null_mut();
-                    }
+                // `arena_result` grows the memory: in a growable arena, make room first for as
+                // far as it may write. Without this, a body call that grew a buffer past the
+                // memory's end trapped (out of bounds).
+                if heap.growable
+                    && !ensure(heap.arena.realloc_reach(at, layout.size(), align, new_size))
+                {
+                    return core::ptr::null_mut();
                 }
                 // SAFETY: as `dealloc`.
                 let result = unsafe { heap.arena.realloc(at, layout.size(), align, new_size) };
