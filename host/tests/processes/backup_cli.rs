@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use iroh_raft::{Client, format_node_address};
 
-use crate::support::{admin_key, cli, cluster, eventually, free_port, get, spawn};
+use crate::support::{admin_key, cli, cluster, free_port, get, spawn, wait_for_voters};
 
 const LIMIT: Duration = Duration::from_secs(300);
 
@@ -126,17 +126,7 @@ async fn an_offline_restore_seeds_a_new_three_node_cluster_that_serves_the_backe
                 &["--join".to_string(), ticket.clone()],
             ));
         }
-        let probe = Client::connect_with_key(admin_key(), new_nodes[0].addr.clone())
-            .await
-            .expect("connect");
-        eventually(Duration::from_secs(90), "three voters", || async {
-            probe
-                .status()
-                .await
-                .map(|s| s.voters.len() == 3)
-                .unwrap_or(false)
-        })
-        .await;
+        wait_for_voters(&new_nodes[0], 3).await;
         for (position, node) in new_nodes.iter().enumerate() {
             let client = Client::connect_with_key(admin_key(), node.addr.clone())
                 .await

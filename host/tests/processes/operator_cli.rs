@@ -21,6 +21,13 @@ fn run(node: &str, key: &Path, args: &[&str]) -> Output {
         .expect("run iroh-raft")
 }
 
+/// A one-node cluster in `root/n1`, and its address for the CLI.
+fn init_node(root: &Path) -> (crate::support::NodeProcess, String) {
+    let node = spawn(&root.join("n1"), free_port(), &["--init".to_string()]);
+    let address = format_node_address(&node.addr);
+    (node, address)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -39,12 +46,7 @@ fn assert_clean(what: &str, output: &Output) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_s_stderr_holds_only_what_the_user_should_read() {
     let root = tempfile::tempdir().expect("temp dir");
-    let node = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&node.addr);
+    let (node, address) = init_node(root.path());
     let stranger = root.path().join("stranger.key");
 
     let put = run(&address, admin_key_path(), &["kv", "put", "a", "b"]);
@@ -91,12 +93,7 @@ async fn the_cli_s_stderr_holds_only_what_the_user_should_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_flags_and_a_bench_where_everything_fails_are_errors() {
     let root = tempfile::tempdir().expect("temp dir");
-    let node = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&node.addr);
+    let (_node, address) = init_node(root.path());
 
     let cas = run(
         &address,
@@ -230,12 +227,7 @@ async fn a_port_in_use_a_locked_data_directory_and_a_damaged_ticket_are_named_at
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_entries_past_the_limit_prints_the_first_thousand_and_says_where_to_go_on() {
     let root = tempfile::tempdir().expect("temp dir");
-    let node = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&node.addr);
+    let (node, address) = init_node(root.path());
     let client = std::sync::Arc::new(
         iroh_raft::Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
             .await
@@ -278,12 +270,7 @@ async fn log_entries_past_the_limit_prints_the_first_thousand_and_says_where_to_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_against_another_state_machine_names_it_instead_of_a_serde_error() {
     let root = tempfile::tempdir().expect("temp dir");
-    let node = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&node.addr);
+    let (_node, address) = init_node(root.path());
     let wasm = root.path().join("counter.wasm");
     let wasm_arg = wasm.display().to_string();
     for args in [
@@ -317,12 +304,7 @@ async fn kv_against_another_state_machine_names_it_instead_of_a_serde_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_ticket_prints_a_fresh_ticket_another_node_joins_with() {
     let root = tempfile::tempdir().expect("temp dir");
-    let first = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&first.addr);
+    let (first, address) = init_node(root.path());
     // Bug: only `node --init` printed a ticket, once.
     let output = run(&address, admin_key_path(), &["cluster", "ticket"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -333,18 +315,7 @@ async fn cluster_ticket_prints_a_fresh_ticket_another_node_joins_with() {
         free_port(),
         &["--join".to_string(), ticket],
     );
-    let client =
-        iroh_raft::Client::connect_with_key(crate::support::admin_key(), first.addr.clone())
-            .await
-            .expect("connect");
-    crate::support::eventually(std::time::Duration::from_secs(60), "two voters", || async {
-        client
-            .status()
-            .await
-            .map(|s| s.voters.len() == 2)
-            .unwrap_or(false)
-    })
-    .await;
+    crate::support::wait_for_voters(&first, 2).await;
     // It holds the join secret: a caller without `member.add` gets none.
     let stranger = root.path().join("stranger.key");
     let denied = run(&address, &stranger, &["cluster", "ticket"]);
@@ -359,12 +330,7 @@ async fn cluster_ticket_prints_a_fresh_ticket_another_node_joins_with() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_writes_print_structured_json_and_a_failed_cas_exits_1_in_both_modes() {
     let root = tempfile::tempdir().expect("temp dir");
-    let node = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&node.addr);
+    let (_node, address) = init_node(root.path());
     let json = |args: &[&str]| {
         let output = run(&address, admin_key_path(), args);
         let value: serde_json::Value = serde_json::from_slice(&output.stdout)
@@ -435,12 +401,7 @@ fn run_with_stdin(node: &str, args: &[&str], input: &[u8]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_keys_and_values_go_in_through_stdin_file_and_hex_and_come_out_intact() {
     let root = tempfile::tempdir().expect("temp dir");
-    let node = spawn(
-        &root.path().join("n1"),
-        free_port(),
-        &["--init".to_string()],
-    );
-    let address = format_node_address(&node.addr);
+    let (_node, address) = init_node(root.path());
     let stdout = |output: &Output| String::from_utf8_lossy(&output.stdout).into_owned();
     let ok = |output: Output| {
         assert!(output.status.success(), "{}", stderr(&output));

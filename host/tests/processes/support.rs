@@ -217,18 +217,28 @@ pub(crate) async fn cluster(root: &Path, extra: &[&str]) -> Vec<NodeProcess> {
         args.extend(extra.clone());
         nodes.push(spawn(&root.join(format!("n{n}")), free_port(), &args));
     }
-    let probe = Client::connect_with_key(admin_key(), nodes[0].addr.clone())
+    wait_for_voters(&nodes[0], 3).await;
+    nodes
+}
+
+/// Waits (up to 90 s) until `node` counts `count` voters.
+pub(crate) async fn wait_for_voters(node: &NodeProcess, count: usize) {
+    let probe = Client::connect_with_key(admin_key(), node.addr.clone())
         .await
         .expect("connect");
-    eventually(Duration::from_secs(90), "three voters", || async {
-        probe
-            .status()
-            .await
-            .map(|s| s.voters.len() == 3)
-            .unwrap_or(false)
-    })
+    eventually(
+        Duration::from_secs(90),
+        &format!("{count} voters"),
+        || async {
+            probe
+                .status()
+                .await
+                .map(|s| s.voters.len() == count)
+                .unwrap_or(false)
+        },
+    )
     .await;
-    nodes
+    probe.close().await;
 }
 
 /// The index of the node that leads, as seen by `nodes[seen_from]`.

@@ -180,6 +180,19 @@ proptest! {
     }
 }
 
+/// A header with nothing applied and no plugins, for a state machine with `plugin_sha256`.
+fn bare_header(plugin_sha256: [u8; 32]) -> SnapshotHeader {
+    SnapshotHeader {
+        last_log_id: None,
+        last_membership: StoredMembership::default(),
+        plugin: "kv".into(),
+        plugin_sha256,
+        config: Default::default(),
+        plugins: Default::default(),
+        sessions: Default::default(),
+    }
+}
+
 #[test]
 fn the_writer_refuses_plugins_the_registry_does_not_reference() {
     let header = SnapshotHeader {
@@ -207,15 +220,7 @@ fn the_writer_refuses_plugins_the_registry_does_not_reference() {
 
 #[test]
 fn the_writer_refuses_keys_out_of_order() {
-    let header = SnapshotHeader {
-        last_log_id: None,
-        last_membership: StoredMembership::default(),
-        plugin: "kv".into(),
-        plugin_sha256: [0; 32],
-        config: Default::default(),
-        plugins: Default::default(),
-        sessions: Default::default(),
-    };
+    let header = bare_header([0; 32]);
     let mut writer = SnapshotWriter::new(Vec::new(), &header, &[]).unwrap();
     writer.pair(b"b", b"1").unwrap();
     assert!(matches!(
@@ -241,15 +246,7 @@ fn the_writer_refuses_keys_out_of_order() {
 /// reader, and fjall panicked on it while every replica applied the restore.
 #[test]
 fn bug_an_image_with_a_key_fjall_cannot_store_is_refused_by_the_reader() {
-    let header = SnapshotHeader {
-        last_log_id: None,
-        last_membership: StoredMembership::default(),
-        plugin: "kv".into(),
-        plugin_sha256: [7; 32],
-        config: Default::default(),
-        plugins: Default::default(),
-        sessions: Default::default(),
-    };
+    let header = bare_header([7; 32]);
     for key_len in [0usize, MAX_KEY_BYTES as usize + 1] {
         // Framed by hand, as a hostile handler would: the writer refuses such keys.
         let mut pairs = BTreeMap::new();
@@ -281,15 +278,7 @@ fn bug_an_image_with_a_key_fjall_cannot_store_is_refused_by_the_reader() {
 
 #[test]
 fn damaged_lengths_and_versions_are_named() {
-    let header = SnapshotHeader {
-        last_log_id: None,
-        last_membership: StoredMembership::default(),
-        plugin: "kv".into(),
-        plugin_sha256: [7; 32],
-        config: Default::default(),
-        plugins: Default::default(),
-        sessions: Default::default(),
-    };
+    let header = bare_header([7; 32]);
     let mut pairs = BTreeMap::new();
     pairs.insert(b"k".to_vec(), b"v".to_vec());
     let (bytes, _) = write(&header, &pairs);
