@@ -72,6 +72,29 @@ async fn an_offline_restore_seeds_a_new_three_node_cluster_that_serves_the_backe
         );
         let listed = json(&cli(&node, &["backup", "list", "-o", "json"]));
         assert_eq!(listed[0]["id"], id.as_str());
+        // A second one, deleted again through the CLI; a ReadBackup asking for far more than a
+        // chunk is answered with at most one (the rest comes in later pieces).
+        let extra = json(&cli(&node, &["backup", "create", "-o", "json"]));
+        let extra_id = extra["id"].as_str().expect("an id").to_string();
+        let deleted = json(&cli(&node, &["backup", "delete", &extra_id, "-o", "json"]));
+        assert_eq!(deleted["deleted"], extra_id.as_str());
+        let listed = json(&cli(&node, &["backup", "list", "-o", "json"]));
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+        let manage = iroh_raft::IrohRaftManagementClient::connect_with_key(
+            admin_key(),
+            vec![nodes[0].addr.clone()],
+        )
+        .await
+        .expect("manage");
+        let piece = manage
+            .read_backup(None, &id, 0, u32::MAX)
+            .await
+            .expect("a piece");
+        assert_eq!(
+            piece.len(),
+            (1 << 20).min(created["size"].as_u64().expect("size") as usize)
+        );
+        manage.close().await;
         let inspected = json(&cli(&node, &["backup", "inspect", &id, "-o", "json"]));
         assert_eq!(inspected["image"]["pairs"], 20);
         assert_eq!(inspected["image"]["state_hash"], created["state_hash"]);
