@@ -489,3 +489,163 @@ async fn binary_keys_and_values_go_in_through_stdin_file_and_hex_and_come_out_in
         stderr(&empty)
     );
 }
+
+/// `kv scan FROM [TO]`, `--keys-only` and `--count` (which reads past one 10,000-key page),
+/// `kv delete --prefix` (past one 1000-key entry) and `kv delete FROM TO` with their counts,
+/// `--base64` in and out, and `kv delete`/`kv cas` taking binary keys and values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_scans_range_and_prefix_deletes_counts_and_base64_work_from_the_cli() {
+    use std::sync::Arc;
+
+    let root = tempfile::tempdir().expect("temp dir");
+    let (node, address) = init_node(root.path());
+    let ok = |args: &[&str]| {
+        let output = run(&address, admin_key_path(), args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    // More keys than one page of a scan holds, written by a few concurrent clients.
+    let client = Arc::new(
+        iroh_raft::Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
+            .await
+            .expect("connect"),
+    );
+    let total = iroh_raft_kv_types::MAX_SCAN_LIMIT as usize + 5;
+    let writers: Vec<_> = (0..8)
+        .map(|worker| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for i in (worker..total).step_by(8) {
+                    let put = crate::support::put(&format!("page/{i:05}"), "v");
+                    let (_, outcome) = client.write(put).await.expect("write");
+                    outcome.expect("applied");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        tokio::time::timeout(std::time::Duration::from_secs(240), writer)
+            .await
+            .expect("the writes finish in time")
+            .expect("writer");
+    }
+    for key in ["a/1", "a/2", "a/3", "b/1"] {
+        ok(&["kv", "put", key, "x"]);
+    }
+
+    // A range runs from FROM, inclusive, to TO, exclusive, or to the last key.
+    assert_eq!(ok(&["kv", "scan", "a/1", "a/3"]), "a/1\tx\na/2\tx\n");
+    assert_eq!(
+        ok(&["kv", "scan", "a/3", "b/2", "--keys-only"]),
+        "a/3\nb/1\n"
+    );
+    assert_eq!(
+        ok(&["kv", "scan", "page/10003", "--keys-only"]),
+        "page/10003\npage/10004\n"
+    );
+    let inverted = run(&address, admin_key_path(), &["kv", "scan", "b", "a"]);
+    assert_eq!(inverted.status.code(), Some(1));
+    assert!(
+        stderr(&inverted).contains("the range is empty"),
+        "{}",
+        stderr(&inverted)
+    );
+    let keys: serde_json::Value = serde_json::from_str(&ok(&[
+        "kv",
+        "scan",
+        "--prefix",
+        "a/",
+        "--keys-only",
+        "-o",
+        "json",
+    ]))
+    .expect("JSON");
+    assert_eq!(
+        keys,
+        serde_json::json!({ "keys": ["a/1", "a/2", "a/3"], "more": false })
+    );
+
+    // A count reads every page; a plain scan stops at its limit and says more follow.
+    assert_eq!(
+        ok(&["kv", "scan", "--prefix", "page/", "--count"]),
+        format!("{total}\n")
+    );
+    let count: serde_json::Value = serde_json::from_str(&ok(&[
+        "kv",
+        "scan",
+        "--count",
+        "--consistency",
+        "stale",
+        "-o",
+        "json",
+    ]))
+    .expect("JSON");
+    assert_eq!(count, serde_json::json!({ "count": total + 4 }));
+    let page: serde_json::Value =
+        serde_json::from_str(&ok(&["kv", "scan", "page/", "--limit", "0", "-o", "json"]))
+            .expect("JSON");
+    assert_eq!(page["pairs"].as_array().map(Vec::len), Some(10_000));
+    assert_eq!(page["more"], true);
+
+    // A prefix delete goes in entries of 1000 keys and counts what it deleted; a range delete
+    // stops before TO.
+    let deleted: serde_json::Value =
+        serde_json::from_str(&ok(&["kv", "delete", "--prefix", "page/", "-o", "json"]))
+            .expect("JSON");
+    assert_eq!(deleted["deleted"], total as u64);
+    assert_eq!(deleted["entries"], 11);
+    assert!(deleted["index"].as_u64().is_some(), "{deleted}");
+    let range = ok(&["kv", "delete", "a/1", "a/3"]);
+    assert!(range.starts_with("deleted 2 (in 1 log entry"), "{range}");
+    assert_eq!(ok(&["kv", "scan", "--keys-only"]), "a/3\nb/1\n");
+    assert_eq!(
+        ok(&["kv", "delete", "--prefix", "zz"]).split(' ').nth(1),
+        Some("0")
+    );
+    let inverted = run(&address, admin_key_path(), &["kv", "delete", "b", "a"]);
+    assert_eq!(inverted.status.code(), Some(1));
+    assert!(
+        stderr(&inverted).contains("the range is empty"),
+        "{}",
+        stderr(&inverted)
+    );
+
+    // Base64 in and out: the key [0, 255] is "AP8=", the value [1, 2, 3] is "AQID".
+    ok(&["kv", "put", "AP8=", "AQID", "--base64"]);
+    assert_eq!(ok(&["kv", "get", "00ff", "--hex"]), "010203\n");
+    assert_eq!(ok(&["kv", "get", "AP8=", "--base64"]), "AQID\n");
+    let bad = run(&address, admin_key_path(), &["kv", "get", "@@", "--base64"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("is not base64"), "{}", stderr(&bad));
+    // `kv cas` and `kv delete` take binary keys and values too.
+    let cas: serde_json::Value = serde_json::from_str(&ok(&[
+        "kv",
+        "cas",
+        "00ff",
+        "--expected",
+        "010203",
+        "04",
+        "--hex",
+        "-o",
+        "json",
+    ]))
+    .expect("JSON");
+    assert_eq!(cas["swapped"], true);
+    let failed = run(
+        &address,
+        admin_key_path(),
+        &["kv", "cas", "00ff", "--expected", "01", "05", "--hex"],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        stderr(&failed).contains("the key holds 04"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(
+        ok(&["kv", "delete", "00ff", "--hex"]).split(' ').next(),
+        Some("deleted")
+    );
+    assert_eq!(ok(&["kv", "get", "AP8=", "--base64"]), "");
+    client.close().await;
+}

@@ -36,6 +36,19 @@ pub enum Command<'a> {
         #[serde(borrow, with = "serde_bytes")]
         new: Option<&'a [u8]>,
     },
+    /// Deletes the keys in `[start, end)` (`end = None`: to the last key), at most `limit` of
+    /// them (0: [`crate::MAX_SCAN_LIMIT`], larger limits are clamped to it), in key order.
+    /// Answered by [`Response::DeletedRange`]; while `more` is true, sending it again deletes on.
+    DeleteRange {
+        /// The first key of the range (inclusive).
+        #[serde(with = "serde_bytes")]
+        start: &'a [u8],
+        /// The end of the range (exclusive).
+        #[serde(borrow, with = "serde_bytes")]
+        end: Option<&'a [u8]>,
+        /// The most keys this one entry deletes.
+        limit: u32,
+    },
 }
 
 /// The outcome of one applied [`Command`].
@@ -56,5 +69,12 @@ pub enum Response {
         /// otherwise); `None` if the key is absent.
         #[serde(with = "serde_bytes")]
         current: Option<Vec<u8>>,
+    },
+    /// A [`Command::DeleteRange`] ran.
+    DeletedRange {
+        /// How many keys it deleted.
+        deleted: u32,
+        /// Whether keys remain in the range past its limit.
+        more: bool,
     },
 }

@@ -38,6 +38,6 @@ mod resources;
 pub use access::{KvAccess, KvRead};
 pub use codec::{CodecError, decode, encode};
 pub use command::{Command, Response};
-pub use machine::{apply, query};
+pub use machine::{apply, prefix_end, query};
 pub use query::{MAX_SCAN_LIMIT, Pair, Query, QueryResponse, scan_limit};
 pub use resources::{command_resources, query_resources};

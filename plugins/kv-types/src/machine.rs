@@ -77,6 +77,24 @@ fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, Str
                 current: new.map(<[u8]>::to_vec),
             })
         }
+        Command::DeleteRange { start, end, limit } => {
+            if end.is_some_and(|end| end <= start) {
+                return Ok(Response::DeletedRange {
+                    deleted: 0,
+                    more: false,
+                });
+            }
+            let limit = scan_limit(limit) as usize;
+            let found = kv.scan(start, end, limit + 1);
+            let more = found.len() > limit;
+            let mut deleted = 0;
+            for (key, _) in found.iter().take(limit) {
+                if kv.delete(key) {
+                    deleted += 1;
+                }
+            }
+            Ok(Response::DeletedRange { deleted, more })
+        }
     }
 }
 
@@ -112,7 +130,7 @@ fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> Query
 
 /// The smallest key greater than every key starting with `prefix`; `None` if there is none (the
 /// prefix is empty or all `0xff`), so the range runs to the end of the keyspace.
-pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {

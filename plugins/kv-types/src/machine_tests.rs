@@ -115,6 +115,57 @@ fn put_does_not_read() {
 }
 
 #[test]
+fn a_range_delete_deletes_up_to_its_limit_and_says_whether_more_remain() {
+    let mut kv = map_with(&[b"a", b"b/1", b"b/2", b"b/3", b"c"]);
+    let range = |limit| Command::DeleteRange {
+        start: b"b/",
+        end: Some(b"b0"),
+        limit,
+    };
+    assert_eq!(
+        run(&mut kv, range(2)),
+        Response::DeletedRange {
+            deleted: 2,
+            more: true
+        }
+    );
+    assert_eq!(
+        run(&mut kv, range(2)),
+        Response::DeletedRange {
+            deleted: 1,
+            more: false
+        }
+    );
+    assert_eq!(kv.keys().cloned().collect::<Vec<_>>(), owned(&[b"a", b"c"]));
+    // An inverted range is empty; an open end runs to the last key.
+    let inverted = Command::DeleteRange {
+        start: b"c",
+        end: Some(b"a"),
+        limit: 0,
+    };
+    assert_eq!(
+        run(&mut kv, inverted),
+        Response::DeletedRange {
+            deleted: 0,
+            more: false
+        }
+    );
+    let to_the_end = Command::DeleteRange {
+        start: b"b",
+        end: None,
+        limit: 0,
+    };
+    assert_eq!(
+        run(&mut kv, to_the_end),
+        Response::DeletedRange {
+            deleted: 1,
+            more: false
+        }
+    );
+    assert_eq!(kv.keys().cloned().collect::<Vec<_>>(), owned(&[b"a"]));
+}
+
+#[test]
 fn delete_reports_whether_the_key_existed() {
     let mut kv = map_with(&[b"k"]);
     assert_eq!(

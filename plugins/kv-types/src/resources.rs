@@ -11,12 +11,16 @@ use iroh_raft_access_types::resource;
 use crate::machine::{check_key, decode_command, decode_query, prefix_end};
 use crate::{Command, Query};
 
-/// The resources an encoded [`Command`] writes: its one key. Fails, with the message
-/// [`crate::apply`] would give, on a command `apply` refuses before writing anything (one that
-/// does not decode, or an empty key).
+/// The resources an encoded [`Command`] writes: its one key, or for a range delete the longest
+/// prefix every key in the range starts with. Fails, with the message [`crate::apply`] would
+/// give, on a command `apply` refuses before writing anything (one that does not decode, or an
+/// empty key).
 pub fn command_resources(command: &[u8]) -> Result<Vec<String>, String> {
     let key = match decode_command(command)? {
         Command::Put { key, .. } | Command::Delete { key } | Command::Cas { key, .. } => key,
+        Command::DeleteRange { start, end, .. } => {
+            return Ok(vec![resource::prefix(covering_prefix(start, end))]);
+        }
     };
     check_key(key)?;
     Ok(vec![resource::key(key)])
@@ -108,6 +112,14 @@ mod tests {
         })
         .unwrap();
         assert_eq!(command_resources(&binary).unwrap(), ["key/%00%FFk%20"]);
+        // A range delete names the prefix covering every key it can reach, as a range read does.
+        let range = encode(&Command::DeleteRange {
+            start: b"app/",
+            end: Some(b"app0"),
+            limit: 0,
+        })
+        .unwrap();
+        assert_eq!(command_resources(&range).unwrap(), ["prefix/app/"]);
     }
 
     #[test]

@@ -2,13 +2,21 @@
 //! (`iroh-raft-kv-types`), encoded here and printed as text or JSON.
 
 use anyhow::bail;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use clap::Subcommand;
 use iroh_raft::proto::{Consistency, PluginKind};
 use iroh_raft::{Client, ClientError};
-use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
+use iroh_raft_kv_types::{
+    Command as KvCommand, Query as KvQuery, QueryResponse, Response, prefix_end,
+};
 
 use crate::args::{Output, Target, print_json};
+
+#[path = "kv_range.rs"]
+mod range;
+use range::{Scan, check_range, delete_range, print_pairs};
 
 #[derive(Subcommand)]
 pub(crate) enum KvCli {
@@ -35,8 +43,22 @@ pub(crate) enum KvCli {
         #[command(flatten)]
         encoding: Encoding,
     },
-    /// Delete a key.
-    Delete { key: String },
+    /// Delete a key, every key with a prefix (`--prefix P`), or a range (`kv delete FROM TO`:
+    /// from FROM, inclusive, to TO, exclusive). A prefix or range is deleted in log entries of at
+    /// most 1000 keys each, and the number deleted is printed.
+    Delete {
+        /// The key; with TO, the first key of the range.
+        #[arg(required_unless_present = "prefix", conflicts_with = "prefix")]
+        key: Option<String>,
+        /// The end of the range (exclusive).
+        #[arg(requires = "key")]
+        to: Option<String>,
+        /// Delete every key starting with this (`--prefix ""`: every key).
+        #[arg(long)]
+        prefix: Option<String>,
+        #[command(flatten)]
+        encoding: Encoding,
+    },
     /// Set `key` to `new` only if it currently holds `expected` (`--absent`: only if missing).
     Cas {
         key: String,
@@ -48,15 +70,31 @@ pub(crate) enum KvCli {
         absent: bool,
         /// The new value.
         new: String,
+        #[command(flatten)]
+        encoding: Encoding,
     },
-    /// List keys with a prefix (or all), in order.
+    /// List keys in order: all of them, those with a prefix (`--prefix`), or a range
+    /// (`kv scan FROM [TO]`: from FROM, inclusive, to TO, exclusive, or to the last key).
     Scan {
+        /// The first key of the range (inclusive).
+        #[arg(conflicts_with = "prefix")]
+        from: Option<String>,
+        /// The end of the range (exclusive); without it the range runs to the last key.
+        #[arg(requires = "from")]
+        to: Option<String>,
         /// Only keys starting with this.
         #[arg(long, default_value = "")]
         prefix: String,
         /// At most this many (0: the maximum, 10000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Print the keys only, not their values.
+        #[arg(long, conflicts_with = "count")]
+        keys_only: bool,
+        /// Print only how many keys match: every one, read 10000 at a time, each read as
+        /// current as --consistency asks (--limit does not apply).
+        #[arg(long)]
+        count: bool,
         /// How current the answer must be (as for `kv get`).
         #[arg(long, default_value = "linearizable")]
         consistency: Consistency,
@@ -69,25 +107,38 @@ pub(crate) enum KvCli {
 #[derive(clap::Args, Clone, Copy)]
 pub(crate) struct Encoding {
     /// Keys and values in hex, both given and printed (binary data, any bytes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "base64")]
     hex: bool,
+    /// Keys and values in base64 (the standard alphabet, padded), both given and printed.
+    #[arg(long)]
+    base64: bool,
 }
 
 impl Encoding {
     /// The bytes a key or value given on the command line stands for.
-    fn bytes(self, text: &str) -> anyhow::Result<Vec<u8>> {
+    pub(crate) fn bytes(self, text: &str) -> anyhow::Result<Vec<u8>> {
         if self.hex {
             return hex::decode(text.trim())
                 .map_err(|e| anyhow::anyhow!("`{text}` is not hex ({e}); --hex takes hex digits"));
+        }
+        if self.base64 {
+            return BASE64.decode(text.trim()).map_err(|e| {
+                anyhow::anyhow!(
+                    "`{text}` is not base64 ({e}); --base64 takes the standard alphabet, padded"
+                )
+            });
         }
         Ok(text.as_bytes().to_vec())
     }
 
     /// How bytes are printed: hex with --hex, else as text, any byte that is not UTF-8 escaped
     /// (`\xNN`), so that nothing is refused and nothing is lost.
-    fn show(self, bytes: &[u8]) -> String {
+    pub(crate) fn show(self, bytes: &[u8]) -> String {
         if self.hex {
             return hex::encode(bytes);
+        }
+        if self.base64 {
+            return BASE64.encode(bytes);
         }
         match std::str::from_utf8(bytes) {
             Ok(text) => text.to_string(),
@@ -149,7 +200,7 @@ async fn foreign_state_machine(client: &Client) -> Option<String> {
     ))
 }
 
-fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {
+pub(crate) fn kv_bytes<T: serde::Serialize>(value: &T) -> anyhow::Result<Bytes> {
     Ok(Bytes::from(postcard::to_allocvec(value)?))
 }
 
@@ -178,50 +229,43 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
             }
         }
         KvCli::Scan {
+            from,
+            to,
             prefix,
             limit,
+            keys_only,
+            count,
             consistency,
             encoding,
         } => {
-            let prefix = encoding.bytes(&prefix)?;
-            let answer = client
-                .read(
-                    kv_bytes(&KvQuery::Prefix {
-                        prefix: &prefix,
-                        limit,
-                    })?,
-                    consistency,
-                )
-                .await?
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let QueryResponse::Pairs { pairs, more } = postcard::from_bytes(&answer)? else {
-                bail!(
-                    "the state machine answered a scan with something else: is it the kv plugin?"
-                );
+            let (start, end) = match from {
+                Some(from) => {
+                    let to = to.map(|to| encoding.bytes(&to)).transpose()?;
+                    (encoding.bytes(&from)?, to)
+                }
+                None => {
+                    let prefix = encoding.bytes(&prefix)?;
+                    let end = prefix_end(&prefix);
+                    (prefix, end)
+                }
             };
-            if json {
-                let pairs: Vec<_> = pairs
-                    .iter()
-                    .map(|p| {
-                        serde_json::json!({
-                            "key": encoding.show(&p.key),
-                            "value": encoding.show(&p.value),
-                        })
-                    })
-                    .collect();
-                print_json(&serde_json::json!({ "pairs": pairs, "more": more }))?;
-            } else {
-                for pair in &pairs {
-                    println!(
-                        "{}\t{}",
-                        encoding.show(&pair.key),
-                        encoding.show(&pair.value)
-                    );
+            check_range(&start, end.as_deref(), encoding)?;
+            let scan = Scan {
+                client,
+                end: end.as_deref(),
+                consistency,
+            };
+            if count {
+                let count = scan.count(start).await?;
+                if json {
+                    print_json(&serde_json::json!({ "count": count }))?;
+                } else {
+                    println!("{count}");
                 }
-                if more {
-                    eprintln!("(more keys follow: raise --limit)");
-                }
+                return Ok(());
             }
+            let (pairs, more) = scan.page(&start, limit).await?;
+            print_pairs(json, keys_only, encoding, &pairs, more)?;
         }
         KvCli::Put {
             key,
@@ -247,6 +291,7 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
             kv_write(
                 client,
                 json,
+                encoding,
                 KvCommand::Put {
                     key: &key,
                     value: &value,
@@ -254,40 +299,58 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
             )
             .await?
         }
-        KvCli::Delete { key } => {
-            kv_write(
-                client,
-                json,
-                KvCommand::Delete {
-                    key: key.as_bytes(),
-                },
-            )
-            .await?
+        KvCli::Delete {
+            key,
+            to,
+            prefix,
+            encoding,
+        } => {
+            let (start, end) = match (key, to, prefix) {
+                (Some(key), None, _) => {
+                    let key = encoding.bytes(&key)?;
+                    return kv_write(client, json, encoding, KvCommand::Delete { key: &key }).await;
+                }
+                (Some(from), Some(to), _) => (encoding.bytes(&from)?, Some(encoding.bytes(&to)?)),
+                (None, _, prefix) => {
+                    let prefix = encoding.bytes(prefix.as_deref().unwrap_or_default())?;
+                    let end = prefix_end(&prefix);
+                    (prefix, end)
+                }
+            };
+            check_range(&start, end.as_deref(), encoding)?;
+            delete_range(client, json, &start, end.as_deref()).await?
         }
         KvCli::Cas {
             key,
             expected,
             absent,
             new,
+            encoding,
         } => {
-            let expected = if absent {
-                None
-            } else {
-                expected.as_deref().map(str::as_bytes)
+            let key = encoding.bytes(&key)?;
+            let expected = match expected {
+                Some(expected) if !absent => Some(encoding.bytes(&expected)?),
+                _ => None,
             };
+            let new = encoding.bytes(&new)?;
             let command = KvCommand::Cas {
-                key: key.as_bytes(),
-                expected,
-                new: Some(new.as_bytes()),
+                key: &key,
+                expected: expected.as_deref(),
+                new: Some(&new),
             };
-            kv_write(client, json, command).await?
+            kv_write(client, json, encoding, command).await?
         }
     }
     Ok(())
 }
 
-async fn kv_write(client: &Client, json: bool, command: KvCommand<'_>) -> anyhow::Result<()> {
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+async fn kv_write(
+    client: &Client,
+    json: bool,
+    encoding: Encoding,
+    command: KvCommand<'_>,
+) -> anyhow::Result<()> {
+    let text = |bytes: &[u8]| encoding.show(bytes);
     let (index, outcome) = client.write(kv_bytes(&command)?).await?;
     let response: Response = postcard::from_bytes(&outcome.map_err(|e| anyhow::anyhow!(e))?)?;
     if json {
@@ -296,6 +359,9 @@ async fn kv_write(client: &Client, json: bool, command: KvCommand<'_>) -> anyhow
             Response::Written => serde_json::json!({ "index": index, "written": true }),
             Response::Deleted { existed } => {
                 serde_json::json!({ "index": index, "deleted": existed })
+            }
+            Response::DeletedRange { deleted, more } => {
+                serde_json::json!({ "index": index, "deleted": deleted, "more": more })
             }
             Response::Cas { swapped, current } => serde_json::json!({
                 "index": index,
@@ -315,6 +381,7 @@ async fn kv_write(client: &Client, json: bool, command: KvCommand<'_>) -> anyhow
             "{} (index {index})",
             if existed { "deleted" } else { "absent" }
         ),
+        Response::DeletedRange { deleted, .. } => println!("deleted {deleted} (index {index})"),
         Response::Cas { swapped: true, .. } => println!("swapped (index {index})"),
         Response::Cas {
             swapped: false,

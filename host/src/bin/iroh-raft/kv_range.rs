@@ -1,0 +1,161 @@
+//! Ranges of the bundled key-value state machine: `kv scan` reads one a page at a time (printed as
+//! pairs, as keys only, or counted), `kv delete --prefix`/`FROM TO` deletes one in chunks.
+
+use anyhow::bail;
+use iroh_raft::Client;
+use iroh_raft::proto::Consistency;
+use iroh_raft_kv_types::{
+    Command as KvCommand, MAX_SCAN_LIMIT, Pair, Query as KvQuery, QueryResponse, Response,
+};
+
+use super::{Encoding, kv_bytes};
+use crate::args::print_json;
+
+/// A scan over `[start, end)`, read page by page.
+pub(crate) struct Scan<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) end: Option<&'a [u8]>,
+    pub(crate) consistency: Consistency,
+}
+
+impl Scan<'_> {
+    /// Up to `limit` pairs from `start` on, and whether more follow.
+    pub(crate) async fn page(&self, start: &[u8], limit: u32) -> anyhow::Result<(Vec<Pair>, bool)> {
+        let query = KvQuery::Scan {
+            start,
+            end: self.end,
+            limit,
+        };
+        let answer = self
+            .client
+            .read(kv_bytes(&query)?, self.consistency)
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let QueryResponse::Pairs { pairs, more } = postcard::from_bytes(&answer)? else {
+            bail!("the state machine answered a scan with something else: is it the kv plugin?");
+        };
+        Ok((pairs, more))
+    }
+
+    /// How many keys the range holds from `start` on, counted a full page at a time.
+    pub(crate) async fn count(&self, mut start: Vec<u8>) -> anyhow::Result<u64> {
+        let mut count = 0u64;
+        loop {
+            let (pairs, more) = self.page(&start, MAX_SCAN_LIMIT).await?;
+            count += pairs.len() as u64;
+            match pairs.last() {
+                // The next page starts just after the last key read.
+                Some(last) if more => {
+                    start = last.key.clone();
+                    start.push(0);
+                }
+                _ => return Ok(count),
+            }
+        }
+    }
+}
+
+/// Prints a page of a scan: pairs, or keys only, as text or JSON.
+pub(crate) fn print_pairs(
+    json: bool,
+    keys_only: bool,
+    encoding: Encoding,
+    pairs: &[Pair],
+    more: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let value = if keys_only {
+            let keys: Vec<_> = pairs.iter().map(|p| encoding.show(&p.key)).collect();
+            serde_json::json!({ "keys": keys, "more": more })
+        } else {
+            let pairs: Vec<_> = pairs
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "key": encoding.show(&p.key),
+                        "value": encoding.show(&p.value),
+                    })
+                })
+                .collect();
+            serde_json::json!({ "pairs": pairs, "more": more })
+        };
+        return print_json(&value);
+    }
+    for pair in pairs {
+        if keys_only {
+            println!("{}", encoding.show(&pair.key));
+        } else {
+            println!(
+                "{}\t{}",
+                encoding.show(&pair.key),
+                encoding.show(&pair.value)
+            );
+        }
+    }
+    if more {
+        eprintln!("(more keys follow: raise --limit, or scan on from after the last key)");
+    }
+    Ok(())
+}
+
+/// Refuses a range whose end does not come after its start: it holds nothing, and is surely a
+/// mistake.
+pub(crate) fn check_range(
+    start: &[u8],
+    end: Option<&[u8]>,
+    encoding: Encoding,
+) -> anyhow::Result<()> {
+    if let Some(end) = end
+        && end <= start
+    {
+        bail!(
+            "the range is empty: TO ({}) does not come after FROM ({}); keys run from FROM, \
+             inclusive, to TO, exclusive",
+            encoding.show(end),
+            encoding.show(start)
+        );
+    }
+    Ok(())
+}
+
+/// The most keys one log entry of a range delete removes.
+const DELETE_CHUNK: u32 = 1000;
+
+/// Deletes `[start, end)` in entries of [`DELETE_CHUNK`] keys until none remain, and prints how
+/// many went. Each entry is atomic; the whole range is not (keys written into it meanwhile may
+/// be deleted too, or survive).
+pub(crate) async fn delete_range(
+    client: &Client,
+    json: bool,
+    start: &[u8],
+    end: Option<&[u8]>,
+) -> anyhow::Result<()> {
+    let command = kv_bytes(&KvCommand::DeleteRange {
+        start,
+        end,
+        limit: DELETE_CHUNK,
+    })?;
+    let (mut deleted, mut entries) = (0u64, 0u64);
+    let index = loop {
+        let (index, outcome) = client.write(command.clone()).await?;
+        let response: Response = postcard::from_bytes(&outcome.map_err(|e| anyhow::anyhow!(e))?)?;
+        let Response::DeletedRange { deleted: now, more } = response else {
+            bail!(
+                "the state machine answered a range delete with something else: is it the kv plugin?"
+            );
+        };
+        deleted += u64::from(now);
+        entries += 1;
+        // Keys the entry deleted are gone, so the next one starts from the same key.
+        if !more {
+            break index;
+        }
+    };
+    if json {
+        print_json(&serde_json::json!({ "deleted": deleted, "entries": entries, "index": index }))
+    } else {
+        let unit = if entries == 1 { "entry" } else { "entries" };
+        println!("deleted {deleted} (in {entries} log {unit}, last index {index})");
+        Ok(())
+    }
+}
