@@ -2,40 +2,14 @@
 //! no reconnect). Now it moves to another member and names the new leader and the gap, or, with
 //! `--no-follow`, exits 1 with the reason. Every event line carries its time.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use iroh_raft::format_node_address;
 
-use crate::support::{admin_key, admin_key_path, cli, cluster, leader_of};
+use crate::support::{admin_key, cli, cluster, follow_events as events, leader_of};
 
 const LIMIT: Duration = Duration::from_secs(180);
-
-/// `iroh-raft events -o json [extra]` against `node`, its stdout lines on a channel.
-fn events(node: &str, extra: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args(["events", "-o", "json"])
-        .args(extra)
-        .env("IROH_RAFT_NODE", node)
-        .env("IROH_RAFT_KEY", admin_key_path())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn events");
-    let lines = BufReader::new(child.stdout.take().expect("stdout"));
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
 
 /// Changes the configuration until the subscriber prints a line: the subscription is open.
 fn first_line(leader: &str, lines: &mpsc::Receiver<String>) -> serde_json::Value {
@@ -73,7 +47,7 @@ async fn bug_events_stayed_silent_when_its_node_was_killed_now_it_follows_anothe
         let leader_address = format_node_address(&nodes[leader].addr);
         let (mut child, lines) = events(&leader_address, &[]);
         let first = first_line(&leader_address, &lines);
-        assert!(first["ConfigurationChanged"].is_object(), "{first}");
+        assert_eq!(first["event"], "configuration-changed", "{first}");
         assert!(
             first["at"].as_str().is_some_and(|at| at.ends_with('Z')),
             "{first}"
@@ -88,20 +62,17 @@ async fn bug_events_stayed_silent_when_its_node_was_killed_now_it_follows_anothe
                 .recv_timeout(left)
                 .expect("the subscriber moved to another member in time");
             let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-            if value["Resubscribed"].is_object() {
+            if value["event"] == "resubscribed" {
                 break value;
             }
         };
-        let new_leader = resubscribed["Resubscribed"]["leader"].as_u64();
+        crate::json_shape::Shapes::documented().assert("event-resubscribed", &resubscribed);
+        let new_leader = resubscribed["leader"].as_u64();
         assert!(
             new_leader.is_some_and(|l| l != leader_id),
             "the line names the new leader, not node {leader_id}: {resubscribed}"
         );
-        assert!(
-            resubscribed["Resubscribed"]["missed_from"]
-                .as_str()
-                .is_some()
-        );
+        assert!(resubscribed["missed_from"].as_str().is_some());
         assert!(
             child.try_wait().expect("poll").is_none(),
             "it keeps running"

@@ -9,6 +9,8 @@ mod deploy;
 mod events_cli;
 mod exactly_once;
 mod fatal;
+mod json_cli;
+mod json_shape;
 mod kill;
 mod manage_cli;
 mod membership_cli;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use iroh_raft::format_node_address;
 
-use crate::support::{cli, cli_as, free_port, spawn};
+use crate::support::{cli, cli_as, follow_events, free_port, spawn, standby};
 
 fn json(node: &str, args: &[&str]) -> serde_json::Value {
     let mut with_json = args.to_vec();
@@ -54,23 +54,7 @@ async fn management_commands_against_real_processes() {
     );
 
     // Events: a follower process prints one JSON line per event.
-    let mut events = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args(["events", "-o", "json"])
-        .env("IROH_RAFT_NODE", &address)
-        .env("IROH_RAFT_KEY", crate::support::admin_key_path())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn events");
-    let lines = BufReader::new(events.stdout.take().expect("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut events, rx) = follow_events(&address, &[]);
     // The subscription may open a moment after the process starts: change the config until the
     // event shows up.
     let mut seen = None;
@@ -91,7 +75,7 @@ async fn management_commands_against_real_processes() {
     let event: serde_json::Value =
         serde_json::from_str(&seen.expect("an event line")).expect("JSON event");
     assert!(
-        event["ConfigurationChanged"]["version"].as_u64().is_some(),
+        event["event"] == "configuration-changed" && event["version"].as_u64().is_some(),
         "{event}"
     );
     events.kill().expect("stop events");
@@ -116,16 +100,7 @@ async fn management_commands_against_real_processes() {
     );
 
     // A standby node is added by the operator, becomes a voter, takes and gives back leadership.
-    let mut second = spawn(
-        &root.path().join("n2"),
-        free_port(),
-        &[
-            "--join".to_string(),
-            ticket,
-            "--standby-as".to_string(),
-            "2".to_string(),
-        ],
-    );
+    let mut second = standby(root.path(), &ticket, 2);
     let second_address = format_node_address(&second.addr);
     let added = json(&address, &["member", "add", "2", &second_address]);
     assert_eq!(added["role"], "voter");

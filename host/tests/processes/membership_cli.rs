@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use iroh_raft::format_node_address;
 use iroh_raft::proto::ClusterEvent;
 
-use crate::support::{
-    NodeProcess, admin_key, cli, cluster, eventually, free_port, leader_of, spawn,
-};
+use crate::support::{admin_key, cli, cluster, eventually, leader_of, standby};
 
 const LIMIT: Duration = Duration::from_secs(240);
 
@@ -25,20 +23,6 @@ fn member_count(node: &str) -> usize {
     assert!(output.status.success(), "{}", text(&output));
     let list: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     list["members"].as_array().expect("members").len()
-}
-
-/// A node waiting to be added as `id`.
-fn standby(root: &std::path::Path, ticket: &str, id: u64) -> NodeProcess {
-    spawn(
-        &root.join(format!("standby{id}")),
-        free_port(),
-        &[
-            "--join".to_string(),
-            ticket.to_string(),
-            "--standby-as".to_string(),
-            id.to_string(),
-        ],
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -282,3 +282,41 @@ pub(crate) fn cli_as(key: &Path, node: &str, args: &[&str]) -> std::process::Out
         .output()
         .expect("run iroh-raft")
 }
+
+/// A node process waiting to be added as member `id` of the cluster of `ticket`.
+pub(crate) fn standby(root: &Path, ticket: &str, id: u64) -> NodeProcess {
+    spawn(
+        &root.join(format!("standby{id}")),
+        free_port(),
+        &[
+            "--join".to_string(),
+            ticket.to_string(),
+            "--standby-as".to_string(),
+            id.to_string(),
+        ],
+    )
+}
+
+/// `iroh-raft events -o json [extra]` against `node`, its stdout lines on a channel.
+pub(crate) fn follow_events(node: &str, extra: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args(["events", "-o", "json"])
+        .args(extra)
+        .env("IROH_RAFT_NODE", node)
+        .env("IROH_RAFT_KEY", admin_key_path())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn events");
+    let lines = BufReader::new(child.stdout.take().expect("stdout"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}

@@ -4,6 +4,7 @@
 use clap::Args;
 use iroh_raft::proto::{LatencyHistogram, MetricsCategory, MetricsSnapshot};
 use iroh_raft::{MetricsClient, sha256_hex};
+use serde_json::{Value, json};
 
 use crate::args::{Output, Target, print_json};
 use crate::manage::opt;
@@ -41,7 +42,7 @@ pub(crate) async fn metrics(args: MetricsArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if target.output == Output::Json {
-        return print_json(&metrics);
+        return print_json(&metrics_json(&metrics));
     }
     print_text(&metrics);
     Ok(())
@@ -176,4 +177,101 @@ fn print_text(metrics: &MetricsSnapshot) {
             println!("  denied    {count} × {operation}");
         }
     }
+}
+
+/// A histogram as JSON: the count, the sum, p50/p99 upper bounds and the mean (null when empty),
+/// and the buckets as `[upper bound, count]` pairs (the last bound is null: no upper bound).
+fn histogram_json(histogram: &LatencyHistogram) -> Value {
+    let bounds = histogram.bounds_us.iter().map(|&b| Some(b)).chain([None]);
+    json!({
+        "count": histogram.count,
+        "sum_us": histogram.sum_us,
+        "p50_us": histogram.quantile_us(0.5),
+        "p99_us": histogram.quantile_us(0.99),
+        "mean_us": histogram.mean_us(),
+        "buckets": bounds.zip(&histogram.counts).map(|(bound, count)| json!([bound, count])).collect::<Vec<_>>(),
+    })
+}
+
+/// `(name, count)` pairs as one object.
+fn counts_json(counts: &[(String, u64)]) -> Value {
+    Value::Object(
+        counts
+            .iter()
+            .map(|(name, count)| (name.clone(), (*count).into()))
+            .collect(),
+    )
+}
+
+/// `iroh-raft metrics -o json` (`docs/cli-json.md`): a category not asked for is null.
+fn metrics_json(metrics: &MetricsSnapshot) -> Value {
+    json!({
+        "node_id": metrics.node_id,
+        "raft": metrics.raft.as_ref().map(|raft| json!({
+            "state": raft.state.as_str(),
+            "term": raft.term,
+            "leader": raft.leader,
+            "last_log": raft.last_log,
+            "committed": raft.committed,
+            "applied": raft.applied,
+            "snapshot": raft.snapshot,
+            "purged": raft.purged,
+            "ms_since_quorum_ack": raft.millis_since_quorum_ack,
+            "max_replication_lag": raft.max_replication_lag,
+            "followers": raft.followers.iter().map(|f| json!({
+                "node_id": f.node_id, "matched": f.matched, "lag": f.lag,
+            })).collect::<Vec<_>>(),
+            "elections": raft.elections,
+            "leader_changes": raft.leader_changes,
+            "proposal_latency": histogram_json(&raft.proposal_latency),
+            "proposals_failed": raft.proposals_failed,
+        })),
+        "storage": metrics.storage.as_ref().map(|storage| json!({
+            "database_bytes": storage.database_bytes,
+            "log_bytes": storage.log_bytes,
+            "keyspaces": Value::Object(storage.keyspaces.iter()
+                .map(|k| (k.name.clone(), k.bytes.into())).collect()),
+            "snapshot_bytes": storage.snapshot_bytes,
+            "snapshot_age_secs": storage.snapshot_age_secs,
+            "fsync_latency": histogram_json(&storage.fsync_latency),
+            "appends_synced": storage.appends_synced,
+        })),
+        "network": metrics.network.as_ref().map(|network| json!({
+            "connections_opened": network.connections_opened,
+            "connections_closed": network.connections_closed,
+            "bytes_sent": network.bytes_sent,
+            "bytes_received": network.bytes_received,
+            "protocols": network.protocols.iter().map(|p| json!({
+                "alpn": p.alpn,
+                "connections_opened": p.connections_opened,
+                "connections_open": p.connections_open,
+                "bytes_sent": p.bytes_sent,
+                "bytes_received": p.bytes_received,
+            })).collect::<Vec<_>>(),
+            "peers": network.peers.iter().map(|p| json!({
+                "node_id": p.node_id, "latency": histogram_json(&p.latency), "failures": p.failures,
+            })).collect::<Vec<_>>(),
+        })),
+        "plugin": metrics.plugin.as_ref().map(|plugin| json!({
+            "state_machine": plugin.state_machine,
+            "sha256": sha256_hex(&plugin.sha256),
+            "fuel_consumed": plugin.fuel_consumed,
+            "instances_created": plugin.instances_created,
+            "apply_latency": histogram_json(&plugin.apply_latency),
+            "entries_applied": plugin.entries_applied,
+            "traps": counts_json(&plugin.traps),
+            "active": plugin.active.iter().map(|a| json!({
+                "kind": a.kind.as_str(), "sha256": sha256_hex(&a.sha256),
+                "version": a.version, "index": a.index,
+            })).collect::<Vec<_>>(),
+        })),
+        "management": metrics.management.as_ref().map(|management| json!({
+            "requests": management.requests,
+            "errors": management.errors,
+            "forwarded": management.forwarded,
+            "subscribers": management.subscribers,
+            "requests_by_operation": counts_json(&management.requests_by_operation),
+            "denied": counts_json(&management.denied),
+        })),
+    })
 }

@@ -242,7 +242,7 @@ fn print_outcome(target: &Target, outcome: &PluginOutcome, seconds: f64) -> anyh
             if target.output == Output::Json {
                 return print_json(&serde_json::json!({
                     "changed": false, "kind": kind.as_str(), "sha256": sha256_hex(sha256),
-                    "version": version, "index": since,
+                    "version": version, "index": since, "from_version": null, "seconds": seconds,
                 }));
             }
             println!(

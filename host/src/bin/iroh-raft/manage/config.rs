@@ -50,7 +50,8 @@ pub(crate) async fn config(target: Target, command: ConfigCli) -> anyhow::Result
             .into_iter()
             .map(|(name, value)| (name, value.into()))
             .collect();
-        fields.insert("root_identities", config.roots_text().into());
+        let roots: Vec<String> = config.root_identities.iter().map(hex::encode).collect();
+        fields.insert("root_identities", roots.into());
         return print_json(&fields);
     }
     for (name, value) in config.fields() {

@@ -1,7 +1,7 @@
 //! `iroh-raft log ...` and `iroh-raft snapshot ...`: the leader's raft log and its snapshot.
 
 use clap::Subcommand;
-use iroh_raft::proto::LogEntryKind;
+use iroh_raft::proto::{LogEntryInfo, LogEntryKind};
 
 use super::{connect, opt};
 use crate::args::{Output, Target, print_json};
@@ -36,6 +36,28 @@ pub(crate) enum SnapshotCli {
     Trigger,
     /// The leader's current snapshot.
     Info,
+}
+
+/// One log entry as `log entries -o json` prints it (`docs/cli-json.md`): `kind` in kebab-case
+/// and the fields of that kind beside it.
+fn entry_json(entry: &LogEntryInfo) -> serde_json::Value {
+    use serde_json::json;
+    let mut line = match &entry.kind {
+        LogEntryKind::Blank => json!({ "kind": "blank" }),
+        LogEntryKind::Membership { voters, learners } => {
+            json!({ "kind": "membership", "voters": voters, "learners": learners })
+        }
+        LogEntryKind::Command(bytes) => {
+            json!({ "kind": "command", "size": bytes.len(), "command": hex::encode(bytes) })
+        }
+        LogEntryKind::Config(config) => {
+            json!({ "kind": "config", "config_version": config.version })
+        }
+        LogEntryKind::Other(text) => json!({ "kind": "other", "text": text }),
+    };
+    line["index"] = entry.index.into();
+    line["term"] = entry.term.into();
+    line
 }
 
 /// `iroh-raft log ...`.
@@ -89,7 +111,7 @@ pub(crate) async fn log(target: Target, command: LogCli) -> anyhow::Result<()> {
                     eprintln!("{note}");
                 }
                 if output == Output::Json {
-                    return print_json(&entries);
+                    return print_json(&entries.iter().map(entry_json).collect::<Vec<_>>());
                 }
                 for entry in entries {
                     let what = match entry.kind {

@@ -2,7 +2,7 @@
 //! themselves.
 
 use clap::Args;
-use iroh_raft::proto::ClusterStatus;
+use iroh_raft::proto::{ClusterStatus, HealthStatus};
 use iroh_raft::sha256_hex;
 
 use super::{connect, opt};
@@ -36,6 +36,21 @@ fn status_json(status: &ClusterStatus) -> serde_json::Value {
             "hash": sha256_hex(&d.hash),
             "majority": sha256_hex(&d.majority),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// `iroh-raft health -o json` (`docs/cli-json.md`).
+fn health_json(health: &HealthStatus) -> serde_json::Value {
+    serde_json::json!({
+        "node_id": health.node_id,
+        "healthy": health.healthy,
+        "raft_state": health.raft_state.as_str(),
+        "leader": health.leader,
+        "term": health.term,
+        "committed": health.committed,
+        "applied": health.applied,
+        "problems": health.problems,
+        "uptime_ms": u64::try_from(health.uptime.as_millis()).unwrap_or(u64::MAX),
     })
 }
 
@@ -175,8 +190,10 @@ pub(crate) async fn health(args: HealthArgs) -> anyhow::Result<()> {
             "healthy": problems.is_empty(),
             "problems": problems,
             "members": report.iter().map(|(id, health)| match health {
-                Ok(health) => serde_json::json!({ "node_id": id, "health": health }),
-                Err(error) => serde_json::json!({ "node_id": id, "error": error }),
+                Ok(health) => serde_json::json!({
+                    "node_id": id, "health": health_json(health), "error": null,
+                }),
+                Err(error) => serde_json::json!({ "node_id": id, "health": null, "error": error }),
             }).collect::<Vec<_>>(),
         }))?;
     } else {
@@ -194,9 +211,9 @@ pub(crate) async fn health(args: HealthArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_health(target: &Target, health: &iroh_raft::proto::HealthStatus) -> anyhow::Result<()> {
+fn print_health(target: &Target, health: &HealthStatus) -> anyhow::Result<()> {
     if target.output == Output::Json {
-        print_json(health)?;
+        print_json(&health_json(health))?;
     } else {
         println!(
             "node {} is {} ({}, leader {}, term {}, applied {}, up {:.0?})",
