@@ -128,7 +128,11 @@ async fn every_command_family_prints_its_documented_json_and_exits_alike_in_both
         );
 
         // Configuration, log and snapshot.
-        shaped(&shapes, &node, "config", &["config", "get"]);
+        // `--init` seeds configuration version 1, as the README says.
+        assert_eq!(
+            shaped(&shapes, &node, "config", &["config", "get"])["version"],
+            1
+        );
         let config = shaped(
             &shapes,
             &node,

@@ -106,6 +106,21 @@ async fn conflicting_flags_and_a_bench_where_everything_fails_are_errors() {
         "{}",
         stderr(&cas)
     );
+    // Bug: with IROH_RAFT_NODE and IROH_RAFT_KEY set, the usage line of every argument error
+    // showed `--node <ADDRESS>` and `--key <FILE>`, as if they had to be typed.
+    let missing = run(&address, admin_key_path(), &["kv", "put"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    for output in [&cas, &missing] {
+        let usage = stderr(output);
+        let usage = usage
+            .lines()
+            .find(|l| l.starts_with("Usage:"))
+            .expect("a usage line");
+        assert!(
+            !usage.contains("--node") && !usage.contains("--key"),
+            "{usage}"
+        );
+    }
 
     // A caller no policy knows: every write is denied.
     let stranger = root.path().join("stranger.key");

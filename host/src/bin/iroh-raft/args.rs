@@ -14,29 +14,29 @@ pub(crate) enum Output {
     Json,
 }
 
+/// The environment variable naming the nodes when `--node` is not given.
+const NODE_ENV: &str = "IROH_RAFT_NODE";
+
 #[derive(Args)]
 pub(crate) struct Target {
     /// The node to talk to: `<endpoint-id>@<ip:port>` (printed by `iroh-raft node`) or a join
     /// ticket. Repeat it, or separate addresses with commas (or spaces, in IROH_RAFT_NODE), to
     /// name several members: the first that answers is used, and management commands learn every
-    /// member from it and go on through another if one stops answering.
-    #[arg(
-        long,
-        global = true,
-        env = "IROH_RAFT_NODE",
-        value_name = "ADDRESS",
-        value_delimiter = ' '
-    )]
+    /// member from it and go on through another if one stops answering. Without it, the
+    /// addresses in the environment variable IROH_RAFT_NODE.
+    //
+    // The variable is read in `nodes`, not through clap's `env`: clap counts an argument set from
+    // the environment as given, and printed `--node <ADDRESS>` in the usage line of every
+    // argument error as if the user had to type it.
+    #[arg(long, global = true, value_name = "ADDRESS")]
     node: Vec<String>,
     /// The identity to speak as: a key file (created, mode 0600, if missing). Without it, the
-    /// user's key in `~/.config/iroh-raft/key` (`$XDG_CONFIG_HOME` if set). The access policy
-    /// judges every request by this key's endpoint id (`iroh-raft whoami`).
-    #[arg(
-        long = "key",
-        global = true,
-        env = "IROH_RAFT_KEY",
-        value_name = "FILE"
-    )]
+    /// file the environment variable IROH_RAFT_KEY names, else the user's key in
+    /// `~/.config/iroh-raft/key` (`$XDG_CONFIG_HOME` if set). The access policy judges every
+    /// request by this key's endpoint id (`iroh-raft whoami`).
+    //
+    // IROH_RAFT_KEY is read by `load_user_key`, not through clap's `env`, for the reason above.
+    #[arg(long = "key", global = true, value_name = "FILE")]
     pub(crate) identity: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t)]
@@ -74,9 +74,13 @@ impl Target {
 
     /// Every node named, in order.
     pub(crate) fn nodes(&self) -> anyhow::Result<Vec<EndpointAddr>> {
-        let addresses: Vec<&str> = self
-            .node
-            .iter()
+        let from_env = std::env::var(NODE_ENV).ok();
+        let given: Vec<&str> = match (&self.node[..], &from_env) {
+            ([], Some(variable)) => variable.split(' ').collect(),
+            (flags, _) => flags.iter().map(String::as_str).collect(),
+        };
+        let addresses: Vec<&str> = given
+            .into_iter()
             .flat_map(|given| given.split(','))
             .map(str::trim)
             .filter(|address| !address.is_empty())
