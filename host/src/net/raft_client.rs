@@ -2,10 +2,9 @@
 //! connection per peer, a deadline on every RPC, pipelined append-entries on a long-lived stream
 //! and snapshots streamed in chunks.
 
-use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,15 +25,15 @@ use super::{read_frame, write_frame};
 use crate::metrics::NetworkCounters;
 
 mod append_stream;
+mod peer_connections;
 
 use crate::proto::raft_rpc::{RaftReply, RaftRequest};
 use crate::proto::{FrameError, Member, TypeConfig, alpn, decode_body, encode_frame};
 use append_stream::{Sent, check_batch, forward_appends, lock};
+pub(crate) use peer_connections::PeerConnections;
 
 type C = TypeConfig;
 
-/// How long dialling a peer may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Snapshot chunk size on the wire.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
 
@@ -42,23 +41,25 @@ const SNAPSHOT_CHUNK: usize = 1 << 20;
 #[derive(Clone)]
 pub struct RaftNetwork {
     endpoint: Endpoint,
-    connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
+    connections: PeerConnections,
     max_frame: Arc<AtomicUsize>,
     counters: Arc<NetworkCounters>,
 }
 
 impl RaftNetwork {
-    /// A network that dials peers from `endpoint` and sends no append-entries batch of several
-    /// entries in a frame over `max_frame` bytes (the node keeps it at `max_raft_frame`).
-    /// Connections and RPC round trips are counted in `counters`.
+    /// A network that dials peers from `endpoint`, keeping its connections in `connections`, and
+    /// sends no append-entries batch of several entries in a frame over `max_frame` bytes (the
+    /// node keeps it at `max_raft_frame`). Connections and RPC round trips are counted in
+    /// `counters`.
     pub(crate) fn new(
         endpoint: Endpoint,
+        connections: PeerConnections,
         max_frame: Arc<AtomicUsize>,
         counters: Arc<NetworkCounters>,
     ) -> Self {
         Self {
             endpoint,
-            connections: Arc::default(),
+            connections,
             max_frame,
             counters,
         }
@@ -83,7 +84,7 @@ impl RaftNetworkFactory<C> for RaftNetwork {
 /// The RPC client for one peer.
 pub struct PeerClient {
     endpoint: Endpoint,
-    connections: Arc<Mutex<HashMap<[u8; 32], Connection>>>,
+    connections: PeerConnections,
     max_frame: Arc<AtomicUsize>,
     counters: Arc<NetworkCounters>,
     target: u64,
@@ -101,48 +102,25 @@ impl From<FrameError> for NetworkError<C> {
 }
 
 impl PeerClient {
-    fn cached(&self) -> Option<Connection> {
-        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        connections
-            .get(&self.member.endpoint_key)
-            .filter(|c| c.close_reason().is_none())
-            .cloned()
-    }
-
-    /// The cached connection to the peer, dialling it if there is none.
+    /// The connection to the peer: the cached one, or a dial (which goes on should this RPC
+    /// give up first).
     async fn connection(&self) -> Result<Connection, Unreachable<C>> {
-        if let Some(connection) = self.cached() {
-            return Ok(connection);
-        }
         let addr = self.member.endpoint_addr().map_err(|e| {
             Unreachable::from_string(format!(
                 "node {} has an invalid endpoint key: {e}",
                 self.target
             ))
         })?;
-        let connection =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.endpoint.connect(addr, alpn::RAFT))
-                .await
-                .map_err(|_| {
-                    Unreachable::from_string(format!(
-                        "connecting to node {} timed out",
-                        self.target
-                    ))
-                })?
-                .map_err(|e| {
-                    Unreachable::from_string(format!("cannot connect to node {}: {e}", self.target))
-                })?;
-        self.counters.track(&connection);
         self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(self.member.endpoint_key, connection.clone());
-        Ok(connection)
+            .get(&self.endpoint, addr, self.target, &self.counters)
+            .await
+            .map_err(Unreachable::from_string)
     }
 
     /// Drops (and closes) the cached connection after a failure, so the next RPC dials again.
     fn forget(&self) {
-        drop_cached(&self.connections, &self.member.endpoint_key, b"rpc failed");
+        self.connections
+            .forget(&self.member.endpoint_key, b"rpc failed");
     }
 
     /// One request, one reply, within `deadline`.
@@ -285,7 +263,7 @@ impl RaftNetworkV2<C> for PeerClient {
                     };
                     // The stream broke: dial afresh next time.
                     counters.rpc(target, Duration::ZERO, false);
-                    drop_cached(&connections, &key, b"stream failed");
+                    connections.forget(&key, b"stream failed");
                     Some((Err(failure), None))
                 }
             });
@@ -390,18 +368,5 @@ impl RaftNetworkV2<C> for PeerClient {
             self.forget();
         }
         result
-    }
-}
-
-/// Removes and closes the cached connection to `key`. A peer that was SIGKILLed leaves a
-/// connection that looks open until QUIC's idle timeout; without this every RPC would wait out its
-/// deadline on it until then.
-fn drop_cached(connections: &Mutex<HashMap<[u8; 32], Connection>>, key: &[u8; 32], reason: &[u8]) {
-    let stale = connections
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(key);
-    if let Some(connection) = stale {
-        connection.close(0u32.into(), reason);
     }
 }

@@ -10,7 +10,7 @@ use iroh::Endpoint;
 use openraft::Raft;
 
 use super::NodeError;
-use crate::net::RaftNetwork;
+use crate::net::{PeerConnections, RaftNetwork};
 use crate::proto::{ClusterConfig, TypeConfig};
 use crate::raft::{FjallLogStore, SharedRaft, StateMachineStore};
 
@@ -25,6 +25,10 @@ pub(crate) struct CoreFactory {
     pub(crate) state_machine: StateMachineStore,
     /// Where the raft client counts its connections and RPCs.
     pub(crate) network: std::sync::Arc<crate::metrics::NetworkCounters>,
+    /// The connections to peers, kept across cores: a new core (an election-timeout change)
+    /// sends its first heartbeats over them instead of dialling every peer again, which made
+    /// those heartbeats miss their deadline.
+    pub(crate) connections: PeerConnections,
 }
 
 impl CoreFactory {
@@ -38,6 +42,7 @@ impl CoreFactory {
             Arc::new(config.raft_config().map_err(NodeError::Config)?),
             RaftNetwork::new(
                 self.endpoint.clone(),
+                self.connections.clone(),
                 self.log.append_budget().max_frame(),
                 self.network.clone(),
             ),

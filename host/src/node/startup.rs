@@ -176,6 +176,7 @@ pub(crate) async fn storage(
         log: storage.log_store(),
         state_machine: state_machine.clone(),
         network: network.clone(),
+        connections: Default::default(),
     };
     let raft = SharedRaft::new(factory.start(&cluster_config).await?);
     Ok(Storage {
