@@ -1,4 +1,4 @@
-//! A node's figures, by category: raft, storage, network, plugin and management. One builder
+//! A node's figures, by category: raft, storage, network, plugin, management and process. One builder
 //! ([`collect`]) makes the typed snapshot every consumer reads: the metrics protocol
 //! (`iroh-raft-metrics/0`), the management protocol's `GetMetrics`, and the Prometheus exposition
 //! ([`prometheus`]). The recorders the hot paths call into live here too, one type per file:
@@ -9,6 +9,7 @@ mod latency;
 mod management;
 mod network;
 mod plugin_recorder;
+mod process;
 pub(crate) mod prometheus;
 mod raft_recorder;
 
@@ -72,6 +73,7 @@ pub(crate) fn collect(categories: &[MetricsCategory], sources: Sources<'_>) -> M
         }),
         plugin: wanted(MetricsCategory::Plugin).then_some(sources.plugin),
         management: wanted(MetricsCategory::Management).then(|| sources.management.figures()),
+        process: wanted(MetricsCategory::Process).then(process::figures),
     }
 }
 

@@ -55,8 +55,8 @@ pub use log_payload::{
 pub use member::{Member, MemberRole};
 pub use metrics::{
     ActivePlugin, FollowerFigures, KeyspaceFigures, ManagementFigures, MetricsCategory,
-    MetricsSnapshot, NetworkFigures, PeerRpcFigures, PluginFigures, ProtocolFigures, RaftFigures,
-    StorageFigures,
+    MetricsSnapshot, NetworkFigures, PeerRpcFigures, PluginFigures, ProcessFigures,
+    ProtocolFigures, RaftFigures, StorageFigures,
 };
 pub use metrics_frame::{
     MIN_SUBSCRIBE_INTERVAL_MS, MetricsReply, MetricsRequest, subscribe_interval_ms,

@@ -374,6 +374,21 @@ impl Collector for SnapshotCollector {
                 management.subscribers as i64,
             )?;
         }
+        if let Some(process) = &snapshot.process {
+            let cpu_us = process.cpu_user_us + process.cpu_system_us;
+            f.counter(
+                "process_cpu",
+                "CPU time the node process has used, user and system, every thread.",
+                Some(Unit::Seconds),
+                cpu_us as f64 / 1e6,
+            )?;
+            f.gauge(
+                "process_max_resident_memory",
+                "The largest resident set the node process has had.",
+                Some(Unit::Bytes),
+                i64::try_from(process.max_resident_bytes).unwrap_or(i64::MAX),
+            )?;
+        }
         Ok(())
     }
 }

@@ -2,7 +2,8 @@ use super::*;
 use crate::proto::LatencyHistogram;
 use crate::proto::{
     ActivePlugin, FollowerFigures, KeyspaceFigures, ManagementFigures, NetworkFigures,
-    PeerRpcFigures, PluginFigures, PluginKind, ProtocolFigures, RaftFigures, StorageFigures,
+    PeerRpcFigures, PluginFigures, PluginKind, ProcessFigures, ProtocolFigures, RaftFigures,
+    StorageFigures,
 };
 
 fn histogram(counts: &[u64]) -> LatencyHistogram {
@@ -93,6 +94,11 @@ fn snapshot() -> MetricsSnapshot {
             requests_by_operation: vec![("data.write".into(), 4)],
             denied: vec![("data.write".into(), 1)],
         }),
+        process: Some(ProcessFigures {
+            cpu_user_us: 1_500_000,
+            cpu_system_us: 250_000,
+            max_resident_bytes: 52_428_800,
+        }),
     }
 }
 
@@ -174,6 +180,17 @@ fn names_follow_prometheus_conventions() {
         sample(&text, "iroh_raft_storage_log_size_bytes", &[])
             .unwrap()
             .ends_with(" 4096")
+    );
+    // User and system CPU together, in seconds.
+    assert!(
+        sample(&text, "iroh_raft_process_cpu_seconds_total", &[])
+            .unwrap()
+            .ends_with(" 1.75")
+    );
+    assert!(
+        sample(&text, "iroh_raft_process_max_resident_memory_bytes", &[])
+            .unwrap()
+            .ends_with(" 52428800")
     );
 }
 

@@ -18,16 +18,19 @@ pub enum MetricsCategory {
     Plugin,
     /// Management requests and subscriptions.
     Management,
+    /// The node process: CPU time and peak memory.
+    Process,
 }
 
 impl MetricsCategory {
     /// Every category.
-    pub const ALL: [MetricsCategory; 5] = [
+    pub const ALL: [MetricsCategory; 6] = [
         Self::Raft,
         Self::Storage,
         Self::Network,
         Self::Plugin,
         Self::Management,
+        Self::Process,
     ];
 
     /// The name used on the command line.
@@ -38,6 +41,7 @@ impl MetricsCategory {
             Self::Network => "network",
             Self::Plugin => "plugin",
             Self::Management => "management",
+            Self::Process => "process",
         }
     }
 }
@@ -50,7 +54,7 @@ impl std::str::FromStr for MetricsCategory {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown metrics category `{s}`: expected raft, storage, network, plugin or management")
+                format!("unknown metrics category `{s}`: expected raft, storage, network, plugin, management or process")
             })
     }
 }
@@ -231,6 +235,17 @@ pub struct ManagementFigures {
     pub denied: Vec<(String, u64)>,
 }
 
+/// The node process's figures, as the kernel counts them (`getrusage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessFigures {
+    /// CPU time spent in user mode since the process started, in microseconds.
+    pub cpu_user_us: u64,
+    /// CPU time spent in the kernel on the process's behalf, in microseconds.
+    pub cpu_system_us: u64,
+    /// The largest resident set the process has had, in bytes.
+    pub max_resident_bytes: u64,
+}
+
 /// The figures asked for; a category not asked for is `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricsSnapshot {
@@ -246,4 +261,6 @@ pub struct MetricsSnapshot {
     pub plugin: Option<PluginFigures>,
     /// Management figures.
     pub management: Option<ManagementFigures>,
+    /// Process figures.
+    pub process: Option<ProcessFigures>,
 }

@@ -54,11 +54,16 @@ pub fn subscribe_interval_ms(asked_ms: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{LatencyHistogram, ManagementFigures, decode_body, encode_frame};
+    use crate::proto::{
+        LatencyHistogram, ManagementFigures, ProcessFigures, decode_body, encode_frame,
+    };
     use proptest::prelude::*;
 
     fn categories() -> impl Strategy<Value = Vec<MetricsCategory>> {
-        proptest::collection::vec((0..5usize).prop_map(|i| MetricsCategory::ALL[i]), 0..6)
+        proptest::collection::vec(
+            (0..MetricsCategory::ALL.len()).prop_map(|i| MetricsCategory::ALL[i]),
+            0..7,
+        )
     }
 
     fn request() -> impl Strategy<Value = MetricsRequest> {
@@ -95,6 +100,11 @@ mod tests {
                             subscribers: 0,
                             requests_by_operation: requests,
                             denied: Vec::new(),
+                        }),
+                        process: Some(ProcessFigures {
+                            cpu_user_us: sum_us,
+                            cpu_system_us: node_id,
+                            max_resident_bytes: counts.len() as u64,
                         }),
                     }))
                     .with_histogram(LatencyHistogram {

@@ -235,12 +235,46 @@ async fn every_command_family_prints_its_documented_json_and_exits_alike_in_both
         assert!(removed["role"].is_null());
         second.kill();
 
-        shaped(
+        let bench = shaped(
             &shapes,
             &node,
             "bench",
             &["bench", "--duration", "1", "--clients", "2"],
         );
+        // The servers' CPU is charged to the operations: one member here.
+        assert_eq!(bench["servers"], 1, "{bench}");
+        assert!(
+            bench["server_cpu_us_per_op"]
+                .as_f64()
+                .is_some_and(|us| us > 0.0),
+            "{bench}"
+        );
+        let sweep = shaped(
+            &shapes,
+            &node,
+            "bench-sweep",
+            &[
+                "bench",
+                "--duration",
+                "1",
+                "--clients",
+                "1,3",
+                "--connections",
+                "2",
+            ],
+        );
+        let runs: Vec<(u64, u64)> = sweep
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|run| {
+                (
+                    run["clients"].as_u64().unwrap_or(0),
+                    run["connections"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(runs, [(1, 1), (3, 2)], "at most one connection per client");
 
         // Every event seen meanwhile has its documented shape, and the ones these commands
         // cause were seen.

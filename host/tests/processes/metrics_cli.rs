@@ -151,6 +151,22 @@ fn check(parsed: &Value, writes: f64) {
     );
     family(parsed, "iroh_raft_plugin_active", "gauge");
     family(parsed, "iroh_raft_storage_database_size_bytes", "gauge");
+    // The node process's CPU, in seconds, and its peak memory: a node that served the writes
+    // above has used some of both.
+    let cpu = family(parsed, "iroh_raft_process_cpu_seconds", "counter");
+    assert!(sample(cpu, "iroh_raft_process_cpu_seconds_total", &[("node", "1")]) > 0.0);
+    let memory = family(
+        parsed,
+        "iroh_raft_process_max_resident_memory_bytes",
+        "gauge",
+    );
+    assert!(
+        sample(
+            memory,
+            "iroh_raft_process_max_resident_memory_bytes",
+            &[("node", "1")]
+        ) > f64::from(1u32 << 20)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

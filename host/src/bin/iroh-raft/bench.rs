@@ -1,9 +1,12 @@
 //! `iroh-raft bench`: a closed-loop load generator against a running cluster. Each client sends
-//! one request, waits for the answer, sends the next; the report gives throughput and latency
-//! percentiles. The statistics are a pure function of the recorded latencies. `deploy` measures
-//! plugin deploys under that load.
+//! one request, waits for the answer, sends the next; the report gives throughput, latency
+//! percentiles and the servers' CPU per operation (every member's process CPU, read before and
+//! after). The statistics are a pure function of the recorded latencies. `--clients 1,16,64`
+//! sweeps. `deploy` measures plugin deploys under that load.
 
 mod deploy;
+mod report;
+mod server_cpu;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,17 +18,21 @@ use iroh::EndpointAddr;
 use iroh_raft::proto::{Consistency, Operation};
 use iroh_raft::{Client, ClientError};
 use iroh_raft_kv_types::{Command, Query};
-use serde::Serialize;
 
 use crate::args::{Output, Target, print_json};
+use report::{BenchReport, charge_cpu, print_report, summarize};
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
     #[command(flatten)]
     target: Target,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 16)]
-    clients: usize,
+    /// Concurrent clients; several, comma-separated (`1,16,64`), run one after another.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    clients: Vec<usize>,
+    /// Connections the clients share (at most one per client), as etcd's benchmark does:
+    /// `--clients 1000 --connections 100`.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -55,6 +62,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let BenchArgs {
         target,
         clients,
+        connections,
         duration,
         value_size,
         keys,
@@ -69,6 +77,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "status" => BenchMode::ClusterStatus,
         "health" => BenchMode::Health,
         "deploy" => {
+            let [clients] = clients[..] else {
+                bail!("deploy mode takes one --clients value");
+            };
             let config = deploy::DeployBenchConfig {
                 clients,
                 sizes: plugin_sizes,
@@ -86,35 +97,38 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             bail!("unknown mode `{other}`: expected write, read, status, health or deploy")
         }
     };
-    let config = BenchConfig {
-        clients,
-        duration: Duration::from_secs(duration),
-        value_size,
-        keys,
-        mode,
-    };
-    let report = bench(target.secret_key()?, target.node()?, config).await?;
+    anyhow::ensure!(
+        clients.iter().all(|&c| c > 0) && connections > 0,
+        "--clients and --connections must be at least 1"
+    );
+    let mut reports = Vec::new();
+    for &clients in &clients {
+        let config = BenchConfig {
+            clients,
+            connections: connections.min(clients),
+            duration: Duration::from_secs(duration),
+            value_size,
+            keys,
+            mode,
+        };
+        let report = bench(target.secret_key()?, target.node()?, config).await?;
+        if target.output == Output::Text {
+            print_report(&report);
+        }
+        reports.push(report);
+    }
     if target.output == Output::Json {
-        print_json(&report)?;
-    } else {
-        println!(
-            "{} ops in {:.1} s: {:.0} ops/s, {} errors",
-            report.ops, report.seconds, report.ops_per_sec, report.errors
-        );
-        println!(
-            "latency p50 {:.0} us  p90 {:.0} us  p99 {:.0} us  max {:.0} us",
-            report.p50_us, report.p90_us, report.p99_us, report.max_us
-        );
-        if let Some(error) = &report.first_error {
-            println!("first error: {error}");
+        match &reports[..] {
+            [one] => print_json(one)?,
+            all => print_json(&all)?,
         }
     }
-    // Nothing succeeded: the figures mean nothing, and a script must see it.
-    if report.ops == 0 && report.errors > 0 {
+    // A run where nothing succeeded: the figures mean nothing, and a script must see it.
+    if let Some(failed) = reports.iter().find(|r| r.ops == 0 && r.errors > 0) {
         bail!(
             "every one of the {} requests failed; the first: {}",
-            report.errors,
-            report.first_error.as_deref().unwrap_or("unknown")
+            failed.errors,
+            failed.first_error.as_deref().unwrap_or("unknown")
         );
     }
     Ok(())
@@ -138,6 +152,8 @@ enum BenchMode {
 struct BenchConfig {
     /// Concurrent closed-loop clients.
     clients: usize,
+    /// Connections they share, round robin (1 to `clients`).
+    connections: usize,
     /// How long to run.
     duration: Duration,
     /// Size of each written value.
@@ -146,63 +162,6 @@ struct BenchConfig {
     keys: u64,
     /// Writes or reads.
     mode: BenchMode,
-}
-
-/// The result of a run; latencies in microseconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct BenchReport {
-    /// Requests answered successfully.
-    ops: u64,
-    /// Requests that failed.
-    errors: u64,
-    /// Wall time of the measured phase, in seconds.
-    seconds: f64,
-    /// Successful requests per second.
-    ops_per_sec: f64,
-    /// Median latency.
-    p50_us: f64,
-    /// 90th percentile.
-    p90_us: f64,
-    /// 99th percentile.
-    p99_us: f64,
-    /// Worst latency.
-    max_us: f64,
-    /// The first failure, in words (`None` if nothing failed).
-    first_error: Option<String>,
-}
-
-/// Summarizes recorded latencies (nearest-rank percentiles).
-fn summarize(
-    latencies: &mut [Duration],
-    errors: u64,
-    first_error: Option<String>,
-    elapsed: Duration,
-) -> BenchReport {
-    latencies.sort_unstable();
-    let micros = |d: Duration| d.as_secs_f64() * 1e6;
-    let rank = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let index = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1;
-        micros(latencies[index])
-    };
-    let seconds = elapsed.as_secs_f64();
-    BenchReport {
-        ops: latencies.len() as u64,
-        errors,
-        seconds,
-        ops_per_sec: if seconds > 0.0 {
-            latencies.len() as f64 / seconds
-        } else {
-            0.0
-        },
-        p50_us: rank(0.50),
-        p90_us: rank(0.90),
-        p99_us: rank(0.99),
-        max_us: latencies.last().map_or(0.0, |d| micros(*d)),
-        first_error,
-    }
 }
 
 fn key(n: u64) -> String {
@@ -215,7 +174,12 @@ async fn bench(
     target: EndpointAddr,
     config: BenchConfig,
 ) -> Result<BenchReport, ClientError> {
-    let client = Arc::new(Client::connect_with_key(identity, target).await?);
+    let mut clients = Vec::with_capacity(config.connections);
+    for _ in 0..config.connections {
+        let connected = Client::connect_with_key(identity.clone(), target.clone()).await?;
+        clients.push(Arc::new(connected));
+    }
+    let client = clients[0].clone();
     let value = vec![b'x'; config.value_size];
     if let BenchMode::Read(_) = config.mode {
         // Reads need something to find.
@@ -236,11 +200,16 @@ async fn bench(
                 .map_err(ClientError::Unexpected)?;
         }
     }
+    let servers = server_cpu::ServerCpu::of_cluster(&client, identity).await;
+    let cpu_before = match &servers {
+        Ok(servers) => servers.total_us().await,
+        Err(why) => Err(why.clone()),
+    };
     let start = Instant::now();
     let deadline = start + config.duration;
     let mut tasks = Vec::with_capacity(config.clients);
     for worker in 0..config.clients as u64 {
-        let client = client.clone();
+        let client = clients[worker as usize % clients.len()].clone();
         let value = value.clone();
         let config = config.clone();
         tasks.push(tokio::spawn(async move {
@@ -323,34 +292,24 @@ async fn bench(
         first_error = first_error.or(first);
     }
     let elapsed = start.elapsed();
-    client.close().await;
-    Ok(summarize(&mut latencies, errors, first_error, elapsed))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let mut latencies: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
-        latencies.reverse();
-        let report = summarize(&mut latencies, 3, None, Duration::from_secs(2));
-        assert_eq!(report.ops, 100);
-        assert_eq!(report.errors, 3);
-        assert_eq!(report.ops_per_sec, 50.0);
-        assert_eq!(
-            (report.p50_us, report.p90_us, report.p99_us, report.max_us),
-            (50.0, 90.0, 99.0, 100.0)
-        );
+    let mut report = summarize(&mut latencies, errors, first_error, elapsed);
+    report.clients = config.clients;
+    report.connections = clients.len();
+    let spent = match (&servers, cpu_before) {
+        (Ok(servers), Ok(before)) => servers
+            .total_us()
+            .await
+            .map(|after| after.saturating_sub(before)),
+        (_, Err(why)) => Err(why),
+        (Err(why), _) => Err(why.clone()),
+    };
+    charge_cpu(
+        &mut report,
+        servers.as_ref().map_or(0, |s| s.members()),
+        spent,
+    );
+    for client in clients {
+        client.close().await;
     }
-
-    #[test]
-    fn an_empty_run_reports_zeros() {
-        let report = summarize(&mut [], 0, None, Duration::ZERO);
-        assert_eq!(
-            (report.ops, report.ops_per_sec, report.max_us),
-            (0, 0.0, 0.0)
-        );
-    }
+    Ok(report)
 }

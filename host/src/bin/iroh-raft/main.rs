@@ -53,7 +53,7 @@ enum Command {
     /// is unhealthy or cannot be reached, or if the cluster status shows a problem.
     Health(status::HealthArgs),
     /// Show a node's figures over `iroh-raft-metrics/0`: raft, storage, network, plugin,
-    /// management (`--prometheus`: the Prometheus text exposition).
+    /// management, process (`--prometheus`: the Prometheus text exposition).
     Metrics(metrics::MetricsArgs),
     /// A live view of the cluster: members, leader, lag, ops/s and apply latency, refreshed from
     /// each member's metrics subscription; `q` or Ctrl-C quits.

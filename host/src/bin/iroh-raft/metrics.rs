@@ -13,7 +13,7 @@ use crate::manage::opt;
 pub(crate) struct MetricsArgs {
     #[command(flatten)]
     target: Target,
-    /// Only these categories (repeatable): raft, storage, network, plugin, management.
+    /// Only these categories (repeatable): raft, storage, network, plugin, management, process.
     #[arg(long = "category")]
     categories: Vec<MetricsCategory>,
     /// Print the Prometheus text exposition instead (what `node --metrics-http` serves).
@@ -177,6 +177,14 @@ fn print_text(metrics: &MetricsSnapshot) {
             println!("  denied    {count} × {operation}");
         }
     }
+    if let Some(process) = &metrics.process {
+        println!(
+            "process     cpu {} user + {} system; peak resident {} MiB",
+            format_us(process.cpu_user_us),
+            format_us(process.cpu_system_us),
+            process.max_resident_bytes >> 20
+        );
+    }
 }
 
 /// A histogram as JSON: the count, the sum, p50/p99 upper bounds and the mean (null when empty),
@@ -272,6 +280,11 @@ fn metrics_json(metrics: &MetricsSnapshot) -> Value {
             "subscribers": management.subscribers,
             "requests_by_operation": counts_json(&management.requests_by_operation),
             "denied": counts_json(&management.denied),
+        })),
+        "process": metrics.process.as_ref().map(|process| json!({
+            "cpu_user_us": process.cpu_user_us,
+            "cpu_system_us": process.cpu_system_us,
+            "max_resident_bytes": process.max_resident_bytes,
         })),
     })
 }

@@ -3,7 +3,9 @@
 
 use std::borrow::Cow;
 
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeMetric, NoLabelSet,
+};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -19,12 +21,12 @@ pub(super) struct Families<'e, 'w> {
 }
 
 impl Families<'_, '_> {
-    pub(super) fn counter(
+    pub(super) fn counter<N: EncodeCounterValue>(
         &mut self,
         name: &str,
         help: &str,
         unit: Option<Unit>,
-        value: u64,
+        value: N,
     ) -> Fmt {
         let metric = ConstCounter::new(value);
         let encoder =
