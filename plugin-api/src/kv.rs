@@ -91,15 +91,18 @@ impl Deref for ApplyContext {
     }
 }
 
-/// A forward scan; fetches pairs from the host in pages.
+/// A forward scan; fetches pairs from the host in pages of 64 pairs, or fewer
+/// ([`Scan::pages_of`]).
 pub struct Scan {
     cursor: host::Cursor,
     page: host::Pairs,
+    page_size: u32,
     position: usize,
     offset: usize,
     done: bool,
 }
 
+/// The most pairs a scan fetches from the host at a time.
 const PAGE: u32 = 64;
 
 impl Scan {
@@ -111,10 +114,19 @@ impl Scan {
                 value_lens: Vec::new(),
                 data: Vec::new(),
             },
+            page_size: PAGE,
             position: 0,
             offset: 0,
             done: false,
         }
+    }
+
+    /// Fetches at most `pairs` pairs from the host at a time (1 to 64). A caller that takes
+    /// only a few pairs, whose values may be large, says so: a full page of 16 MiB values would
+    /// not fit in the plugin's memory.
+    pub fn pages_of(mut self, pairs: usize) -> Self {
+        self.page_size = u32::try_from(pairs).unwrap_or(PAGE).clamp(1, PAGE);
+        self
     }
 }
 
@@ -126,8 +138,8 @@ impl Iterator for Scan {
             if self.done {
                 return None;
             }
-            self.page = self.cursor.next(PAGE);
-            self.done = (self.page.key_lens.len() as u32) < PAGE;
+            self.page = self.cursor.next(self.page_size);
+            self.done = (self.page.key_lens.len() as u32) < self.page_size;
             self.position = 0;
             self.offset = 0;
             if self.page.key_lens.is_empty() {

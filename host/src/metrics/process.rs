@@ -4,6 +4,12 @@
 
 use crate::proto::ProcessFigures;
 
+/// Bytes per unit of `ru_maxrss`: Linux counts KiB, macOS bytes.
+#[cfg(target_os = "macos")]
+const MAXRSS_UNIT: u64 = 1;
+#[cfg(not(target_os = "macos"))]
+const MAXRSS_UNIT: u64 = 1024;
+
 /// The figures of this process now. Should the kernel refuse (it cannot for `RUSAGE_SELF`), they
 /// are zero.
 pub(super) fn figures() -> ProcessFigures {
@@ -29,8 +35,7 @@ pub(super) fn figures() -> ProcessFigures {
     ProcessFigures {
         cpu_user_us: micros(usage.ru_utime),
         cpu_system_us: micros(usage.ru_stime),
-        // Linux reports the peak in KiB.
-        max_resident_bytes: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        max_resident_bytes: u64::try_from(usage.ru_maxrss).unwrap_or(0) * MAXRSS_UNIT,
     }
 }
 

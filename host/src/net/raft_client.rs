@@ -117,10 +117,11 @@ impl PeerClient {
             .map_err(Unreachable::from_string)
     }
 
-    /// Drops (and closes) the cached connection after a failure, so the next RPC dials again.
-    fn forget(&self) {
+    /// Closes `failed` and drops it from the cache (if still cached), so the next RPC dials
+    /// again.
+    fn forget(&self, failed: &Connection) {
         self.connections
-            .forget(&self.member.endpoint_key, b"rpc failed");
+            .forget(&self.member.endpoint_key, failed, b"rpc failed");
     }
 
     /// One request, one reply, within `deadline`.
@@ -135,10 +136,13 @@ impl PeerClient {
 
     /// One encoded request, one reply, within `deadline`.
     async fn send(&self, frame: Bytes, deadline: Duration) -> Result<RaftReply, RPCError<C>> {
+        // The connection this RPC runs on, once it has one: what the guard forgets.
+        let used = std::sync::OnceLock::new();
         let exchange = async {
             let connection = self.connection().await?;
+            let _ = used.set(connection.clone());
             let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {
-                self.forget();
+                self.forget(&connection);
                 network(e)
             })?;
             write_frame(&mut send, frame).await.map_err(network)?;
@@ -154,6 +158,7 @@ impl PeerClient {
         // until QUIC's idle timeout and every heartbeat would wait on it.
         let mut unanswered = ForgetUnlessAnswered {
             client: self,
+            used: &used,
             answered: false,
         };
         let started = std::time::Instant::now();
@@ -171,16 +176,18 @@ impl PeerClient {
     }
 }
 
-/// Forgets the peer's connection when dropped, unless the RPC it guards was answered.
+/// Forgets the connection the RPC it guards ran on when dropped, unless the RPC was answered. An
+/// RPC that gave up while its dial was under way has no connection to forget: the dial goes on.
 struct ForgetUnlessAnswered<'a> {
     client: &'a PeerClient,
+    used: &'a std::sync::OnceLock<Connection>,
     answered: bool,
 }
 
 impl Drop for ForgetUnlessAnswered<'_> {
     fn drop(&mut self) {
-        if !self.answered {
-            self.client.forget();
+        if let (false, Some(connection)) = (self.answered, self.used.get()) {
+            self.client.forget(connection);
         }
     }
 }
@@ -222,7 +229,7 @@ impl RaftNetworkV2<C> for PeerClient {
         Box::pin(async move {
             let connection = self.connection().await?;
             let (mut send, recv) = connection.open_bi().await.map_err(|e| {
-                self.forget();
+                self.forget(&connection);
                 network(e)
             })?;
             write_frame(
@@ -241,10 +248,15 @@ impl RaftNetworkV2<C> for PeerClient {
                 sent.clone(),
             ));
             let (connections, key) = (self.connections.clone(), self.member.endpoint_key);
+            let streamed_on = connection.clone();
             let (counters, target) = (self.counters.clone(), self.target);
             let results = futures_util::stream::unfold(Some(recv), move |recv| {
-                let (connections, counters, sent) =
-                    (connections.clone(), counters.clone(), sent.clone());
+                let (connections, counters, sent, streamed_on) = (
+                    connections.clone(),
+                    counters.clone(),
+                    sent.clone(),
+                    streamed_on.clone(),
+                );
                 async move {
                     let mut recv = recv?;
                     let failure = match read_frame(&mut recv, alpn::MAX_RAFT_FRAME).await {
@@ -263,7 +275,7 @@ impl RaftNetworkV2<C> for PeerClient {
                     };
                     // The stream broke: dial afresh next time.
                     counters.rpc(target, Duration::ZERO, false);
-                    connections.forget(&key, b"stream failed");
+                    connections.forget(&key, &streamed_on, b"stream failed");
                     Some((Err(failure), None))
                 }
             });
@@ -320,10 +332,12 @@ impl RaftNetworkV2<C> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + openraft::OptionalSend + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
+        let used = std::sync::OnceLock::new();
         let transfer = async {
             let connection = self.connection().await?;
+            let _ = used.set(connection.clone());
             let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {
-                self.forget();
+                self.forget(&connection);
                 network(e)
             })?;
             let header = RaftRequest::Snapshot {
@@ -361,11 +375,10 @@ impl RaftNetworkV2<C> for PeerClient {
             result = transfer => result,
             closed = cancel => Err(StreamingError::Closed(closed)),
         };
-        if matches!(
-            result,
-            Err(StreamingError::Network(_) | StreamingError::Unreachable(_))
-        ) {
-            self.forget();
+        if let (Err(StreamingError::Network(_) | StreamingError::Unreachable(_)), Some(failed)) =
+            (&result, used.get())
+        {
+            self.forget(failed);
         }
         result
     }

@@ -225,15 +225,34 @@ async fn every_command_family_prints_its_documented_json_and_exits_alike_in_both
             &["leader", "transfer", "--to", "2"],
         );
         shaped(&shapes, &node, "leader", &["leader", "step-down"]);
+        // With two members, arrays that were empty hold elements, whose shapes are checked too.
+        let status = shaped(&shapes, &node, "status", &["status"]);
+        assert_eq!(status["members"].as_array().map(Vec::len), Some(2));
+        let metrics = shaped(&shapes, &node, "metrics", &["metrics"]);
+        for list in [&metrics["raft"]["followers"], &metrics["network"]["peers"]] {
+            assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{metrics}");
+        }
         shaped(
             &shapes,
             &node,
             "member",
             &["member", "role", "2", "observer"],
         );
+        // A member that cannot be asked: `health --cluster` exits 1, its `error` says why.
+        second.kill();
+        let health = cli(&node, &["health", "--cluster", "-o", "json"]);
+        assert_eq!(health.status.code(), Some(1), "{health:?}");
+        let health: Value = serde_json::from_slice(&health.stdout).expect("JSON health");
+        shapes.assert("health-cluster", &health);
+        let unasked = health["members"].as_array().expect("members");
+        assert!(
+            unasked
+                .iter()
+                .any(|m| m["node_id"] == 2 && m["error"].is_string() && m["health"].is_null()),
+            "{health}"
+        );
         let removed = shaped(&shapes, &node, "member", &["member", "remove", "2"]);
         assert!(removed["role"].is_null());
-        second.kill();
 
         let bench = shaped(
             &shapes,
@@ -275,6 +294,23 @@ async fn every_command_family_prints_its_documented_json_and_exits_alike_in_both
             })
             .collect();
         assert_eq!(runs, [(1, 1), (3, 2)], "at most one connection per client");
+        let deploys = shaped(
+            &shapes,
+            &node,
+            "bench-deploy",
+            &[
+                "bench",
+                "--mode",
+                "deploy",
+                "--clients",
+                "1",
+                "--plugin-sizes",
+                "4096",
+                "--rounds",
+                "1",
+            ],
+        );
+        assert_eq!(deploys["sizes"][0]["rounds"], 1, "{deploys}");
 
         // Every event seen meanwhile has its documented shape, and the ones these commands
         // cause were seen.

@@ -664,3 +664,59 @@ async fn range_scans_range_and_prefix_deletes_counts_and_base64_work_from_the_cl
     assert_eq!(ok(&["kv", "get", "AP8=", "--base64"]), "");
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bug_a_prefix_of_large_values_could_be_neither_counted_nor_deleted() {
+    // Found in review: a range delete read up to 1001 whole pairs into the plugin's 64 MiB, and
+    // a count asked for pages of 10,000 pairs with their values; with large values every entry
+    // failed out of memory, and every retry the same way, so the prefix could not be deleted.
+    tokio::time::timeout(std::time::Duration::from_secs(240), async {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (_node, address) = init_node(root.path());
+        let value = root.path().join("value");
+        // Twenty values of 4 MiB: 80 MiB under the prefix, more than the plugin's memory.
+        std::fs::write(&value, vec![b'v'; 4 << 20]).expect("write the value");
+        let value = value.to_str().expect("utf-8");
+        for n in 0..20 {
+            let key = format!("big/{n:02}");
+            let put = run(
+                &address,
+                admin_key_path(),
+                &["kv", "put", &key, "--file", value],
+            );
+            assert!(put.status.success(), "{}", stderr(&put));
+        }
+        for key in ["big0", "bih"] {
+            let put = run(&address, admin_key_path(), &["kv", "put", key, "small"]);
+            assert!(put.status.success(), "{}", stderr(&put));
+        }
+        let count = run(
+            &address,
+            admin_key_path(),
+            &["kv", "scan", "--prefix", "big/", "--count"],
+        );
+        assert!(count.status.success(), "{}", stderr(&count));
+        assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), "20");
+
+        let deleted = run(
+            &address,
+            admin_key_path(),
+            &["kv", "delete", "--prefix", "big/", "-o", "json"],
+        );
+        assert!(deleted.status.success(), "{}", stderr(&deleted));
+        let deleted: serde_json::Value = serde_json::from_slice(&deleted.stdout).expect("JSON");
+        assert_eq!(deleted["deleted"], 20, "{deleted}");
+        // The first entries failed for too many large values and went again for fewer keys.
+        assert!(
+            deleted["entries"].as_u64().expect("entries") > 1,
+            "{deleted}"
+        );
+        let left = run(&address, admin_key_path(), &["kv", "scan", "--keys-only"]);
+        assert_eq!(String::from_utf8_lossy(&left.stdout), "big0\nbih\n");
+        // The node served on through the failed entries.
+        let put = run(&address, admin_key_path(), &["kv", "put", "after", "1"]);
+        assert!(put.status.success(), "{}", stderr(&put));
+    })
+    .await
+    .expect("finished in time");
+}

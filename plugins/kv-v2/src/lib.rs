@@ -56,7 +56,12 @@ impl KvRead for Reader<'_> {
     }
 
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.0.scan(start, end).take(limit).collect()
+        // Pages no larger than the caller takes: each value may be up to max_value_bytes.
+        self.0
+            .scan(start, end)
+            .pages_of(limit)
+            .take(limit)
+            .collect()
     }
 }
 

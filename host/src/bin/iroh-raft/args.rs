@@ -75,9 +75,9 @@ impl Target {
     /// Every node named, in order.
     pub(crate) fn nodes(&self) -> anyhow::Result<Vec<EndpointAddr>> {
         let from_env = std::env::var(NODE_ENV).ok();
-        let given: Vec<&str> = match (&self.node[..], &from_env) {
-            ([], Some(variable)) => variable.split(' ').collect(),
-            (flags, _) => flags.iter().map(String::as_str).collect(),
+        let (given, source): (Vec<&str>, &str) = match (&self.node[..], &from_env) {
+            ([], Some(variable)) => (variable.split_whitespace().collect(), NODE_ENV),
+            (flags, _) => (flags.iter().map(String::as_str).collect(), "--node"),
         };
         let addresses: Vec<&str> = given
             .into_iter()
@@ -93,7 +93,7 @@ impl Target {
             .into_iter()
             .map(|address| {
                 parse_node_address(address)
-                    .map_err(|reason| anyhow::anyhow!("--node {address}: {reason}"))
+                    .map_err(|reason| anyhow::anyhow!("{source} {address}: {reason}"))
             })
             .collect()
     }

@@ -202,7 +202,7 @@ async fn bench(
     }
     let servers = server_cpu::ServerCpu::of_cluster(&client, identity).await;
     let cpu_before = match &servers {
-        Ok(servers) => servers.total_us().await,
+        Ok(servers) => servers.read_us().await,
         Err(why) => Err(why.clone()),
     };
     let start = Instant::now();
@@ -296,10 +296,10 @@ async fn bench(
     report.clients = config.clients;
     report.connections = clients.len();
     let spent = match (&servers, cpu_before) {
-        (Ok(servers), Ok(before)) => servers
-            .total_us()
-            .await
-            .map(|after| after.saturating_sub(before)),
+        (Ok(servers), Ok(before)) => match servers.read_us().await {
+            Ok(after) => servers.spent_us(&before, &after),
+            Err(why) => Err(why),
+        },
         (_, Err(why)) => Err(why),
         (Err(why), _) => Err(why.clone()),
     };

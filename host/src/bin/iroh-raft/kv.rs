@@ -45,7 +45,9 @@ pub(crate) enum KvCli {
     },
     /// Delete a key, every key with a prefix (`--prefix P`), or a range (`kv delete FROM TO`:
     /// from FROM, inclusive, to TO, exclusive). A prefix or range is deleted in log entries of at
-    /// most 1000 keys each, and the number deleted is printed.
+    /// most 1000 keys each (fewer when the values are large), and the number deleted is printed.
+    /// Each entry is atomic, the whole delete is not, unlike `etcdctl del --prefix`: a key
+    /// written into the range meanwhile may survive.
     Delete {
         /// The key; with TO, the first key of the range.
         #[arg(required_unless_present = "prefix", conflicts_with = "prefix")]

@@ -37,11 +37,23 @@ impl Scan<'_> {
         Ok((pairs, more))
     }
 
-    /// How many keys the range holds from `start` on, counted a full page at a time.
+    /// How many keys the range holds from `start` on, counted a full page at a time. A page
+    /// that fails (large values: more than the plugin's memory or a frame holds) is asked for
+    /// again at half the size, down to one key.
     pub(crate) async fn count(&self, mut start: Vec<u8>) -> anyhow::Result<u64> {
         let mut count = 0u64;
+        let mut limit = MAX_SCAN_LIMIT;
         loop {
-            let (pairs, more) = self.page(&start, MAX_SCAN_LIMIT).await?;
+            let (pairs, more) = match self.page(&start, limit).await {
+                Ok(page) => page,
+                Err(_) if limit > 1 => {
+                    limit /= 2;
+                    continue;
+                }
+                Err(error) => {
+                    return Err(error.context(format!("counted {count} keys before this failed")));
+                }
+            };
             count += pairs.len() as u64;
             match pairs.last() {
                 // The next page starts just after the last key read.
@@ -121,31 +133,48 @@ pub(crate) fn check_range(
 /// The most keys one log entry of a range delete removes.
 const DELETE_CHUNK: u32 = 1000;
 
-/// Deletes `[start, end)` in entries of [`DELETE_CHUNK`] keys until none remain, and prints how
-/// many went. Each entry is atomic; the whole range is not (keys written into it meanwhile may
-/// be deleted too, or survive).
+/// Deletes `[start, end)` in entries of at most [`DELETE_CHUNK`] keys until none remain, and
+/// prints how many went. Each entry is atomic; the whole range is not (keys written into it
+/// meanwhile may be deleted too, or survive). An entry the state machine fails (its values are
+/// more than the plugin's memory holds) is proposed again for half as many keys, down to one.
 pub(crate) async fn delete_range(
     client: &Client,
     json: bool,
     start: &[u8],
     end: Option<&[u8]>,
 ) -> anyhow::Result<()> {
-    let command = kv_bytes(&KvCommand::DeleteRange {
-        start,
-        end,
-        limit: DELETE_CHUNK,
-    })?;
     let (mut deleted, mut entries) = (0u64, 0u64);
+    let mut limit = DELETE_CHUNK;
+    let progress = |deleted: u64, entries: u64| {
+        format!("the range delete stopped after deleting {deleted} keys in {entries} log entries")
+    };
     let index = loop {
-        let (index, outcome) = client.write(command.clone()).await?;
-        let response: Response = postcard::from_bytes(&outcome.map_err(|e| anyhow::anyhow!(e))?)?;
+        let command = kv_bytes(&KvCommand::DeleteRange { start, end, limit })?;
+        let (index, outcome) = client
+            .write(command)
+            .await
+            .map_err(|e| anyhow::anyhow!(e).context(progress(deleted, entries)))?;
+        entries += 1;
+        let answer = match outcome {
+            Ok(answer) => answer,
+            Err(_) if limit > 1 => {
+                limit /= 2;
+                continue;
+            }
+            Err(refused) => bail!("{}: {refused}", progress(deleted, entries)),
+        };
+        let response: Response = postcard::from_bytes(&answer)?;
         let Response::DeletedRange { deleted: now, more } = response else {
             bail!(
                 "the state machine answered a range delete with something else: is it the kv plugin?"
             );
         };
+        anyhow::ensure!(
+            now > 0 || !more,
+            "{}: the state machine deleted nothing but says more keys remain",
+            progress(deleted, entries)
+        );
         deleted += u64::from(now);
-        entries += 1;
         // Keys the entry deleted are gone, so the next one starts from the same key.
         if !more {
             break index;

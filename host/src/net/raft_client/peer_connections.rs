@@ -89,12 +89,13 @@ impl PeerConnections {
     ) -> Dial {
         let key = *addr.id.as_bytes();
         let connections = self.clone();
+        let table = self.clone();
         let task = tokio::spawn(async move {
             let dialled = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(addr, alpn::RAFT))
                 .await
                 .map_err(|_| format!("connecting to node {target} timed out"))
                 .and_then(|r| r.map_err(|e| format!("cannot connect to node {target}: {e}")));
-            let mut table = connections.lock();
+            let mut table = table.lock();
             table.dialing.remove(&key);
             if let Ok(connection) = &dialled {
                 counters.track(connection);
@@ -103,20 +104,34 @@ impl PeerConnections {
             dialled
         });
         task.map(move |joined| {
-            joined.unwrap_or_else(|e| Err(format!("dialling node {target} failed: {e}")))
+            joined.unwrap_or_else(|e| {
+                // The task ended without clearing its entry: clear it, or every later RPC would
+                // wait on this failed dial.
+                connections.lock().dialing.remove(&key);
+                Err(format!("dialling node {target} failed: {e}"))
+            })
         })
         .boxed()
         .shared()
     }
 
-    /// Drops and closes the cached connection to `key` after a failure, so that the next RPC
-    /// dials again; a dial under way goes on. A SIGKILLed peer leaves a connection that looks
-    /// open until QUIC's idle timeout: without this every RPC would wait out its deadline on it.
-    pub(crate) fn forget(&self, key: &[u8; 32], reason: &[u8]) {
-        let stale = self.lock().open.remove(key);
-        if let Some(connection) = stale {
-            connection.close(0u32.into(), reason);
+    /// Closes `failed`, a connection to `key` an RPC failed on, and drops it from the cache if it
+    /// is still the cached one, so that the next RPC dials again; a newer connection cached
+    /// meanwhile stays, and a dial under way goes on. A SIGKILLed peer leaves a connection that
+    /// looks open until QUIC's idle timeout: without this every RPC would wait out its deadline
+    /// on it.
+    pub(crate) fn forget(&self, key: &[u8; 32], failed: &Connection, reason: &[u8]) {
+        {
+            let mut table = self.lock();
+            if table
+                .open
+                .get(key)
+                .is_some_and(|cached| cached.stable_id() == failed.stable_id())
+            {
+                table.open.remove(key);
+            }
         }
+        failed.close(0u32.into(), reason);
     }
 }
 

@@ -85,13 +85,29 @@ async fn bug_an_rpc_that_gave_up_while_dialling_aborted_the_handshake() {
     settles_at(&accepted, 1).await;
 
     // After a failure the connection is forgotten and closed, and the next RPC dials afresh.
-    connections.forget(&key, b"test");
+    connections.forget(&key, &again, b"test");
     assert!(connections.cached(&key).is_none());
-    connections
+    assert!(
+        again.close_reason().is_some(),
+        "the failed connection is closed"
+    );
+    let newer = connections
         .get(&client, addr, 2, &counters)
         .await
         .expect("a new dial");
     settles_at(&accepted, 2).await;
+
+    // Bug (found in review): a late failure on the old connection (an append stream that broke
+    // after the new connection was cached) closed whatever was cached, the new one too.
+    connections.forget(&key, &again, b"late");
+    let cached = connections
+        .cached(&key)
+        .expect("the newer connection stays cached");
+    assert_eq!(cached.stable_id(), newer.stable_id());
+    assert!(
+        newer.close_reason().is_none(),
+        "the newer connection stays open"
+    );
     client.close().await;
     peer.close().await;
 }
@@ -111,7 +127,7 @@ async fn concurrent_rpcs_to_one_peer_share_one_dial() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_that_does_not_answer_is_an_error_and_is_dialled_again_next_time() {
+async fn a_peer_that_does_not_answer_is_an_error_and_leaves_no_dial_behind() {
     // An endpoint id nobody holds, at a port nobody listens on.
     let silent = std::net::UdpSocket::bind(loopback()).expect("reserve a port");
     let addr = EndpointAddr::new(SecretKey::generate().public())

@@ -36,10 +36,10 @@ impl ServerCpu {
         self.members.len()
     }
 
-    /// The CPU microseconds every member's process has used, summed; an error names the first
-    /// member that could not be asked (a sum without it would understate the cost).
-    pub(super) async fn total_us(&self) -> Result<u64, String> {
-        let mut total = 0;
+    /// The CPU microseconds each member's process has used, in member order; an error names the
+    /// first member that could not be asked (a sum without it would understate the cost).
+    pub(super) async fn read_us(&self) -> Result<Vec<u64>, String> {
+        let mut each = Vec::with_capacity(self.members.len());
         for (node_id, addr) in &self.members {
             let asked = async {
                 let client =
@@ -53,8 +53,42 @@ impl ServerCpu {
                 .map_err(|e| format!("node {node_id}'s CPU could not be read: {e}"))?
                 .process
                 .ok_or_else(|| format!("node {node_id} reports no process figures"))?;
-            total += process.cpu_user_us + process.cpu_system_us;
+            each.push(process.cpu_user_us + process.cpu_system_us);
         }
-        Ok(total)
+        Ok(each)
+    }
+
+    /// The CPU the members used between two readings, summed.
+    pub(super) fn spent_us(&self, before: &[u64], after: &[u64]) -> Result<u64, String> {
+        spent_us(&self.members, before, after)
+    }
+}
+
+/// The CPU `members` used between the readings `before` and `after`, summed. A member whose
+/// counter went down restarted in between: its CPU before the restart is lost, so the sum would
+/// understate the cost.
+fn spent_us<T>(members: &[(u64, T)], before: &[u64], after: &[u64]) -> Result<u64, String> {
+    let mut spent = 0;
+    for (((node_id, _), before), after) in members.iter().zip(before).zip(after) {
+        spent += after
+            .checked_sub(*before)
+            .ok_or_else(|| format!("node {node_id} restarted during the run"))?;
+    }
+    Ok(spent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_that_restarted_makes_the_run_unmeasured() {
+        let members = [(1, ()), (2, ()), (3, ())];
+        assert_eq!(spent_us(&members, &[10, 20, 30], &[15, 45, 31]), Ok(31));
+        let restarted = spent_us(&members, &[10, 20, 30], &[15, 5, 31]);
+        assert_eq!(
+            restarted,
+            Err("node 2 restarted during the run".to_string())
+        );
     }
 }
