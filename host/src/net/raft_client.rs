@@ -114,7 +114,7 @@ impl PeerClient {
         self.connections
             .get(&self.endpoint, addr, self.target, &self.counters)
             .await
-            .map_err(Unreachable::from_string)
+            .map_err(|e| Unreachable::from_string(e.to_string()))
     }
 
     /// Closes `failed` and drops it from the cache (if still cached), so the next RPC dials

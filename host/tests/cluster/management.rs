@@ -740,6 +740,10 @@ async fn election_timeouts_change_on_every_node_without_a_restart() {
             .1
             .expect("ok");
     }
+    let mut opened_before = 0;
+    for node in &nodes {
+        opened_before += raft_connections_opened(node).await;
+    }
     let manage = manage(&nodes[0]).await;
     let mut config = manage.get_configuration().await.expect("config");
     config.election_timeout_min_ms = 450;
@@ -774,6 +778,35 @@ async fn election_timeouts_change_on_every_node_without_a_restart() {
             .expect("query");
         assert_eq!(crate::support::value(&answer), Some(b"v".to_vec()));
     }
+    // The new cores went on over the connections the old ones used: nobody dialled again.
+    let mut opened_after = 0;
+    for node in &nodes {
+        opened_after += raft_connections_opened(node).await;
+    }
+    assert_eq!(
+        opened_after, opened_before,
+        "raft connections opened (dialled or accepted) across the core restarts"
+    );
     manage.close().await;
     shutdown(nodes).await;
+}
+
+/// Raft connections `node` has opened or accepted since it started.
+async fn raft_connections_opened(node: &TestNode) -> u64 {
+    let metrics =
+        iroh_raft::MetricsClient::connect_with_key(crate::support::admin_key(), node.node.addr())
+            .await
+            .expect("metrics client");
+    let snapshot = metrics
+        .get(vec![MetricsCategory::Network])
+        .await
+        .expect("network figures");
+    metrics.close().await;
+    snapshot
+        .network
+        .expect("network figures")
+        .protocols
+        .iter()
+        .find(|p| p.alpn == "iroh-raft/0")
+        .map_or(0, |p| p.connections_opened)
 }

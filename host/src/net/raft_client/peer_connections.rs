@@ -19,7 +19,34 @@ use crate::proto::alpn;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A dial under way; every RPC waiting for the peer polls the same one.
-type Dial = Shared<BoxFuture<'static, Result<Connection, String>>>;
+type Dial = Shared<BoxFuture<'static, Result<Connection, DialError>>>;
+
+/// Why a peer could not be dialled. `Clone`, since every RPC waiting on a dial gets its outcome.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum DialError {
+    /// The handshake did not finish within [`CONNECT_TIMEOUT`].
+    #[error("connecting to node {target} timed out")]
+    TimedOut {
+        /// The peer's node id.
+        target: u64,
+    },
+    /// The endpoint could not connect.
+    #[error("cannot connect to node {target}: {reason}")]
+    Connect {
+        /// The peer's node id.
+        target: u64,
+        /// The endpoint's error, in words.
+        reason: String,
+    },
+    /// The dialling task ended without an outcome (it panicked).
+    #[error("dialling node {target} failed: {reason}")]
+    Lost {
+        /// The peer's node id.
+        target: u64,
+        /// What the task's end said.
+        reason: String,
+    },
+}
 
 #[derive(Default)]
 struct Table {
@@ -61,7 +88,7 @@ impl PeerConnections {
         addr: EndpointAddr,
         target: u64,
         counters: &Arc<NetworkCounters>,
-    ) -> Result<Connection, String> {
+    ) -> Result<Connection, DialError> {
         let key = *addr.id.as_bytes();
         let dial = {
             let mut table = self.lock();
@@ -93,8 +120,13 @@ impl PeerConnections {
         let task = tokio::spawn(async move {
             let dialled = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(addr, alpn::RAFT))
                 .await
-                .map_err(|_| format!("connecting to node {target} timed out"))
-                .and_then(|r| r.map_err(|e| format!("cannot connect to node {target}: {e}")));
+                .map_err(|_| DialError::TimedOut { target })
+                .and_then(|r| {
+                    r.map_err(|e| DialError::Connect {
+                        target,
+                        reason: e.to_string(),
+                    })
+                });
             let mut table = table.lock();
             table.dialing.remove(&key);
             if let Ok(connection) = &dialled {
@@ -108,7 +140,10 @@ impl PeerConnections {
                 // The task ended without clearing its entry: clear it, or every later RPC would
                 // wait on this failed dial.
                 connections.lock().dialing.remove(&key);
-                Err(format!("dialling node {target} failed: {e}"))
+                Err(DialError::Lost {
+                    target,
+                    reason: e.to_string(),
+                })
             })
         })
         .boxed()
