@@ -296,10 +296,10 @@ async fn bench(
     report.clients = config.clients;
     report.connections = clients.len();
     let spent = match (&servers, cpu_before) {
-        (Ok(servers), Ok(before)) => match servers.read_us().await {
-            Ok(after) => servers.spent_us(&before, &after),
-            Err(why) => Err(why),
-        },
+        (Ok(servers), Ok(before)) => servers
+            .read_us()
+            .await
+            .and_then(|after| servers.spent_us(&before, &after)),
         (_, Err(why)) => Err(why),
         (Err(why), _) => Err(why.clone()),
     };

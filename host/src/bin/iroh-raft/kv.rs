@@ -8,15 +8,13 @@ use bytes::Bytes;
 use clap::Subcommand;
 use iroh_raft::proto::{Consistency, PluginKind};
 use iroh_raft::{Client, ClientError};
-use iroh_raft_kv_types::{
-    Command as KvCommand, Query as KvQuery, QueryResponse, Response, prefix_end,
-};
+use iroh_raft_kv_types::{Command as KvCommand, Query as KvQuery, QueryResponse, Response};
 
 use crate::args::{Output, Target, print_json};
 
 #[path = "kv_range.rs"]
 mod range;
-use range::{Scan, check_range, delete_range, print_pairs};
+use range::{Scan, delete_range, print_pairs, range_of};
 
 #[derive(Subcommand)]
 pub(crate) enum KvCli {
@@ -240,18 +238,7 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
             consistency,
             encoding,
         } => {
-            let (start, end) = match from {
-                Some(from) => {
-                    let to = to.map(|to| encoding.bytes(&to)).transpose()?;
-                    (encoding.bytes(&from)?, to)
-                }
-                None => {
-                    let prefix = encoding.bytes(&prefix)?;
-                    let end = prefix_end(&prefix);
-                    (prefix, end)
-                }
-            };
-            check_range(&start, end.as_deref(), encoding)?;
+            let (start, end) = range_of(encoding, from.as_deref(), to.as_deref(), &prefix)?;
             let scan = Scan {
                 client,
                 end: end.as_deref(),
@@ -307,19 +294,12 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
             prefix,
             encoding,
         } => {
-            let (start, end) = match (key, to, prefix) {
-                (Some(key), None, _) => {
-                    let key = encoding.bytes(&key)?;
-                    return kv_write(client, json, encoding, KvCommand::Delete { key: &key }).await;
-                }
-                (Some(from), Some(to), _) => (encoding.bytes(&from)?, Some(encoding.bytes(&to)?)),
-                (None, _, prefix) => {
-                    let prefix = encoding.bytes(prefix.as_deref().unwrap_or_default())?;
-                    let end = prefix_end(&prefix);
-                    (prefix, end)
-                }
-            };
-            check_range(&start, end.as_deref(), encoding)?;
+            if let (Some(key), None) = (&key, &to) {
+                let key = encoding.bytes(key)?;
+                return kv_write(client, json, encoding, KvCommand::Delete { key: &key }).await;
+            }
+            let prefix = prefix.unwrap_or_default();
+            let (start, end) = range_of(encoding, key.as_deref(), to.as_deref(), &prefix)?;
             delete_range(client, json, &start, end.as_deref()).await?
         }
         KvCli::Cas {

@@ -6,6 +6,7 @@ use iroh_raft::Client;
 use iroh_raft::proto::Consistency;
 use iroh_raft_kv_types::{
     Command as KvCommand, MAX_SCAN_LIMIT, Pair, Query as KvQuery, QueryResponse, Response,
+    prefix_end,
 };
 
 use super::{Encoding, kv_bytes};
@@ -110,13 +111,32 @@ pub(crate) fn print_pairs(
     Ok(())
 }
 
+/// The range a command names: `FROM [TO]` when FROM is given, else every key starting with
+/// `prefix`; refused if it is empty.
+pub(crate) fn range_of(
+    encoding: Encoding,
+    from: Option<&str>,
+    to: Option<&str>,
+    prefix: &str,
+) -> anyhow::Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let (start, end) = match from {
+        Some(from) => {
+            let to = to.map(|to| encoding.bytes(to)).transpose()?;
+            (encoding.bytes(from)?, to)
+        }
+        None => {
+            let prefix = encoding.bytes(prefix)?;
+            let end = prefix_end(&prefix);
+            (prefix, end)
+        }
+    };
+    check_range(&start, end.as_deref(), encoding)?;
+    Ok((start, end))
+}
+
 /// Refuses a range whose end does not come after its start: it holds nothing, and is surely a
 /// mistake.
-pub(crate) fn check_range(
-    start: &[u8],
-    end: Option<&[u8]>,
-    encoding: Encoding,
-) -> anyhow::Result<()> {
+fn check_range(start: &[u8], end: Option<&[u8]>, encoding: Encoding) -> anyhow::Result<()> {
     if let Some(end) = end
         && end <= start
     {
