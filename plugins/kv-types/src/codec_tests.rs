@@ -45,6 +45,18 @@ proptest! {
     }
 
     #[test]
+    fn delete_range_round_trips(start in bytes(), end in any::<Option<Vec<u8>>>(), limit in any::<u32>()) {
+        let command = Command::DeleteRange { start: &start, end: end.as_deref(), limit };
+        prop_assert_round_trips!(command);
+    }
+
+    #[test]
+    fn deleted_range_round_trips(deleted in any::<u32>(), more in any::<bool>()) {
+        let response = Response::DeletedRange { deleted, more };
+        prop_assert_round_trips!(response);
+    }
+
+    #[test]
     fn written_and_deleted_round_trip(existed in any::<bool>()) {
         prop_assert_round_trips!(Response::Written);
         let deleted = Response::Deleted { existed };

@@ -477,3 +477,24 @@ proptest! {
         let _ = query(&kv, &garbage);
     }
 }
+
+#[test]
+fn a_range_delete_s_limit_is_clamped_at_the_scan_maximum() {
+    // A peer's command asking for u32::MAX keys deletes at most MAX_SCAN_LIMIT in one entry.
+    let mut kv: Map = (0..=MAX_SCAN_LIMIT)
+        .map(|n| (n.to_be_bytes().to_vec(), Vec::new()))
+        .collect();
+    let everything = Command::DeleteRange {
+        start: b"",
+        end: None,
+        limit: u32::MAX,
+    };
+    assert_eq!(
+        run(&mut kv, everything),
+        Response::DeletedRange {
+            deleted: MAX_SCAN_LIMIT,
+            more: true
+        }
+    );
+    assert_eq!(kv.len(), 1);
+}
