@@ -148,19 +148,22 @@ fn kv_puts(engine: &PluginEngine) {
     let mut index = 0u64;
     let native = median(|| {
         let entries = next_batch();
-        // Like the wasm path: the whole batch in one go, kept once.
+        // Like the wasm path: the whole batch in one go, each entry kept (and its changes
+        // recorded for watches) as it ends.
         for entry in &entries {
             let mut kv = NativeKv {
                 txn: &mut txn,
                 state: &*native_state,
             };
             iroh_raft_kv_types::apply(&mut kv, entry).expect("native apply");
+            index += 1;
+            txn.keep_current(index);
         }
-        txn.keep_current();
-        index += BATCH as u64;
+        let (writes, changes) = txn.take_done();
         native_state
             .commit(
-                txn.take_done(),
+                writes,
+                changes,
                 &AppliedMark {
                     index,
                     extra: Vec::new(),

@@ -14,12 +14,15 @@ use crate::net::{NetError, read_frame, write_frame};
 use crate::proto::{
     ClientFrame, ClusterEvent, Consistency, DeployRequest, FrameError, HealthStatus, NodeStatus,
     Operation, PluginKind, PluginOutcome, PluginRecord, PluginRegistry, Reply, RequestError,
-    RequestId, ServerFrame, UPLOAD_CHUNK, alpn, decode_body, encode_frame,
+    RequestId, ServerFrame, UPLOAD_CHUNK, WatchEnd, alpn, decode_body, encode_frame,
 };
 use crate::write_session::{self, WriteSession};
 
 mod connect;
+mod watch_stream;
 pub(crate) use connect::client_endpoint;
+pub use watch_stream::WatchStream;
+pub(crate) use watch_stream::{ChangeBatches, change_stream};
 
 /// A client request that did not get a reply.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,9 @@ pub enum ClientError {
     /// The node replied with something that does not answer the request.
     #[error("the node sent an unexpected reply: {0}")]
     Unexpected(String),
+    /// The node ended a watch.
+    #[error(transparent)]
+    WatchEnded(WatchEnd),
 }
 
 /// A per-client tag for request ids, from the process's hasher seed and the clock (not a secret).
@@ -290,17 +296,8 @@ impl Client {
 
     /// Opens an event subscription on this node: the events it observes from now on, in order.
     pub async fn subscribe(&self) -> Result<EventStream, ClientError> {
-        let id = self.next_request_id();
-        let (mut send, mut recv) = self.open().await?;
-        write_frame(
-            &mut send,
-            encode_frame(&ClientFrame::Request {
-                id,
-                operation: Operation::Subscribe,
-            })?,
-        )
-        .await?;
-        match expect_response(id, read_reply(&mut recv).await?)? {
+        let (id, send, recv, reply) = self.open_stream(Operation::Subscribe).await?;
+        match reply {
             Reply::Subscribed => Ok(EventStream {
                 id,
                 _send: send,
@@ -308,6 +305,23 @@ impl Client {
             }),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
+    }
+
+    /// Sends `operation` on a stream of its own and reads the reply that opens what follows on
+    /// it (a subscription, a watch).
+    pub(crate) async fn open_stream(
+        &self,
+        operation: Operation,
+    ) -> Result<(RequestId, SendStream, RecvStream, Reply), ClientError> {
+        let id = self.next_request_id();
+        let (mut send, mut recv) = self.open().await?;
+        write_frame(
+            &mut send,
+            encode_frame(&ClientFrame::Request { id, operation })?,
+        )
+        .await?;
+        let reply = expect_response(id, read_reply(&mut recv).await?)?;
+        Ok((id, send, recv, reply))
     }
 
     fn next_request_id(&self) -> RequestId {

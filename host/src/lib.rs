@@ -46,12 +46,13 @@ pub mod proto;
 mod raft;
 mod store;
 mod user_key;
+mod watch;
 mod write_session;
 
 #[cfg(test)]
 mod layout_tests;
 
-pub use client::{Client, ClientError, EventStream, Progress};
+pub use client::{Client, ClientError, EventStream, Progress, WatchStream};
 pub use consistency::{ConsistencyReport, MemberHash, Verdict, common_index, decide};
 pub use hash::{sha256, sha256_hex};
 pub use metrics::prometheus::{CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, render as prometheus_text};
@@ -71,6 +72,7 @@ pub use raft::RaftStorageError;
 pub use raft::snapshot::summary::{ImageSummary, inspect_image};
 pub use store::StoreError;
 pub use user_key::{KEY_ENV, default_user_key_path, load_user_key};
+pub use watch::{WatchFeed, Watched};
 
 /// The storage layer underneath a node: openraft's log store and state machine over fjall, the
 /// state-machine keyspace and its transactions, snapshots. A [`Node`] sets all of this up; use it
@@ -81,7 +83,7 @@ pub mod storage {
         SnapshotFormatError, StateMachineStore, verify_snapshot,
     };
     pub use crate::store::{
-        AppliedMark, FjallStateStore, Pairs, PluginBlobs, StateRead, StateStore, StoreError, Txn,
-        WriteSet,
+        AppliedMark, Change, EntryChanges, FjallStateStore, Pairs, PluginBlobs, StateRead,
+        StateStore, StoreError, Txn, WriteSet,
     };
 }

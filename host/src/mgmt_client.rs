@@ -15,6 +15,7 @@ mod backups;
 mod check;
 mod seed;
 mod subscribe;
+mod watch;
 
 use crate::client::{Client, ClientError, client_endpoint};
 use crate::proto::{

@@ -30,6 +30,7 @@ mod raft_core;
 mod removal;
 mod service;
 mod startup;
+mod streams;
 
 use std::sync::Arc;
 

@@ -33,6 +33,7 @@ mod session_tag;
 mod state_hash;
 mod status;
 mod ticket;
+mod watch;
 
 pub use access::{Access, HEALTH_CHECK, Role, break_glass, member_may, op, resource};
 pub use backup::{
@@ -79,3 +80,4 @@ pub use status::{
     MemberStatus, RaftRole,
 };
 pub use ticket::{JoinTicket, TicketError};
+pub use watch::{MAX_WATCH_FRAME, WatchChange, WatchEnd, WatchRequest, WatchStart};

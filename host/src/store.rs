@@ -6,7 +6,10 @@
 //! The raft log store lives elsewhere; this module owns only state-machine data and its applied
 //! marker.
 
+mod change;
+mod change_history;
 mod error;
+mod fjall_read;
 mod fjall_state;
 mod plugin_blobs;
 mod state_export;
@@ -16,6 +19,7 @@ mod txn;
 
 mod memory;
 
+pub use change::{Change, EntryChanges};
 pub use error::StoreError;
 pub use fjall_state::FjallStateStore;
 pub(crate) use memory::{database_options, keyspace_options};

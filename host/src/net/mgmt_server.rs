@@ -17,8 +17,9 @@ use super::{read_frame, write_frame};
 use crate::events::Subscription;
 use crate::proto::{
     ClientFrame, FrameError, HealthStatus, Operation, Reply, RequestError, RequestId, ServerFrame,
-    decode_body, encode_frame,
+    WatchRequest, decode_body, encode_frame,
 };
+use crate::watch::{WatchFeed, Watched};
 
 /// Who sent a request: the authenticated peer, and — for a request a member forwards — the
 /// client it vouches for.
@@ -63,6 +64,13 @@ pub trait ManagementService: Send + Sync + 'static {
 
     /// A subscription ended.
     fn unsubscribed(&self);
+
+    /// A new watch for `caller`, or why it is refused.
+    fn watch(
+        &self,
+        caller: Caller,
+        request: WatchRequest,
+    ) -> impl Future<Output = Result<WatchFeed, RequestError>> + Send;
 
     /// The largest request frame accepted now.
     fn max_frame(&self) -> usize;
@@ -182,14 +190,13 @@ impl<S: ManagementService> ManagementServer<S> {
                             self.service.unsubscribed();
                             streamed
                         }
-                        Err(error) => {
-                            let frame = ServerFrame::Response {
-                                id,
-                                result: Err(error),
-                            };
-                            write_frame(&mut send, encode_frame(&frame)?).await?;
-                            send.finish().map_err(|e| FrameError::Stream(e.to_string()))
-                        }
+                        Err(error) => refuse(id, error, send).await,
+                    };
+                }
+                Operation::Watch(request) => {
+                    return match self.service.watch(caller, request).await {
+                        Ok(watch) => stream_changes(id, watch, send, recv).await,
+                        Err(error) => refuse(id, error, send).await,
                     };
                 }
                 Operation::PluginDeploy(mut request) => {
@@ -278,6 +285,58 @@ impl<S: ManagementService> ManagementServer<S> {
         }
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
     }
+}
+
+/// Answers request `id` with `error` and finishes the stream.
+async fn refuse(
+    id: RequestId,
+    error: RequestError,
+    mut send: SendStream,
+) -> Result<(), FrameError> {
+    let frame = ServerFrame::Response {
+        id,
+        result: Err(error),
+    };
+    write_frame(&mut send, encode_frame(&frame)?).await?;
+    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
+}
+
+/// Sends every change of `watch` on the stream, until the client closes it (finishes, resets or
+/// sends anything more) or the watch ends (a `WatchEnded` frame says why). A client that stops
+/// reading stalls only this stream: its queue fills and the watch ends as fallen behind.
+async fn stream_changes(
+    id: RequestId,
+    mut watch: WatchFeed,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), FrameError> {
+    let watching = ServerFrame::Response {
+        id,
+        result: Ok(Reply::Watching(watch.start())),
+    };
+    write_frame(&mut send, encode_frame(&watching)?).await?;
+    let closed = read_frame(&mut recv, 1024);
+    tokio::pin!(closed);
+    loop {
+        let frame = tokio::select! {
+            _ = &mut closed => break,
+            next = watch.next() => match next {
+                Ok(Watched::Changes(changes)) => ServerFrame::Changes { id, changes },
+                Ok(Watched::End(end)) => ServerFrame::WatchEnded { id, end },
+                Err(error) => ServerFrame::Error(error),
+            },
+        };
+        let last = !matches!(frame, ServerFrame::Changes { .. });
+        // A stalled client must not keep the stream open once it went away.
+        tokio::select! {
+            _ = &mut closed => break,
+            written = write_frame(&mut send, encode_frame(&frame)?) => written?,
+        }
+        if last {
+            break;
+        }
+    }
+    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
 }
 
 /// Reads the chunks of an announced upload from `recv`.

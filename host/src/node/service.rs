@@ -24,9 +24,10 @@ use crate::net::{Caller, ManagementService};
 use crate::plugin::{EntryError, StateMachineReader};
 use crate::proto::{
     ApplyResponse, ClusterConfig, Consistency, HealthStatus, LogPayload, Member, NodeStatus,
-    Operation, Reply, RequestError, SessionTag, TypeConfig,
+    Operation, Reply, RequestError, SessionTag, TypeConfig, WatchRequest,
 };
 use crate::raft::{FjallLogStore, SharedRaft, StateMachineStore};
+use crate::watch::WatchFeed;
 
 type C = TypeConfig;
 
@@ -358,8 +359,10 @@ impl NodeService {
                 consistency_check::answer(self.state_machine.captures(), self.node_id, at_index)
                     .await
             }
-            Operation::Subscribe => Err(RequestError::Refused(
-                "a subscription needs a stream of its own: open it with Client::subscribe".into(),
+            Operation::Subscribe | Operation::Watch(_) => Err(RequestError::Refused(
+                "a subscription or a watch needs a stream of its own: open it with \
+                 Client::subscribe or IrohRaftManagementClient::watch"
+                    .into(),
             )),
         }
     }
@@ -425,14 +428,15 @@ impl ManagementService for NodeService {
     }
 
     async fn subscribe(&self, caller: Caller) -> Result<Subscription, RequestError> {
-        self.counters.asked(crate::proto::op::EVENTS_SUBSCRIBE);
-        self.judge(&caller, &Operation::Subscribe).await?;
-        // A removed node publishes nothing more: the subscriber should follow another member.
-        self.gate
-            .removal
-            .check(self.node_id, &Operation::Subscribe)?;
-        self.counters.subscription(true);
-        Ok(self.state_machine.events().subscribe())
+        self.open_subscription(caller).await
+    }
+
+    async fn watch(
+        &self,
+        caller: Caller,
+        request: WatchRequest,
+    ) -> Result<WatchFeed, RequestError> {
+        self.open_watch(caller, request).await
     }
 
     fn unsubscribed(&self) {

@@ -241,7 +241,7 @@ impl StateMachineApplier {
         let store = &mut self.live.store;
         let state = store.data_mut();
         state.begin_call(self.limits.max_entry_write_bytes);
-        state.call.start(entries.len(), fuel_per_entry);
+        state.call.start(first_index, entries.len(), fuel_per_entry);
         state.memory.begin_apply(lens.len() * 4 + payloads.len());
         let entry_memory = state.memory.entry_memory();
         // SAFETY: `CompiledStateMachine::funcs` type-checked `apply` against these types.
@@ -304,9 +304,14 @@ impl StateMachineApplier {
         })
     }
 
-    /// Runs the plugin's `migrate(from_version)` (a no-op if it exports none). Its writes stay
-    /// pending until [`Self::commit`]; on failure they are dropped and the reason returned.
-    pub fn migrate(&mut self, from_version: &str) -> Result<Result<(), EntryError>, RuntimeError> {
+    /// Runs the plugin's `migrate(from_version)` (a no-op if it exports none) for the activation
+    /// at log index `index`. Its writes stay pending until [`Self::commit`]; on failure they are
+    /// dropped and the reason returned.
+    pub fn migrate(
+        &mut self,
+        from_version: &str,
+        index: u64,
+    ) -> Result<Result<(), EntryError>, RuntimeError> {
         let Some(migrate) = self.live.migrate else {
             return Ok(Ok(()));
         };
@@ -329,7 +334,7 @@ impl StateMachineApplier {
         }
         match result {
             Ok((Ok(()),)) => {
-                store.data_mut().txn.keep_current();
+                store.data_mut().txn.keep_current(index);
                 Ok(Ok(()))
             }
             Ok((Err(message),)) => {
@@ -352,8 +357,8 @@ impl StateMachineApplier {
 
     /// Commits the pending writes together with `applied`, atomically.
     pub fn commit(&mut self, applied: &AppliedMark) -> Result<(), RuntimeError> {
-        let writes = self.live.store.data_mut().txn.take_done();
-        self.state.commit(writes, applied)?;
+        let (writes, changes) = self.live.store.data_mut().txn.take_done();
+        self.state.commit(writes, changes, applied)?;
         Ok(())
     }
 

@@ -18,6 +18,8 @@ pub(crate) struct EntryCall {
     active: bool,
     began: bool,
     entries: usize,
+    /// The log index of the call's first entry.
+    first_index: u64,
     fuel_per_entry: u64,
     /// Outputs of the finished entries, back to back.
     pub(crate) data: Vec<u8>,
@@ -31,11 +33,12 @@ pub(crate) struct EntryCall {
 
 impl EntryCall {
     /// An `apply` call over `entries` entries starts.
-    pub(crate) fn start(&mut self, entries: usize, fuel_per_entry: u64) {
+    pub(crate) fn start(&mut self, first_index: u64, entries: usize, fuel_per_entry: u64) {
         *self = Self {
             active: true,
             began: false,
             entries,
+            first_index,
             fuel_per_entry,
             data: Vec::new(),
             lens: Vec::with_capacity(entries),
@@ -99,6 +102,7 @@ fn boundary(
     let Ok(len) = u32::try_from(output.len()) else {
         return Err(violation("an entry's output is over 4 GiB"));
     };
+    let index = call.first_index + call.finished() as u64;
     let mut data = std::mem::take(&mut call.data);
     data.extend_from_slice(output.as_le_slice(&store));
     let state = store.data_mut();
@@ -111,7 +115,7 @@ fn boundary(
     call.fuel
         .push(call.fuel_per_entry.saturating_sub(remaining));
     // The entry completed: its writes stand, whatever happens to the entries after it.
-    state.txn.keep_current();
+    state.txn.keep_current(index);
     next_entry(&mut store)
 }
 

@@ -97,6 +97,17 @@ impl Operation {
                 fixed(op::BACKUP_CREATE, format!("backup/{backup_id}"))
             }
             Self::Subscribe => fixed(op::EVENTS_SUBSCRIBE, ""),
+            // A watch reads every value put in its range: judged like a read of the range.
+            Self::Watch(request) => fixed(
+                op::DATA_READ,
+                match request.single_key() {
+                    Some(key) => resource::key(key),
+                    None => resource::prefix(resource::covering_prefix(
+                        &request.start,
+                        request.end.as_deref(),
+                    )),
+                },
+            ),
             Self::PluginDeploy(request) => {
                 fixed(op::PLUGIN_DEPLOY, format!("plugin/{}", request.kind))
             }

@@ -79,6 +79,9 @@ pub struct ClusterConfig {
     /// Scheduled backups kept in the leader's backup directory; older scheduled ones are deleted
     /// (0: all kept). Backups taken by hand are never deleted by the schedule.
     pub backup_keep: u64,
+    /// How many log indexes of changes each member keeps for `watch`: a watch may start from
+    /// any of the last this many applied indexes (0: only from the next one).
+    pub watch_history: u64,
 }
 
 /// The most break-glass identities a cluster names.
@@ -102,6 +105,7 @@ impl Default for ClusterConfig {
             backup_every_entries: 0,
             backup_every_secs: 0,
             backup_keep: 0,
+            watch_history: 10_000,
         }
     }
 }
@@ -134,7 +138,7 @@ fn within(field: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError
 }
 
 /// The names [`ClusterConfig::set`] accepts, in display order.
-pub const CONFIG_FIELDS: [&str; 21] = [
+pub const CONFIG_FIELDS: [&str; 22] = [
     "heartbeat_interval_ms",
     "election_timeout_min_ms",
     "election_timeout_max_ms",
@@ -154,6 +158,7 @@ pub const CONFIG_FIELDS: [&str; 21] = [
     "backup_every_entries",
     "backup_every_secs",
     "backup_keep",
+    "watch_history",
     "root_identities",
     "version",
 ];
@@ -268,6 +273,7 @@ impl ClusterConfig {
             within("backup_every_secs", self.backup_every_secs, 1, 366 * 86_400)?;
         }
         within("backup_keep", self.backup_keep, 0, 100_000)?;
+        within("watch_history", self.watch_history, 0, 10_000_000)?;
         // Every entry must fit in a frame on its own, or no batch could carry it.
         let largest_entry = [
             ("max_management_frame", self.max_management_frame),
@@ -328,6 +334,7 @@ impl ClusterConfig {
             "backup_every_entries" => &mut self.backup_every_entries,
             "backup_every_secs" => &mut self.backup_every_secs,
             "backup_keep" => &mut self.backup_keep,
+            "watch_history" => &mut self.watch_history,
             "version" => {
                 return Err(refuse(
                     name,
@@ -371,6 +378,7 @@ impl ClusterConfig {
             ("backup_every_entries", self.backup_every_entries),
             ("backup_every_secs", self.backup_every_secs),
             ("backup_keep", self.backup_keep),
+            ("watch_history", self.watch_history),
             ("version", self.version),
         ]
     }

@@ -4,7 +4,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterEvent, HealthStatus, Operation, Reply, RequestError, RequestId};
+use super::{
+    ClusterEvent, HealthStatus, Operation, Reply, RequestError, RequestId, WatchChange, WatchEnd,
+};
 
 /// A frame from a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +75,22 @@ pub enum ServerFrame {
     },
     /// A frame that could not be tied to a request (it did not decode); the stream closes after it.
     Error(RequestError),
+    // Variants below were added after the ones above; new ones go last.
+    /// Changes to the keys the `Watch` request `id` asked for, in log order.
+    Changes {
+        /// The `Watch` request's id.
+        id: RequestId,
+        /// The changes, each tagged with the index that made it.
+        changes: Vec<WatchChange>,
+    },
+    /// The watch opened by request `id` ended: every change before the index it names was sent.
+    /// The stream closes after it.
+    WatchEnded {
+        /// The `Watch` request's id.
+        id: RequestId,
+        /// Why.
+        end: WatchEnd,
+    },
 }
 
 #[cfg(test)]

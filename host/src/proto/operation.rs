@@ -6,7 +6,9 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterConfig, Member, MemberRole, MetricsCategory, PluginKind, SessionTag};
+use super::{
+    ClusterConfig, Member, MemberRole, MetricsCategory, PluginKind, SessionTag, WatchRequest,
+};
 
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +183,10 @@ pub enum Operation {
     /// A join ticket through the answering node (it carries the cluster's join secret, so it is
     /// judged as `member.add`).
     GetJoinTicket,
+    /// Turns this stream into a watch: after the `Watching` reply, the node sends every change
+    /// its state machine makes to the keys asked for, as `Changes` frames in log order, until
+    /// the client closes the stream or a `WatchEnded` frame says why it stopped.
+    Watch(WatchRequest),
 }
 
 /// A plugin deploy as a client asks for it.

@@ -7,6 +7,7 @@ use super::{
     BackupInfo, CapturePoints, ClusterConfig, ClusterStatus, HealthStatus, JoinTicket,
     LeadershipResponse, LogEntryInfo, LogInfo, Member, MemberOperationResponse, MetricsSnapshot,
     PluginOutcome, PluginRecord, PluginRegistry, RestoreOutcome, SnapshotInfo, StateHash,
+    WatchStart,
 };
 
 /// A successful reply.
@@ -78,6 +79,8 @@ pub enum Reply {
     BackupDeleted,
     /// A join ticket through the answering node.
     JoinTicket(JoinTicket),
+    /// The watch is open; `Changes` frames follow.
+    Watching(WatchStart),
 }
 
 /// One node's view of the cluster.

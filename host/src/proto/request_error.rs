@@ -252,6 +252,19 @@ pub enum RequestError {
         /// Why.
         reason: String,
     },
+    /// A watch from an index whose changes this node no longer holds (etcd's "required revision
+    /// has been compacted").
+    #[error(
+        "cannot watch from index {requested}: this node keeps changes only from index {oldest} \
+         on (older ones were compacted; `watch_history` in the cluster configuration sets how \
+         many it keeps); watch from {oldest} or later, after reading the keys again"
+    )]
+    Compacted {
+        /// The index asked for.
+        requested: u64,
+        /// The oldest index the node still holds.
+        oldest: u64,
+    },
 }
 
 /// Why the log cannot be compacted up to `index` when the snapshot covers `snapshot`, and what to

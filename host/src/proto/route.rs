@@ -45,6 +45,7 @@ impl Operation {
             | Self::DeleteBackup { .. }
             | Self::GetJoinTicket
             | Self::Subscribe
+            | Self::Watch(_)
             | Self::PluginList
             | Self::GetStateHash { .. } => Route::Local,
         }

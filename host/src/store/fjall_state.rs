@@ -5,17 +5,25 @@
 //! range delete): an install loads a fresh generation ([`StateImport`]) and then flips the
 //! `generation` pointer and the applied marker in one batch. Generation 0 is `sm.<name>.data`,
 //! generation n is `sm.<name>.data.<n>`; any other generation found at open is the leftover of an
-//! interrupted install and is dropped.
+//! interrupted install and is dropped. Each generation has its watch history beside it
+//! (`change_history.rs`); every commit writes and prunes it and then hands the changes to the
+//! node's [`WatchHub`].
 
-use std::ops::Bound;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use fjall::{Database, Keyspace, PersistMode, Readable, Snapshot};
+use fjall::{Database, Keyspace, PersistMode, Readable};
 use sha2::{Digest, Sha256};
 
-use super::{
-    AppliedMark, Pairs, StateExport, StateImport, StateRead, StateStore, StoreError, WriteSet,
+use super::change_history::{
+    changes_keyspace_name, read_records, stage_oldest, stage_prune, stage_records, stored_oldest,
 };
+use super::fjall_read::{SnapshotView, bounds, is_inverted, scan_range};
+use super::{
+    AppliedMark, EntryChanges, Pairs, StateExport, StateImport, StateRead, StateStore, StoreError,
+    WriteSet,
+};
+use crate::proto::{ClusterConfig, RequestError, WatchRequest};
+use crate::watch::{HistoryRead, QUEUE_MAX_BYTES, QUEUE_MAX_CHANGES, WatchFeed, WatchHub};
 
 const APPLIED_KEY: &[u8] = b"applied";
 const GENERATION_KEY: &[u8] = b"generation";
@@ -29,13 +37,16 @@ pub struct FjallStateStore {
     data: Arc<RwLock<DataGeneration>>,
     meta: Keyspace,
     durability: Option<PersistMode>,
+    /// The watches on this keyspace.
+    hub: Arc<WatchHub>,
 }
 
-/// One generation of the data keyspace.
+/// One generation of the data keyspace, with its watch history.
 #[derive(Clone)]
 pub(crate) struct DataGeneration {
     pub(crate) number: u64,
     pub(crate) keyspace: Keyspace,
+    pub(crate) changes: Keyspace,
 }
 
 /// The name of generation `number` of the data keyspace of `name`.
@@ -49,8 +60,11 @@ fn data_keyspace_name(name: &str, number: u64) -> String {
 
 /// The generation a keyspace called `keyspace` holds for the state machine `name`, if it is one.
 fn generation_of(name: &str, keyspace: &str) -> Option<u64> {
-    let base = format!("sm.{name}.data");
-    let rest = keyspace.strip_prefix(&base)?;
+    let base_data = format!("sm.{name}.data");
+    let base_changes = format!("sm.{name}.changes");
+    let rest = keyspace
+        .strip_prefix(&base_data)
+        .or_else(|| keyspace.strip_prefix(&base_changes))?;
     if rest.is_empty() {
         return Some(0);
     }
@@ -92,12 +106,39 @@ impl FjallStateStore {
             });
         }
         let keyspace = open_keyspace(db, &data_name)?;
+        let changes = open_keyspace(db, &changes_keyspace_name(name, number))?;
+        let applied = match meta
+            .get(APPLIED_KEY)
+            .map_err(StoreError::fjall("read", "applied marker"))?
+        {
+            None => 0,
+            Some(bytes) => decode_mark(&bytes)?.index,
+        };
+        // A history that never said where it begins (a new one) begins after what is applied.
+        let oldest = match stored_oldest(&changes)? {
+            Some(oldest) => oldest,
+            None => {
+                let oldest = applied.saturating_add(1);
+                let mut batch = db.batch().durability(durability);
+                stage_oldest(&mut batch, &changes, oldest);
+                batch
+                    .commit()
+                    .map_err(StoreError::fjall("commit", "watch history horizon"))?;
+                oldest
+            }
+        };
+        let retain = ClusterConfig::default().watch_history;
         let store = Self {
             db: db.clone(),
             name: name.into(),
-            data: Arc::new(RwLock::new(DataGeneration { number, keyspace })),
+            data: Arc::new(RwLock::new(DataGeneration {
+                number,
+                keyspace,
+                changes,
+            })),
             meta,
             durability,
+            hub: Arc::new(WatchHub::new(applied, oldest, retain)),
         };
         for stale in store.generations()? {
             if stale != number {
@@ -151,9 +192,14 @@ impl FjallStateStore {
                 reason: "generation counter exhausted".into(),
             })?;
         let keyspace = open_keyspace(&self.db, &data_keyspace_name(&self.name, number))?;
+        let changes = open_keyspace(&self.db, &changes_keyspace_name(&self.name, number))?;
         Ok(StateImport::new(
             self.clone(),
-            DataGeneration { number, keyspace },
+            DataGeneration {
+                number,
+                keyspace,
+                changes,
+            },
         ))
     }
 
@@ -172,14 +218,37 @@ impl FjallStateStore {
             let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
             batch.insert(&self.meta, GENERATION_KEY, next.number.to_be_bytes());
             batch.insert(&self.meta, APPLIED_KEY, mark);
+            // The new data's history begins after it.
+            stage_oldest(&mut batch, &next.changes, applied.index.saturating_add(1));
             batch
                 .commit()
                 .map_err(StoreError::fjall("commit", "data generation switch"))?;
+            self.hub.replaced(applied.index);
             std::mem::replace(&mut *live, next)
         };
         self.db
             .delete_keyspace(old.keyspace)
-            .map_err(StoreError::fjall("drop", "old data generation"))
+            .map_err(StoreError::fjall("drop", "old data generation"))?;
+        self.db
+            .delete_keyspace(old.changes)
+            .map_err(StoreError::fjall("drop", "old watch history"))
+    }
+
+    /// The watches on this keyspace.
+    pub(crate) fn watch_hub(&self) -> &Arc<WatchHub> {
+        &self.hub
+    }
+
+    /// Opens a watch for `request`; refused when the history no longer holds its index.
+    pub(crate) fn watch(&self, request: WatchRequest) -> Result<WatchFeed, RequestError> {
+        let registration = self
+            .hub
+            .register(request, QUEUE_MAX_CHANGES, QUEUE_MAX_BYTES)?;
+        Ok(WatchFeed::new(
+            registration,
+            self.hub.clone(),
+            Arc::new(self.clone()),
+        ))
     }
 
     /// Drops data generation `number` (never the live one).
@@ -187,14 +256,19 @@ impl FjallStateStore {
         if number == self.generation() {
             return Ok(());
         }
-        let name = data_keyspace_name(&self.name, number);
-        if !self.db.keyspace_exists(&name) {
-            return Ok(());
+        for name in [
+            data_keyspace_name(&self.name, number),
+            changes_keyspace_name(&self.name, number),
+        ] {
+            if !self.db.keyspace_exists(&name) {
+                continue;
+            }
+            let keyspace = open_keyspace(&self.db, &name)?;
+            self.db
+                .delete_keyspace(keyspace)
+                .map_err(StoreError::fjall("drop", "stale data generation"))?;
         }
-        let keyspace = open_keyspace(&self.db, &name)?;
-        self.db
-            .delete_keyspace(keyspace)
-            .map_err(StoreError::fjall("drop", "stale data generation"))
+        Ok(())
     }
 
     /// The generations of this state machine's data keyspace that exist in the database.
@@ -245,29 +319,6 @@ fn decode_mark(bytes: &[u8]) -> Result<AppliedMark, StoreError> {
     })
 }
 
-fn scan_range(iter: impl Iterator<Item = fjall::Guard>, limit: usize) -> Result<Pairs, StoreError> {
-    iter.take(limit)
-        .map(|guard| {
-            let (k, v) = guard
-                .into_inner()
-                .map_err(StoreError::fjall("scan", "state machine data"))?;
-            Ok((k.to_vec(), v.to_vec()))
-        })
-        .collect()
-}
-
-/// `[start, end)` with `end <= start` holds nothing.
-fn is_inverted(start: &[u8], end: Option<&[u8]>) -> bool {
-    end.is_some_and(|end| end <= start)
-}
-
-fn bounds<'a>(start: &'a [u8], end: Option<&'a [u8]>) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
-    (
-        Bound::Included(start),
-        end.map_or(Bound::Unbounded, Bound::Excluded),
-    )
-}
-
 impl StateRead for FjallStateStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
@@ -290,7 +341,12 @@ impl StateRead for FjallStateStore {
 }
 
 impl StateStore for FjallStateStore {
-    fn commit(&self, writes: WriteSet, applied: &AppliedMark) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        writes: WriteSet,
+        changes: Vec<EntryChanges>,
+        applied: &AppliedMark,
+    ) -> Result<(), StoreError> {
         let mark = encode_mark(applied)?;
         // Held across the commit so that an install cannot flip generations under it.
         let live = self.data.read().unwrap_or_else(PoisonError::into_inner);
@@ -302,9 +358,23 @@ impl StateStore for FjallStateStore {
             }
         }
         batch.insert(&self.meta, APPLIED_KEY, mark);
+        let oldest = self.hub.oldest();
+        let target = self.hub.horizon_after(applied.index);
+        let horizon = if target > oldest {
+            stage_prune(&mut batch, &live.changes, oldest, target)?
+        } else {
+            oldest
+        };
+        // What this commit adds below the new horizon would never be read, nor pruned.
+        let kept = changes.partition_point(|entry| entry.index < horizon);
+        stage_records(&mut batch, &live.changes, &changes[kept..])?;
+        // Raised before the records go, so that a watch reading them learns it missed some.
+        self.hub.raise_oldest(horizon);
         batch
             .commit()
-            .map_err(StoreError::fjall("commit", "state machine batch"))
+            .map_err(StoreError::fjall("commit", "state machine batch"))?;
+        self.hub.publish(applied.index, &changes);
+        Ok(())
     }
 
     fn applied(&self) -> Result<Option<AppliedMark>, StoreError> {
@@ -345,30 +415,14 @@ impl StateStore for FjallStateStore {
     }
 }
 
-/// A read view over a fjall snapshot.
-struct SnapshotView {
-    snapshot: Snapshot,
-    data: Keyspace,
-}
-
-impl StateRead for SnapshotView {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .snapshot
-            .get(&self.data, key)
-            .map_err(StoreError::fjall("read", "state machine snapshot"))?
-            .map(|v| v.to_vec()))
-    }
-
-    fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Pairs, StoreError> {
-        if is_inverted(start, end) {
-            return Ok(Vec::new());
-        }
-        scan_range(
-            self.snapshot
-                .range::<&[u8], _>(&self.data, bounds(start, end)),
-            limit,
-        )
+impl HistoryRead for FjallStateStore {
+    fn read_changes(
+        &self,
+        from: u64,
+        to: u64,
+        max_bytes: usize,
+    ) -> Result<(Vec<EntryChanges>, u64), StoreError> {
+        read_records(&self.live().changes, from, to, max_bytes)
     }
 }
 

@@ -21,6 +21,7 @@ fn commit_writes_data_and_marker_together() {
     store
         .commit(
             writes,
+            Vec::new(),
             &AppliedMark {
                 index: 7,
                 extra: b"x".to_vec(),
@@ -32,6 +33,7 @@ fn commit_writes_data_and_marker_together() {
     store
         .commit(
             writes,
+            Vec::new(),
             &AppliedMark {
                 index: 8,
                 extra: Vec::new(),
@@ -51,7 +53,9 @@ fn an_inverted_scan_is_empty() {
     let (_dir, store) = open();
     let mut writes = WriteSet::default();
     writes.put(b"b".to_vec(), b"1".to_vec());
-    store.commit(writes, &AppliedMark::default()).unwrap();
+    store
+        .commit(writes, Vec::new(), &AppliedMark::default())
+        .unwrap();
     assert!(store.scan(b"c", Some(b"a"), 10).unwrap().is_empty());
     assert!(
         store
@@ -67,11 +71,15 @@ fn read_view_ignores_later_commits() {
     let (_dir, store) = open();
     let mut writes = WriteSet::default();
     writes.put(b"k".to_vec(), b"old".to_vec());
-    store.commit(writes, &AppliedMark::default()).unwrap();
+    store
+        .commit(writes, Vec::new(), &AppliedMark::default())
+        .unwrap();
     let view = store.read_view();
     let mut writes = WriteSet::default();
     writes.put(b"k".to_vec(), b"new".to_vec());
-    store.commit(writes, &AppliedMark::default()).unwrap();
+    store
+        .commit(writes, Vec::new(), &AppliedMark::default())
+        .unwrap();
     assert_eq!(view.get(b"k").unwrap(), Some(b"old".to_vec()));
     assert_eq!(store.get(b"k").unwrap(), Some(b"new".to_vec()));
 }
@@ -84,6 +92,7 @@ fn content_hash_depends_on_content_only() {
     a.put(b"k".to_vec(), b"v".to_vec());
     one.commit(
         a.clone(),
+        Vec::new(),
         &AppliedMark {
             index: 1,
             extra: Vec::new(),
@@ -92,6 +101,7 @@ fn content_hash_depends_on_content_only() {
     .unwrap();
     two.commit(
         a,
+        Vec::new(),
         &AppliedMark {
             index: 9,
             extra: Vec::new(),
@@ -101,7 +111,7 @@ fn content_hash_depends_on_content_only() {
     assert_eq!(one.content_hash().unwrap(), two.content_hash().unwrap());
     let mut b = WriteSet::default();
     b.put(b"k".to_vec(), b"w".to_vec());
-    two.commit(b, &AppliedMark::default()).unwrap();
+    two.commit(b, Vec::new(), &AppliedMark::default()).unwrap();
     assert_ne!(one.content_hash().unwrap(), two.content_hash().unwrap());
 }
 
@@ -113,6 +123,7 @@ fn put(store: &FjallStateStore, pairs: &[(&[u8], &[u8])], index: u64) {
     store
         .commit(
             writes,
+            Vec::new(),
             &AppliedMark {
                 index,
                 extra: Vec::new(),
@@ -287,4 +298,127 @@ fn a_missing_live_generation_is_corruption_not_an_empty_store() {
         FjallStateStore::open(&db, "test", None),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+/// Commits entry `index` as one put of `key`, with its change recorded.
+fn put_recorded(store: &FjallStateStore, key: &[u8], index: u64) {
+    let mut writes = WriteSet::default();
+    writes.put(key.to_vec(), b"v".to_vec());
+    let changes = vec![EntryChanges {
+        index,
+        changes: vec![super::super::Change {
+            key: key.to_vec(),
+            value: Some(b"v".to_vec()),
+        }],
+    }];
+    store
+        .commit(
+            writes,
+            changes,
+            &AppliedMark {
+                index,
+                extra: Vec::new(),
+            },
+        )
+        .unwrap();
+}
+
+/// The indexes of every record the live history holds, whatever the horizon says.
+fn recorded(store: &FjallStateStore) -> Vec<u64> {
+    store
+        .live()
+        .changes
+        .iter()
+        .map(|guard| guard.key().unwrap())
+        .filter(|key| key.len() == 9)
+        .map(|key| super::super::change::record_index(&key).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_history_keeps_the_last_watch_history_indexes_and_its_horizon_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::builder(dir.path()).open().unwrap();
+    let store = FjallStateStore::open(&db, "test", None).unwrap();
+    assert_eq!(store.watch_hub().oldest(), 1);
+    store.watch_hub().set_retain(3);
+    for index in 1..=10 {
+        put_recorded(&store, format!("k{index}").as_bytes(), index);
+    }
+    assert_eq!(store.watch_hub().oldest(), 8);
+    assert_eq!(recorded(&store), vec![8, 9, 10]);
+    let (records, next) = store.read_changes(1, 10, 1 << 20).unwrap();
+    assert_eq!(
+        records.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [8, 9, 10]
+    );
+    assert_eq!(next, 11);
+    // Pages hold at least one record and stop at the byte budget.
+    let (page, next) = store.read_changes(8, 10, 1).unwrap();
+    assert_eq!((page.len(), next), (1, 9));
+    drop(store);
+    let store = FjallStateStore::open(&db, "test", None).unwrap();
+    assert_eq!(store.watch_hub().oldest(), 8);
+}
+
+/// Bug: with no history kept, a commit staged its own records and then pruned only what was
+/// already on disk, leaving records below the horizon that nothing would ever read or remove.
+#[test]
+fn bug_records_below_the_new_horizon_were_written_and_never_pruned() {
+    let (_dir, store) = open();
+    store.watch_hub().set_retain(0);
+    for index in 1..=5 {
+        put_recorded(&store, b"k", index);
+    }
+    assert_eq!(store.watch_hub().oldest(), 6);
+    assert_eq!(recorded(&store), Vec::<u64>::new());
+}
+
+#[test]
+fn lowering_the_history_prunes_a_bounded_number_of_records_per_commit() {
+    let (_dir, store) = open();
+    let many = super::super::change_history::PRUNE_PER_COMMIT as u64 + 10;
+    for index in 1..=many {
+        put_recorded(&store, b"k", index);
+    }
+    store.watch_hub().set_retain(1);
+    put_recorded(&store, b"k", many + 1);
+    let left = recorded(&store);
+    assert_eq!(left.len(), 11, "4096 pruned, 10 left, 1 added");
+    assert_eq!(store.watch_hub().oldest(), left[0]);
+    put_recorded(&store, b"k", many + 2);
+    assert_eq!(recorded(&store), vec![many + 2]);
+    assert_eq!(store.watch_hub().oldest(), many + 2);
+}
+
+#[test]
+fn an_import_replaces_the_history_and_ends_every_watch() {
+    let (_dir, store) = open();
+    for index in 1..=3 {
+        put_recorded(&store, b"k", index);
+    }
+    let mut watch = store
+        .watch(crate::proto::WatchRequest::prefix("", None))
+        .unwrap();
+    let mut import = store.begin_import().unwrap();
+    import.put(b"new".to_vec(), b"x".to_vec()).unwrap();
+    import
+        .finish(&AppliedMark {
+            index: 40,
+            extra: Vec::new(),
+        })
+        .unwrap();
+    assert_eq!(store.watch_hub().oldest(), 41);
+    assert_eq!(recorded(&store), Vec::<u64>::new());
+    let ended = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(watch.next())
+        .unwrap();
+    assert_eq!(
+        ended,
+        crate::watch::Watched::End(crate::proto::WatchEnd::Replaced { at: 40 })
+    );
+    assert!(!store.database().keyspace_exists("sm.test.changes"));
 }

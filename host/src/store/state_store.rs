@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{StoreError, WriteSet};
+use super::{EntryChanges, StoreError, WriteSet};
 
 /// Key/value pairs in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -31,9 +31,14 @@ pub struct AppliedMark {
 
 /// A state machine's durable keyspace.
 pub trait StateStore: StateRead {
-    /// Applies `writes` and records `applied`, atomically: after a crash either both are visible
-    /// or neither is.
-    fn commit(&self, writes: WriteSet, applied: &AppliedMark) -> Result<(), StoreError>;
+    /// Applies `writes` and records `applied`, with `changes` (what each entry changed, for
+    /// watches), atomically: after a crash either all are visible or none is.
+    fn commit(
+        &self,
+        writes: WriteSet,
+        changes: Vec<EntryChanges>,
+        applied: &AppliedMark,
+    ) -> Result<(), StoreError>;
 
     /// The marker of the last commit, if any.
     fn applied(&self) -> Result<Option<AppliedMark>, StoreError>;

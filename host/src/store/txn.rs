@@ -1,10 +1,11 @@
 //! The apply transaction: a batch's writes held in memory over the committed state, in two layers
 //! so that one entry's writes can be dropped (when it traps) without losing the entries before it.
+//! Each entry's net changes are recorded as it completes, tagged with its index, for `watch`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::{Pairs, StateRead, StoreError};
+use super::{Change, EntryChanges, Pairs, StateRead, StoreError};
 
 /// Buffered writes: `Some(value)` puts, `None` deletes. Ordered, so scans can merge it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -76,6 +77,11 @@ impl WriteSet {
 pub struct Txn {
     done: WriteSet,
     current: WriteSet,
+    /// For each key the entry in progress deleted: whether it existed before the entry. Deleting
+    /// a key that did not exist changes nothing, so it is not recorded.
+    existed_before: BTreeMap<Vec<u8>, bool>,
+    /// The changes of the completed entries, in log order.
+    changes: Vec<EntryChanges>,
 }
 
 impl Txn {
@@ -95,6 +101,18 @@ impl Txn {
     /// Deletes one key; returns whether it existed.
     pub fn delete(&mut self, base: &dyn StateRead, key: Vec<u8>) -> Result<bool, StoreError> {
         let existed = self.get(base, &key)?.is_some();
+        if !self.existed_before.contains_key(&key) {
+            let before = match self.current.lookup(&key) {
+                // Untouched by this entry: what it sees is what was there before it.
+                None => existed,
+                // Put earlier in this entry: look beneath it.
+                Some(_) => match self.done.lookup(&key) {
+                    Some(state) => state.is_some(),
+                    None => base.get(&key)?.is_some(),
+                },
+            };
+            self.existed_before.insert(key.clone(), before);
+        }
         self.current.delete(key);
         Ok(existed)
     }
@@ -156,26 +174,45 @@ impl Txn {
         self.done.len()
     }
 
-    /// The entry in progress completed: keep its writes.
-    pub fn keep_current(&mut self) {
+    /// The entry in progress, at log index `index`, completed: keep its writes and record what
+    /// they changed.
+    pub fn keep_current(&mut self, index: u64) {
+        let existed_before = std::mem::take(&mut self.existed_before);
+        let changes: Vec<Change> = self
+            .current
+            .iter()
+            .filter(|(key, value)| value.is_some() || existed_before.get(*key) != Some(&false))
+            .map(|(key, value)| Change {
+                key: key.to_vec(),
+                value: value.map(<[u8]>::to_vec),
+            })
+            .collect();
+        if !changes.is_empty() {
+            self.changes.push(EntryChanges { index, changes });
+        }
         self.done.absorb(&mut self.current);
     }
 
     /// The entry in progress trapped: drop its writes.
     pub fn discard_current(&mut self) {
         self.current = WriteSet::default();
+        self.existed_before.clear();
     }
 
     /// Drops every write of the batch.
     pub fn discard_all(&mut self) {
+        self.discard_current();
         self.done = WriteSet::default();
-        self.current = WriteSet::default();
+        self.changes.clear();
     }
 
-    /// Takes the completed writes for commit, leaving the transaction empty.
-    pub fn take_done(&mut self) -> WriteSet {
-        self.current = WriteSet::default();
-        std::mem::take(&mut self.done)
+    /// Takes the completed writes and their changes for commit, leaving the transaction empty.
+    pub fn take_done(&mut self) -> (WriteSet, Vec<EntryChanges>) {
+        self.discard_current();
+        (
+            std::mem::take(&mut self.done),
+            std::mem::take(&mut self.changes),
+        )
     }
 }
 
@@ -226,7 +263,7 @@ mod tests {
         let mut txn = Txn::default();
         assert_eq!(txn.get(&base, b"a").unwrap(), Some(b"0".to_vec()));
         txn.put(b"a".to_vec(), b"1".to_vec());
-        txn.keep_current();
+        txn.keep_current(1);
         txn.put(b"a".to_vec(), b"2".to_vec());
         assert_eq!(txn.get(&base, b"a").unwrap(), Some(b"2".to_vec()));
         txn.discard_current();
@@ -234,6 +271,60 @@ mod tests {
         assert!(txn.delete(&base, b"a".to_vec()).unwrap());
         assert_eq!(txn.get(&base, b"a").unwrap(), None);
         assert!(!txn.delete(&base, b"a".to_vec()).unwrap());
+    }
+
+    fn change(key: &[u8], value: Option<&[u8]>) -> Change {
+        Change {
+            key: key.to_vec(),
+            value: value.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// Each completed entry records its net change per key, tagged with its index: puts always,
+    /// deletes only of keys that existed before the entry, nothing for a trapped entry.
+    #[test]
+    fn each_completed_entry_records_what_it_changed() {
+        let base = MapState(BTreeMap::from([(b"old".to_vec(), b"0".to_vec())]));
+        let mut txn = Txn::default();
+        // 5: a put, a delete of a key that exists, a delete of one that does not.
+        txn.put(b"a".to_vec(), b"1".to_vec());
+        txn.delete(&base, b"old".to_vec()).unwrap();
+        txn.delete(&base, b"never".to_vec()).unwrap();
+        txn.keep_current(5);
+        // 6: put then delete a key that did not exist before it: no change.
+        txn.put(b"tmp".to_vec(), b"x".to_vec());
+        txn.delete(&base, b"tmp".to_vec()).unwrap();
+        txn.keep_current(6);
+        // 7 traps: nothing recorded.
+        txn.put(b"a".to_vec(), b"trapped".to_vec());
+        txn.discard_current();
+        // 8: delete a key entry 5 put, then put it again: a put.
+        txn.delete(&base, b"a".to_vec()).unwrap();
+        txn.put(b"a".to_vec(), b"2".to_vec());
+        txn.keep_current(8);
+        // 9: put a key (existing before via entry 8), then delete it: a delete.
+        txn.put(b"a".to_vec(), b"3".to_vec());
+        txn.delete(&base, b"a".to_vec()).unwrap();
+        txn.keep_current(9);
+        let (_, changes) = txn.take_done();
+        assert_eq!(
+            changes,
+            vec![
+                EntryChanges {
+                    index: 5,
+                    changes: vec![change(b"a", Some(b"1")), change(b"old", None)],
+                },
+                EntryChanges {
+                    index: 8,
+                    changes: vec![change(b"a", Some(b"2"))],
+                },
+                EntryChanges {
+                    index: 9,
+                    changes: vec![change(b"a", None)],
+                },
+            ]
+        );
+        assert_eq!(txn.take_done().1, Vec::new());
     }
 
     #[derive(Debug, Clone)]
@@ -275,7 +366,7 @@ mod tests {
                         let existed = txn.delete(&base, vec![k]).unwrap();
                         prop_assert_eq!(existed, model.remove(&vec![k]).is_some());
                     }
-                    Op::Keep => { txn.keep_current(); checkpoint = model.clone(); }
+                    Op::Keep => { txn.keep_current(0); checkpoint = model.clone(); }
                     Op::Discard => { txn.discard_current(); model = checkpoint.clone(); }
                 }
             }

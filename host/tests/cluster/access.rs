@@ -536,6 +536,14 @@ async fn bug_a_removed_members_open_raft_connection_stayed_open() {
         })
         .await
         .expect("add the learner");
+    // The answer can come before the node's raft metrics show the new membership, which is what
+    // admission reads (a loaded machine once let the connection in before them: refused).
+    crate::support::wait_for(
+        Duration::from_secs(10),
+        "the learner in the membership",
+        || node.node.status().learners.iter().any(|(id, _)| *id == 9),
+    )
+    .await;
     let connection = endpoint
         .connect(node.node.addr(), alpn::RAFT)
         .await

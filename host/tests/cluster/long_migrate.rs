@@ -47,7 +47,7 @@ fn calibrate() -> (u64, u64) {
         let fuel = applier.fuel_consumed();
         let start = Instant::now();
         applier
-            .migrate("")
+            .migrate("", 1)
             .expect("no storage error")
             .expect("the migration succeeds");
         (start.elapsed(), applier.fuel_consumed() - fuel)

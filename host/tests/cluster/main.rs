@@ -17,4 +17,5 @@ mod metrics;
 mod same_bytes;
 mod state_hash;
 mod support;
+mod watch;
 mod wire_faults;

@@ -116,6 +116,21 @@ async fn every_command_family_prints_its_documented_json_and_exits_alike_in_both
             &["kv", "delete", "--prefix", "b/"],
         );
         assert_eq!(range["deleted"], 2);
+        // A watch replays what the history holds, one JSON line per change.
+        let watched = cli(
+            &node,
+            &["watch", "b/", "--from", "1", "--count", "4", "-o", "json"],
+        );
+        assert!(watched.status.success(), "{watched:?}");
+        let ops: Vec<String> = String::from_utf8_lossy(&watched.stdout)
+            .lines()
+            .map(|line| {
+                let change: Value = serde_json::from_str(line).expect("a JSON line");
+                shapes.assert("watch-change", &change);
+                change["op"].as_str().expect("op").to_string()
+            })
+            .collect();
+        assert_eq!(ops, ["put", "put", "delete", "delete"]);
 
         // Raw commands and queries.
         let command = hex::encode(put("raw", "r"));
@@ -311,6 +326,29 @@ async fn every_command_family_prints_its_documented_json_and_exits_alike_in_both
             ],
         );
         assert_eq!(deploys["sizes"][0]["rounds"], 1, "{deploys}");
+        let watched = shaped(
+            &shapes,
+            &node,
+            "bench-watch",
+            &[
+                "bench",
+                "--mode",
+                "watch",
+                "--duration",
+                "1",
+                "--clients",
+                "2",
+                "--watchers",
+                "60",
+            ],
+        );
+        let phases: Vec<_> = watched["phases"]
+            .as_array()
+            .expect("phases")
+            .iter()
+            .map(|phase| phase["watchers"].as_u64().unwrap_or(99))
+            .collect();
+        assert_eq!(phases, [0, 60, 1, 0], "{watched}");
 
         // Every event seen meanwhile has its documented shape, and the ones these commands
         // cause were seen.

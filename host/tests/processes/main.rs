@@ -19,3 +19,4 @@ mod operator_cli;
 mod seed_cli;
 mod support;
 mod top_cli;
+mod watch_cli;

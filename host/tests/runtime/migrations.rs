@@ -25,7 +25,7 @@ fn kv_v2_migrates_what_kv_wrote_and_writes_its_own_format() {
     let mut applier = v2
         .applier(v1.state.clone(), PluginLimits::default())
         .expect("applier");
-    applier.migrate("").expect("runs").expect("migrates");
+    applier.migrate("", 1).expect("runs").expect("migrates");
     let outcomes = applier.apply(3, &[put(b"c", b"3").into()]).expect("apply");
     ok(&outcomes[0]);
     applier
@@ -47,7 +47,7 @@ fn a_migrate_that_traps_loses_its_writes() {
         .plugin
         .applier(faulty.state.clone(), PluginLimits::default())
         .expect("applier");
-    let error = applier.migrate("1").expect("runs").expect_err("traps");
+    let error = applier.migrate("1", 1).expect("runs").expect_err("traps");
     assert!(matches!(error, EntryError::Trapped(_)), "{error:?}");
     applier
         .commit(&AppliedMark {

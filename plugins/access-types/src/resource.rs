@@ -99,6 +99,46 @@ fn named(kind: &str, bytes: &[u8]) -> String {
     out
 }
 
+/// The smallest key greater than every key starting with `prefix`; `None` if there is none (the
+/// prefix is empty or all `0xff`), so the range runs to the end of the keyspace.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The longest prefix `P` of `start` such that every key in `[start, end)` starts with `P`
+/// (`end = None`: to the end of the keyspace).
+///
+/// The keys starting with `P` are `[P, succ(P))` (`succ` is [`prefix_end`], unbounded for an
+/// empty or all-`0xff` prefix), and `start` starts with `P`, so `[start, end)` lies inside them
+/// exactly when `end <= succ(P)`. A shorter `P` has a larger `succ`, so the longest fitting `P` is
+/// found by bisection.
+pub fn covering_prefix<'a>(start: &'a [u8], end: Option<&[u8]>) -> &'a [u8] {
+    let covers = |len: usize| match (end, prefix_end(&start[..len])) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(end), Some(succ)) => end <= succ.as_slice(),
+    };
+    // `covers(lo)` holds (the empty prefix covers everything); `covers(hi)` does not, or `hi` is
+    // past the end of `start`.
+    let (mut lo, mut hi) = (0, start.len() + 1);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if covers(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    &start[..lo]
+}
+
 /// A data request's resource, parsed; the strings are still escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataResource<'a> {

@@ -128,18 +128,7 @@ fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> Query
     QueryResponse::Pairs { pairs, more }
 }
 
-/// The smallest key greater than every key starting with `prefix`; `None` if there is none (the
-/// prefix is empty or all `0xff`), so the range runs to the end of the keyspace.
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
+pub use iroh_raft_access_types::resource::prefix_end;
 
 #[cfg(test)]
 #[path = "machine_tests.rs"]

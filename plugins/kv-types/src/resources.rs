@@ -8,8 +8,11 @@ use alloc::vec::Vec;
 
 use iroh_raft_access_types::resource;
 
-use crate::machine::{check_key, decode_command, decode_query, prefix_end};
+#[cfg(test)]
+use crate::machine::prefix_end;
+use crate::machine::{check_key, decode_command, decode_query};
 use crate::{Command, Query};
+use iroh_raft_access_types::resource::covering_prefix;
 
 /// The resources an encoded [`Command`] writes: its one key, or for a range delete the longest
 /// prefix every key in the range starts with. Fails, with the message [`crate::apply`] would
@@ -38,33 +41,6 @@ pub fn query_resources(query: &[u8]) -> Result<Vec<String>, String> {
         Query::Scan { start, end, .. } => resource::prefix(covering_prefix(start, end)),
     };
     Ok(vec![named])
-}
-
-/// The longest prefix `P` of `start` such that every key in `[start, end)` starts with `P`
-/// (`end = None`: to the end of the keyspace).
-///
-/// The keys starting with `P` are `[P, succ(P))` (`succ` is [`prefix_end`], unbounded for an
-/// empty or all-`0xff` prefix), and `start` starts with `P`, so `[start, end)` lies inside them
-/// exactly when `end <= succ(P)`. A shorter `P` has a larger `succ`, so the longest fitting `P` is
-/// found by bisection.
-fn covering_prefix<'a>(start: &'a [u8], end: Option<&[u8]>) -> &'a [u8] {
-    let covers = |len: usize| match (end, prefix_end(&start[..len])) {
-        (_, None) => true,
-        (None, Some(_)) => false,
-        (Some(end), Some(succ)) => end <= succ.as_slice(),
-    };
-    // `covers(lo)` holds (the empty prefix covers everything); `covers(hi)` does not, or `hi` is
-    // past the end of `start`.
-    let (mut lo, mut hi) = (0, start.len() + 1);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if covers(mid) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    &start[..lo]
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod deploy;
 mod report;
 mod server_cpu;
+mod watch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,8 +43,9 @@ pub(crate) struct BenchArgs {
     /// Distinct keys.
     #[arg(long, default_value_t = 100_000)]
     keys: u64,
-    /// write, read, status (GetClusterStatus), health (GetHealthStatus), or deploy (plugin
-    /// deploys to active-everywhere, under write load).
+    /// write, read, status (GetClusterStatus), health (GetHealthStatus), deploy (plugin
+    /// deploys to active-everywhere, under write load), or watch (writes without watchers, with
+    /// `--watchers` idle ones, with one stuck watcher, and without again).
     #[arg(long, default_value = "write")]
     mode: String,
     /// Consistency of reads.
@@ -55,6 +57,9 @@ pub(crate) struct BenchArgs {
     /// Deploy mode: deploys per size.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Watch mode: idle watches open during the second phase.
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
 }
 
 /// `iroh-raft bench`: parses the mode, runs it, prints the report.
@@ -70,9 +75,11 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         consistency,
         plugin_sizes,
         rounds,
+        watchers,
     } = args;
+    let mode_name = mode.clone();
     let mode = match mode.as_str() {
-        "write" => BenchMode::Write,
+        "write" | "watch" => BenchMode::Write,
         "read" => BenchMode::Read(consistency),
         "status" => BenchMode::ClusterStatus,
         "health" => BenchMode::Health,
@@ -94,23 +101,36 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         other => {
-            bail!("unknown mode `{other}`: expected write, read, status, health or deploy")
+            bail!("unknown mode `{other}`: expected write, read, status, health, deploy or watch")
         }
     };
     anyhow::ensure!(
         clients.iter().all(|&c| c > 0) && connections > 0,
         "--clients and --connections must be at least 1"
     );
+    let configure = |clients: usize| BenchConfig {
+        clients,
+        connections: connections.min(clients),
+        duration: Duration::from_secs(duration),
+        value_size,
+        keys,
+        mode,
+    };
+    if mode_name == "watch" {
+        let [clients] = clients[..] else {
+            bail!("watch mode takes one --clients value");
+        };
+        let config = configure(clients);
+        let report = watch::run(target.secret_key()?, target.node()?, config, watchers).await?;
+        if target.output == Output::Json {
+            return print_json(&report);
+        }
+        watch::print(&report);
+        return Ok(());
+    }
     let mut reports = Vec::new();
     for &clients in &clients {
-        let config = BenchConfig {
-            clients,
-            connections: connections.min(clients),
-            duration: Duration::from_secs(duration),
-            value_size,
-            keys,
-            mode,
-        };
+        let config = configure(clients);
         let report = bench(target.secret_key()?, target.node()?, config).await?;
         if target.output == Output::Text {
             print_report(&report);

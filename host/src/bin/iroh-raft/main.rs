@@ -16,6 +16,7 @@ mod padding;
 mod plugin;
 mod raw;
 mod top;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -82,6 +83,7 @@ enum Command {
     /// If the member stops answering, moves to another and says who leads now and since when
     /// events may be missing; with `--no-follow` it exits 1 with the reason instead.
     Events(events::EventsArgs),
+    Watch(watch::WatchArgs),
     /// Propose a raw state-machine command (hex) and print the plugin's response (hex).
     Write(raw::WriteArgs),
     /// Ask the state machine a raw query (hex) and print its answer (hex).
@@ -104,14 +106,9 @@ enum Command {
 
 fn main() -> ExitCode {
     logging::init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(Cli::parse())) {
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|error| anyhow::anyhow!("cannot start the async runtime: {error}"));
+    match runtime.and_then(|runtime| runtime.block_on(run(Cli::parse()))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -137,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore(args) => backup::restore(args).await,
         Command::Check(args) => check::check(args.target, args.command).await,
         Command::Events(args) => events::events(args).await,
+        Command::Watch(args) => watch::run(args).await,
         Command::Write(args) => raw::write(args).await,
         Command::Read(args) => raw::read(args).await,
         Command::Kv(args) => kv::run(args.target, args.command).await,

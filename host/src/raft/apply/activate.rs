@@ -295,7 +295,7 @@ impl Activator<'_> {
                     }
                     Err(other) => return Err(other.into()),
                 };
-                if let Err(error) = applier.migrate(&from_version)? {
+                if let Err(error) = applier.migrate(&from_version, entry.log_id.index)? {
                     applier.abort();
                     return Ok(Err(format!(
                         "`migrate` from version {from_version:?} failed ({error}); the previous \

@@ -282,6 +282,7 @@ mod tests {
         store
             .commit(
                 WriteSet::default(),
+                Vec::new(),
                 &AppliedMark {
                     index,
                     extra: Vec::new(),

@@ -129,7 +129,7 @@ mod tests {
             }
         }
         store
-            .commit(writes, &state.to_mark().expect("mark"))
+            .commit(writes, Vec::new(), &state.to_mark().expect("mark"))
             .expect("commit");
     }
 

@@ -124,6 +124,7 @@ impl StateMachineStore {
                  every replica must run the same plugin"
             );
         }
+        store.watch_hub().set_retain(applied.config.watch_history);
         let config = Arc::new(watch::Sender::new(applied.config.clone()));
         // The replicated budgets win over the node's own once a configuration was applied.
         let applier = plugin.applier(Arc::new(store.clone()), applied.limits(limits))?;
@@ -215,6 +216,9 @@ impl StateMachineStore {
     }
 
     fn publish(&self, live: &Live) {
+        self.store
+            .watch_hub()
+            .set_retain(live.applied.config.watch_history);
         let fresh = live.published(self.limits);
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         if published.registry.active(PluginKind::Policy)

@@ -1,0 +1,40 @@
+//! The operations that turn a management stream into a stream of their own: event subscriptions
+//! and watches. Each is judged and checked here; the server streams what it returns.
+
+use super::service::NodeService;
+use crate::events::Subscription;
+use crate::net::Caller;
+use crate::proto::{Operation, RequestError, WatchRequest};
+use crate::watch::WatchFeed;
+
+impl NodeService {
+    /// A new event subscription for `caller`, or why it is refused.
+    pub(crate) async fn open_subscription(
+        &self,
+        caller: Caller,
+    ) -> Result<Subscription, RequestError> {
+        self.counters.asked(crate::proto::op::EVENTS_SUBSCRIBE);
+        self.judge(&caller, &Operation::Subscribe).await?;
+        // A removed node publishes nothing more: the subscriber should follow another member.
+        self.gate
+            .removal
+            .check(self.node_id, &Operation::Subscribe)?;
+        self.counters.subscription(true);
+        Ok(self.state_machine.events().subscribe())
+    }
+
+    /// A new watch for `caller`: judged as `data.read` of the keys it watches, refused when this
+    /// node was removed (it applies nothing more) or no longer holds the index asked for.
+    pub(crate) async fn open_watch(
+        &self,
+        caller: Caller,
+        request: WatchRequest,
+    ) -> Result<WatchFeed, RequestError> {
+        // Cheap: the keys are shared bytes.
+        let operation = Operation::Watch(request.clone());
+        self.counters.asked(operation.access().operation());
+        self.judge(&caller, &operation).await?;
+        self.gate.removal.check(self.node_id, &operation)?;
+        self.state_machine.state().watch(request)
+    }
+}

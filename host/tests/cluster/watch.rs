@@ -1,0 +1,292 @@
+//! Watches over real iroh endpoints: a prefix watch sees exactly the puts and deletes of its keys,
+//! in log order, while two clients write through two members, across a leader transfer, after
+//! the member serving it is shut down (the management client resumes on another one), and when
+//! a watcher resumes by hand on another member from where it stopped. A watch from before the
+//! horizon is refused with the oldest index; a watcher that never reads ends "fell behind" and the
+//! cluster goes on serving.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use iroh_raft::proto::{RequestError, WatchChange, WatchEnd, WatchRequest};
+use iroh_raft::{Client, ClientError, IrohRaftManagementClient};
+use iroh_raft_kv_types::{Command, Response};
+
+use crate::support::{admin_key, client, cluster, configuration, retry_config};
+
+/// What a watcher should see: (index, key, value or `None` for a delete), in index order.
+type Expected = BTreeMap<u64, (Vec<u8>, Option<Vec<u8>>)>;
+
+fn encode(command: &Command<'_>) -> Bytes {
+    Bytes::from(postcard::to_allocvec(command).expect("encode"))
+}
+
+/// Writes `ops` commands through `client`: puts to `w/<t>/<i % 7>` and `other/<i>`, and deletes of
+/// `w/<t>/…` keys (some of which do not exist, and so change nothing). Returns what a watcher on
+/// `w/` must see.
+async fn write(client: Client, t: usize, ops: usize) -> Expected {
+    let mut expected = Expected::new();
+    for i in 0..ops {
+        let key = format!("w/{t}/{}", i % 7).into_bytes();
+        let value = format!("{t}-{i}").into_bytes();
+        let (command, watched) = match i % 4 {
+            0 | 1 => (
+                Command::Put {
+                    key: &key,
+                    value: &value,
+                },
+                true,
+            ),
+            2 => (Command::Delete { key: &key }, true),
+            _ => (
+                Command::Put {
+                    key: b"other/x",
+                    value: &value,
+                },
+                false,
+            ),
+        };
+        let (index, outcome) = client.write(encode(&command)).await.expect("write");
+        let response: Response =
+            postcard::from_bytes(&outcome.expect("applied")).expect("a kv response");
+        match (command, response) {
+            (Command::Put { .. }, Response::Written) if watched => {
+                expected.insert(index, (key.clone(), Some(value.clone())));
+            }
+            (Command::Delete { .. }, Response::Deleted { existed: true }) => {
+                expected.insert(index, (key.clone(), None));
+            }
+            _ => {}
+        }
+    }
+    expected
+}
+
+fn as_tuple(change: WatchChange) -> (u64, (Vec<u8>, Option<Vec<u8>>)) {
+    (
+        change.index,
+        (change.key.to_vec(), change.value.map(|v| v.to_vec())),
+    )
+}
+
+/// Collects changes from `stream` until one at `last` arrives, failing on a repeat.
+async fn collect_until(
+    stream: &mut futures_util::stream::BoxStream<'static, Result<WatchChange, ClientError>>,
+    seen: &mut Expected,
+    last: u64,
+) {
+    while seen.last_key_value().is_none_or(|(index, _)| *index < last) {
+        let change = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("a change within 30 s")
+            .expect("the watch goes on")
+            .expect("a change");
+        let (index, change) = as_tuple(change);
+        assert!(
+            seen.insert(index, change).is_none(),
+            "index {index} delivered twice"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_watch_sees_exactly_its_changes_in_order_across_a_transfer_a_lost_member_and_a_resume()
+ {
+    let mut nodes = cluster(3).await;
+    let manage = IrohRaftManagementClient::connect_with_key(
+        admin_key(),
+        nodes.iter().map(|n| n.node.addr()).collect(),
+    )
+    .await
+    .expect("management client");
+    // The management client's watch is served by the first member, nodes[0]; resumes elsewhere.
+    let mut followed = manage
+        .watch(WatchRequest::prefix("w/", Some(1)))
+        .await
+        .expect("watch opens");
+    // A second watcher, by hand on nodes[2].
+    let by_hand = client(&nodes[2]).await;
+    let mut watch = by_hand
+        .watch(WatchRequest::prefix("w/", Some(1)))
+        .await
+        .expect("watch opens");
+
+    let writers = [1, 2].map(|n| {
+        let node = nodes[n].node.addr();
+        tokio::spawn(async move {
+            let client = Client::connect_with_key(admin_key(), node)
+                .await
+                .expect("connect");
+            write(client, n, 120).await
+        })
+    });
+    let mut seen_followed = Expected::new();
+    let mut seen_by_hand = Expected::new();
+
+    // Some changes arrive; then leadership moves.
+    while seen_followed.len() < 20 {
+        let change = followed.next().await.expect("goes on").expect("a change");
+        let (index, change) = as_tuple(change);
+        assert!(seen_followed.insert(index, change).is_none());
+    }
+    let leader = nodes[0].node.status().leader.expect("a leader");
+    let target = nodes
+        .iter()
+        .map(|n| n.node.node_id())
+        .find(|id| *id != leader && *id != nodes[0].node.node_id())
+        .expect("a target");
+    manage
+        .transfer_leadership(Some(target))
+        .await
+        .expect("transfer");
+
+    // The hand watcher reads a little, stops, and resumes on nodes[1] where it stopped.
+    while seen_by_hand.len() < 30 {
+        for change in watch.next().await.expect("changes") {
+            let (index, change) = as_tuple(change);
+            assert!(seen_by_hand.insert(index, change).is_none());
+        }
+    }
+    let resume_from = watch.resume_from();
+    assert!(seen_by_hand.keys().all(|index| *index < resume_from));
+    drop(watch);
+    let elsewhere = client(&nodes[1]).await;
+    let resumed = elsewhere
+        .watch(WatchRequest::prefix("w/", Some(resume_from)))
+        .await
+        .expect("resumes on another member");
+    assert_eq!(resumed.start().from_index, resume_from);
+    let mut resumed = resumed.into_stream();
+
+    // The member serving the followed watch goes away: the watch resumes on another member.
+    let first = nodes.remove(0);
+    first.node.shutdown().await.expect("shutdown");
+
+    let mut expected = Expected::new();
+    for writer in writers {
+        expected.extend(writer.await.expect("writer"));
+    }
+    let last = *expected.keys().last().expect("writes");
+    collect_until(&mut followed, &mut seen_followed, last).await;
+    collect_until(&mut resumed, &mut seen_by_hand, last).await;
+    assert_eq!(seen_followed, expected, "the followed watch");
+    assert_eq!(seen_by_hand, expected, "the watch resumed by hand");
+    assert!(expected.len() > 100, "{} changes", expected.len());
+    manage.close().await;
+    for node in nodes {
+        node.node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_before_the_horizon_is_refused_and_one_that_never_reads_falls_behind() {
+    let nodes = cluster(3).await;
+    let writer = client(&nodes[0]).await;
+    let mut config = configuration(&writer).await;
+    config.watch_history = 50;
+    retry_config(&writer, config).await;
+    let value = vec![7u8; 16 << 10];
+    let mut indexes = Vec::new();
+    for i in 0..60 {
+        let key = format!("k/{i}");
+        let (index, _) = writer
+            .write(encode(&Command::Put {
+                key: key.as_bytes(),
+                value: &value,
+            }))
+            .await
+            .expect("write");
+        indexes.push(index);
+    }
+    let applied = nodes[0].node.status().applied.expect("applied");
+    let watcher = client(&nodes[0]).await;
+    let oldest = match watcher.watch(WatchRequest::prefix("", Some(1))).await {
+        Err(ClientError::Request(RequestError::Compacted { requested, oldest })) => {
+            assert_eq!(requested, 1);
+            oldest
+        }
+        other => panic!("expected a compacted refusal, got {other:?}"),
+    };
+    // The last 50 indexes are kept (the node may have applied one more since `applied`).
+    assert!(
+        oldest >= applied + 1 - 50 && oldest <= applied + 1 - 50 + 5,
+        "{oldest}"
+    );
+    assert!(matches!(
+        watcher
+            .watch(WatchRequest::prefix("", Some(oldest - 1)))
+            .await,
+        Err(ClientError::Request(RequestError::Compacted { .. }))
+    ));
+    watcher
+        .watch(WatchRequest::prefix("", Some(oldest)))
+        .await
+        .expect("the oldest index held is watched");
+    // Back to a long history, then a watcher that never reads while 16 KiB values pour in.
+    let mut config = configuration(&writer).await;
+    config.watch_history = 10_000;
+    retry_config(&writer, config).await;
+    let mut stuck = watcher
+        .watch(WatchRequest::prefix("s/", None))
+        .await
+        .expect("watch opens");
+    let mut written = Vec::new();
+    for i in 0..1200 {
+        let key = format!("s/{i}");
+        let (index, _) = writer
+            .write(encode(&Command::Put {
+                key: key.as_bytes(),
+                value: &value,
+            }))
+            .await
+            .expect("writes go on while a watcher is stuck");
+        written.push(index);
+    }
+    // Now it reads: every change up to where it fell behind, then the end.
+    let mut delivered = Vec::new();
+    let at = loop {
+        match tokio::time::timeout(Duration::from_secs(30), stuck.next()).await {
+            Ok(Ok(changes)) => delivered.extend(changes.iter().map(|c| c.index)),
+            Ok(Err(ClientError::WatchEnded(WatchEnd::FellBehind { at }))) => break at,
+            other => panic!("expected changes or the end, got {other:?}"),
+        }
+    };
+    let before: Vec<u64> = written.iter().copied().filter(|i| *i < at).collect();
+    assert_eq!(delivered, before, "everything before index {at}, in order");
+    assert!(written.contains(&at) && before.len() < written.len());
+    let message = WatchEnd::FellBehind { at }.to_string();
+    assert!(
+        message.contains(&format!("resume from index {at}")),
+        "{message}"
+    );
+    // It resumes from there and loses nothing.
+    let resumed = watcher
+        .watch(WatchRequest::prefix("s/", Some(at)))
+        .await
+        .expect("resumes");
+    let mut resumed = resumed.into_stream();
+    let rest: Vec<u64> = written.iter().copied().filter(|i| *i >= at).collect();
+    let mut got = Vec::new();
+    while got.len() < rest.len() {
+        let change = tokio::time::timeout(Duration::from_secs(30), resumed.next())
+            .await
+            .expect("in time")
+            .expect("goes on")
+            .expect("a change");
+        got.push(change.index);
+    }
+    assert_eq!(got, rest);
+    let (_, outcome) = writer
+        .write(encode(&Command::Put {
+            key: b"after",
+            value: b"1",
+        }))
+        .await
+        .expect("the cluster serves on");
+    outcome.expect("applied");
+    for node in nodes {
+        node.node.shutdown().await.expect("shutdown");
+    }
+}
