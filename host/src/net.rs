@@ -29,7 +29,9 @@ pub use error::NetError;
 pub use frame::{read_frame, write_frame};
 pub use metrics_http::{Exposition, serve_metrics_http};
 pub use metrics_server::{MetricsServer, MetricsService};
-pub use mgmt_server::{Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService};
+pub use mgmt_server::{
+    Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService, WATCH_STALL_LIMIT,
+};
 pub(crate) use raft_client::PeerConnections;
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{NOT_A_MEMBER, RaftServer};

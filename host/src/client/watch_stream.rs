@@ -65,15 +65,19 @@ impl WatchStream {
     /// the watch (it fell behind, or the node's data was replaced), every change before the
     /// index it names delivered.
     pub async fn next(&mut self) -> Result<Vec<WatchChange>, ClientError> {
-        let body = read_frame(&mut self.recv, MAX_WATCH_FRAME)
-            .await?
-            .ok_or_else(|| {
-                ClientError::Connect(format!(
-                    "the node closed the watch without saying why (it may have shut down); \
-                     watch again from index {} to lose nothing",
-                    self.resume_from
-                ))
-            })?;
+        let stopped = |why: String| {
+            ClientError::Connect(format!(
+                "the watch stopped ({why}): the node shut down, or let go of a watcher that took \
+                 nothing for {} s; watch again from index {} to lose nothing",
+                crate::net::WATCH_STALL_LIMIT.as_secs(),
+                self.resume_from
+            ))
+        };
+        let body = match read_frame(&mut self.recv, MAX_WATCH_FRAME).await {
+            Ok(Some(body)) => body,
+            Ok(None) => return Err(stopped("the node closed the stream".into())),
+            Err(error) => return Err(stopped(error.to_string())),
+        };
         match decode_body::<ServerFrame>(&body)? {
             ServerFrame::Changes { id, changes } if id == self.id => {
                 if let Some(last) = changes.last() {

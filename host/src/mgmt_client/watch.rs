@@ -9,7 +9,7 @@ use iroh::{Endpoint, EndpointAddr};
 
 use super::{CONNECT_TIMEOUT, IrohRaftManagementClient};
 use crate::client::{ChangeBatches, Client, ClientError, WatchStream, change_stream};
-use crate::proto::{FrameError, WatchChange, WatchRequest};
+use crate::proto::{FrameError, RequestError, WatchChange, WatchEnd, WatchRequest};
 
 /// How many times a watch goes round the members before it gives up resuming.
 const RESUME_ROUNDS: u32 = 5;
@@ -20,8 +20,8 @@ impl IrohRaftManagementClient {
     /// watch resumes on another member from the index after the last one delivered: no change
     /// is lost or repeated. It ends with the error that stopped it:
     /// [`ClientError::WatchEnded`] when the member ended it (it fell behind: watch again from the
-    /// index it names), [`RequestError::Compacted`](crate::proto::RequestError::Compacted) when
-    /// no member holds the index any more, or the last connection error once no member answers.
+    /// index it names), [`RequestError::Compacted`] when no member holds the index any more
+    /// (each is asked), or the last connection error once no member answers.
     pub async fn watch(
         &self,
         request: WatchRequest,
@@ -62,6 +62,9 @@ fn resumable(error: &ClientError) -> bool {
     match error {
         ClientError::Connect(_) | ClientError::Net(_) => true,
         ClientError::Frame(FrameError::Stream(_) | FrameError::Truncated { .. }) => true,
+        // Another member may hold it: one that installed a snapshot keeps less history.
+        ClientError::Request(RequestError::Compacted { .. }) => true,
+        ClientError::WatchEnded(WatchEnd::Removed) => true,
         ClientError::Request(error) => error.another_member_may_serve(),
         _ => false,
     }

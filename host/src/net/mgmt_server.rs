@@ -301,9 +301,17 @@ async fn refuse(
     send.finish().map_err(|e| FrameError::Stream(e.to_string()))
 }
 
+/// The code a watch's stream is reset with when its watcher is let go for taking nothing.
+const WATCH_STALLED: u32 = 0x5741;
+
+/// How long a watch waits for its client to take a frame before it gives the watcher up: a
+/// watcher that reads nothing for this long is gone or stuck, and its queue is freed.
+pub const WATCH_STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Sends every change of `watch` on the stream, until the client closes it (finishes, resets or
 /// sends anything more) or the watch ends (a `WatchEnded` frame says why). A client that stops
-/// reading stalls only this stream: its queue fills and the watch ends as fallen behind.
+/// reading stalls only this stream: its queue fills and the watch ends as fallen behind; one that
+/// takes nothing for [`WATCH_STALL_LIMIT`] has its stream reset where it stands.
 async fn stream_changes(
     id: RequestId,
     mut watch: WatchFeed,
@@ -330,7 +338,16 @@ async fn stream_changes(
         // A stalled client must not keep the stream open once it went away.
         tokio::select! {
             _ = &mut closed => break,
-            written = write_frame(&mut send, encode_frame(&frame)?) => written?,
+            written = tokio::time::timeout(WATCH_STALL_LIMIT, write_frame(&mut send, encode_frame(&frame)?)) => match written {
+                Ok(written) => written?,
+                Err(_) => {
+                    tracing::debug!("a watcher took nothing for {WATCH_STALL_LIMIT:?}; ending its watch");
+                    // Reset, not finished: the frame in flight is cut short and must not be
+                    // taken for a whole one.
+                    let _ = send.reset(WATCH_STALLED.into());
+                    return Ok(());
+                }
+            },
         }
         if last {
             break;

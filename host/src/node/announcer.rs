@@ -18,6 +18,7 @@ use crate::proto::{
     MemberRole,
 };
 use crate::raft::{SharedRaft, StateMachineStore};
+use crate::watch::WatchHub;
 
 /// How often members announce themselves.
 pub(crate) const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
@@ -88,6 +89,7 @@ pub(crate) async fn run(
     identity: Identity,
     removal: Arc<Removal>,
     events: EventBus,
+    watches: Arc<WatchHub>,
 ) {
     let mut named_me_at = None;
     loop {
@@ -142,6 +144,7 @@ pub(crate) async fn run(
         events.publish(ClusterEvent::MemberRemoved {
             node_id: identity.node_id,
         });
+        watches.removed();
         stop_raft(&shared).await;
         return;
     }

@@ -354,6 +354,7 @@ pub(crate) fn tasks(
             serving.announced.clone(),
             serving.removal.clone(),
             events,
+            serving.service.state_machine.state().watch_hub().clone(),
         )),
         tokio::spawn(members::promote_learners(raft, serving.membership.clone())),
     ]

@@ -85,6 +85,7 @@ pub struct WatchStart {
 
 /// Why the node ended a watch; every change before the index it names was sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
 pub enum WatchEnd {
     /// The watcher did not keep up: its queue filled. Watching again from `at` loses nothing while
     /// the node still holds that index.
@@ -106,4 +107,11 @@ pub enum WatchEnd {
         /// The index the data was replaced at.
         at: u64,
     },
+    /// The node was removed from the cluster: it applies nothing more. Another member serves the
+    /// watch from where it stopped.
+    #[error(
+        "the node was removed from the cluster and applies nothing more: watch through another \
+         member, from the index after the last change received"
+    )]
+    Removed,
 }

@@ -14,8 +14,9 @@ use super::change::{EntryChanges, decode_changes, encode_changes, record_index, 
 /// Where the oldest index the history holds is stored.
 const OLDEST_KEY: &[u8] = b"h";
 
-/// The most records one commit prunes: a horizon raised a long way moves over several commits
-/// rather than in one large batch.
+/// The most records one commit prunes beyond as many as it adds: a horizon raised a long way
+/// moves over several commits rather than in one large batch, and a commit of many entries (a
+/// follower catching up) never outgrows the pruning.
 pub(crate) const PRUNE_PER_COMMIT: usize = 4096;
 
 /// The name of the changes keyspace of generation `number` of the state machine `name`.
@@ -63,13 +64,13 @@ pub(crate) fn stage_records(
     Ok(())
 }
 
-/// Stages removing the records in `[oldest, target)`, at most [`PRUNE_PER_COMMIT`] of them, and
-/// the new horizon; returns it (`target`, or short of it when more remain).
+/// Stages removing the records in `[oldest, target)`, at most `limit` of them, and the new
+/// horizon; returns it (`target`, or short of it when more remain).
 pub(crate) fn stage_prune(
     batch: &mut OwnedWriteBatch,
     changes: &Keyspace,
-    oldest: u64,
-    target: u64,
+    (oldest, target): (u64, u64),
+    limit: usize,
 ) -> Result<u64, StoreError> {
     if target <= oldest {
         return Ok(oldest);
@@ -81,7 +82,7 @@ pub(crate) fn stage_prune(
         let key = guard
             .key()
             .map_err(StoreError::fjall("scan", "watch history"))?;
-        if pruned == PRUNE_PER_COMMIT {
+        if pruned == limit {
             horizon = record_index(&key)?;
             break;
         }

@@ -15,7 +15,8 @@ use fjall::{Database, Keyspace, PersistMode, Readable};
 use sha2::{Digest, Sha256};
 
 use super::change_history::{
-    changes_keyspace_name, read_records, stage_oldest, stage_prune, stage_records, stored_oldest,
+    PRUNE_PER_COMMIT, changes_keyspace_name, read_records, stage_oldest, stage_prune,
+    stage_records, stored_oldest,
 };
 use super::fjall_read::{SnapshotView, bounds, is_inverted, scan_range};
 use super::{
@@ -361,7 +362,8 @@ impl StateStore for FjallStateStore {
         let oldest = self.hub.oldest();
         let target = self.hub.horizon_after(applied.index);
         let horizon = if target > oldest {
-            stage_prune(&mut batch, &live.changes, oldest, target)?
+            let limit = PRUNE_PER_COMMIT + changes.len();
+            stage_prune(&mut batch, &live.changes, (oldest, target), limit)?
         } else {
             oldest
         };

@@ -2,10 +2,13 @@
 //! store publishes every commit's changes here; a new watch registers here, atomically with
 //! learning how much history it must read first.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
+use bytes::Bytes;
+
 use super::WatchQueue;
-use crate::proto::{RequestError, WatchEnd, WatchRequest, WatchStart};
+use crate::proto::{RequestError, WatchChange, WatchEnd, WatchRequest, WatchStart};
 use crate::store::EntryChanges;
 
 /// The most changes one watcher's queue holds before the watch ends as fallen behind.
@@ -13,6 +16,11 @@ pub(crate) const QUEUE_MAX_CHANGES: usize = 8192;
 /// The most bytes of keys and values one watcher's queue holds before the watch ends as fallen
 /// behind.
 pub(crate) const QUEUE_MAX_BYTES: usize = 8 << 20;
+/// The most bytes all the watchers' queues of a node hold together: past it, the queue holding
+/// the most is emptied and its watch ended as fallen behind, until they are within it again.
+pub(crate) const NODE_QUEUE_MAX_BYTES: usize = 256 << 20;
+/// The most watches one node serves at once.
+pub(crate) const MAX_WATCHES: usize = 1024;
 
 #[derive(Debug)]
 struct HubState {
@@ -23,6 +31,8 @@ struct HubState {
     /// How many indexes of history to keep (`watch_history`).
     retain: u64,
     queues: Vec<Weak<WatchQueue>>,
+    /// The bytes every queue holds, together.
+    queued: Arc<AtomicUsize>,
 }
 
 /// A watch just registered: its queue takes the changes after `start.applied`; the history holds
@@ -56,6 +66,7 @@ impl WatchHub {
                 oldest,
                 retain,
                 queues: Vec::new(),
+                queued: Arc::default(),
             }),
         }
     }
@@ -88,16 +99,42 @@ impl WatchHub {
     }
 
     /// The entries up to `applied` are committed: every watcher takes its share of `entries`.
+    /// Each change some watcher wants is copied once, and shared by all of them; then, while the
+    /// queues hold more than [`NODE_QUEUE_MAX_BYTES`] together, the largest one is shed.
     pub(crate) fn publish(&self, applied: u64, entries: &[EntryChanges]) {
         let mut state = self.lock();
         state.applied = state.applied.max(applied);
-        state.queues.retain(|queue| match queue.upgrade() {
-            Some(queue) => {
-                queue.offer(entries);
-                !queue.ended()
+        let live: Vec<Arc<WatchQueue>> = state.queues.iter().filter_map(Weak::upgrade).collect();
+        if !live.is_empty() {
+            let shared: Vec<Vec<WatchChange>> = entries
+                .iter()
+                .map(|entry| {
+                    entry
+                        .changes
+                        .iter()
+                        .filter(|change| live.iter().any(|q| q.wants(entry.index, &change.key)))
+                        .map(|change| WatchChange {
+                            index: entry.index,
+                            key: Bytes::copy_from_slice(&change.key),
+                            value: change.value.as_deref().map(Bytes::copy_from_slice),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .filter(|changes| !changes.is_empty())
+                .collect();
+            for queue in &live {
+                queue.offer(&shared);
             }
-            None => false,
-        });
+            while state.queued.load(Ordering::Relaxed) > NODE_QUEUE_MAX_BYTES {
+                let largest = live.iter().max_by_key(|queue| queue.queued_bytes());
+                if largest.is_none_or(|queue| queue.shed() == 0) {
+                    break;
+                }
+            }
+        }
+        state
+            .queues
+            .retain(|queue| queue.upgrade().is_some_and(|queue| !queue.ended()));
     }
 
     /// The data was replaced at `at` (a snapshot install or a restore): no change before it can
@@ -111,6 +148,14 @@ impl WatchHub {
         }
     }
 
+    /// The node was removed from its cluster: every watch ends, saying so.
+    pub(crate) fn removed(&self) {
+        let mut state = self.lock();
+        for queue in state.queues.drain(..).filter_map(|queue| queue.upgrade()) {
+            queue.end(WatchEnd::Removed);
+        }
+    }
+
     /// Registers a watch for `request` (from its index, or from the next one applied). Refused
     /// when the history no longer holds that index.
     pub(crate) fn register(
@@ -120,6 +165,13 @@ impl WatchHub {
         max_bytes: usize,
     ) -> Result<Registration, RequestError> {
         let mut state = self.lock();
+        state.queues.retain(|queue| queue.strong_count() > 0);
+        if state.queues.len() >= MAX_WATCHES {
+            return Err(RequestError::Refused(format!(
+                "this node already serves {MAX_WATCHES} watches, the most it serves at once; \
+                 close some, or watch through another member"
+            )));
+        }
         let from_index = request
             .from_index
             .unwrap_or(state.applied.saturating_add(1));
@@ -136,7 +188,12 @@ impl WatchHub {
         };
         // The queue takes what is committed from now on; the history holds the rest.
         let live_from = from_index.max(state.applied.saturating_add(1));
-        let queue = Arc::new(WatchQueue::new(request, live_from, max_changes, max_bytes));
+        let queue = Arc::new(WatchQueue::new(
+            request,
+            live_from,
+            (max_changes, max_bytes),
+            state.queued.clone(),
+        ));
         state.queues.push(Arc::downgrade(&queue));
         Ok(Registration { queue, start })
     }
@@ -166,6 +223,69 @@ mod tests {
                 value: Some(b"v".to_vec()),
             }],
         }
+    }
+
+    #[test]
+    fn past_the_node_budget_the_largest_queue_is_shed_and_a_prompt_reader_keeps_up() {
+        let hub = WatchHub::new(0, 1, 100);
+        let hog = hub
+            .register(WatchRequest::prefix("", None), 1 << 20, usize::MAX)
+            .unwrap();
+        let prompt = hub
+            .register(WatchRequest::prefix("", None), 1 << 20, usize::MAX)
+            .unwrap();
+        let value = vec![0u8; 1 << 20];
+        let big = |index: u64| EntryChanges {
+            index,
+            changes: vec![Change {
+                key: b"k".to_vec(),
+                value: Some(value.clone()),
+            }],
+        };
+        // Both queue 1 MiB per entry; the prompt reader takes each at once, the hog never does.
+        let mut index = 0;
+        while !hog.queue.ended() {
+            index += 1;
+            hub.publish(index, &[big(index)]);
+            assert!(matches!(
+                prompt.queue.try_take(usize::MAX),
+                Some(Watched::Changes(_))
+            ));
+            assert!(index < 1000, "the hog was never shed");
+        }
+        // Shed at the first entry that took the two queues together past the budget.
+        let entry = (1 << 20) + 1;
+        let index = index as usize;
+        assert!(
+            (index + 1) * entry > NODE_QUEUE_MAX_BYTES && index * entry <= NODE_QUEUE_MAX_BYTES
+        );
+        assert_eq!(
+            hog.queue.try_take(usize::MAX),
+            Some(Watched::End(WatchEnd::FellBehind { at: 1 }))
+        );
+        assert!(!prompt.queue.ended());
+        assert_eq!(hub.state.lock().unwrap().queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_node_serves_at_most_max_watches_and_forgets_closed_ones() {
+        let hub = WatchHub::new(0, 1, 100);
+        let open: Vec<_> = (0..MAX_WATCHES)
+            .map(|_| {
+                hub.register(WatchRequest::prefix("", None), 10, 100)
+                    .unwrap()
+            })
+            .collect();
+        let refused = hub
+            .register(WatchRequest::prefix("", None), 10, 100)
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("already serves 1024 watches"),
+            "{refused}"
+        );
+        drop(open);
+        hub.register(WatchRequest::prefix("", None), 10, 100)
+            .expect("room again");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! at the first index it could not take: everything before it is still delivered.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -13,6 +14,7 @@ use crate::store::EntryChanges;
 
 /// What a watch delivers next.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Watched {
     /// Changes, in log order.
     Changes(Vec<WatchChange>),
@@ -36,6 +38,8 @@ pub(crate) struct WatchQueue {
     from_index: u64,
     max_changes: usize,
     max_bytes: usize,
+    /// The bytes every queue of the node holds together (the hub keeps them within its budget).
+    node_queued: Arc<AtomicUsize>,
     pending: Mutex<Pending>,
     ready: Notify,
 }
@@ -61,18 +65,20 @@ pub(super) fn size(change: &WatchChange) -> usize {
 impl WatchQueue {
     /// A queue for `request`'s keys from `from_index` on, holding at most `max_changes` changes
     /// and `max_bytes` of keys and values (an empty queue takes one entry's changes whatever
-    /// their size, so that no entry is too large to watch).
+    /// their size, so that no entry is too large to watch); `node_queued` counts its bytes with
+    /// the other queues of the node.
     pub(crate) fn new(
         request: WatchRequest,
         from_index: u64,
-        max_changes: usize,
-        max_bytes: usize,
+        (max_changes, max_bytes): (usize, usize),
+        node_queued: Arc<AtomicUsize>,
     ) -> Self {
         Self {
             request,
             from_index,
             max_changes,
             max_bytes,
+            node_queued,
             pending: Mutex::new(Pending::default()),
             ready: Notify::new(),
         }
@@ -98,19 +104,34 @@ impl WatchQueue {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Offers the changes of committed entries, in log order; takes the watched ones. Never
-    /// waits: one that does not fit ends the watch at its index.
-    pub(crate) fn offer(&self, entries: &[EntryChanges]) {
+    /// Whether the queue takes a change of `key` at `index`.
+    pub(crate) fn wants(&self, index: u64, key: &[u8]) -> bool {
+        index >= self.from_index && self.request.contains(key)
+    }
+
+    /// The bytes of keys and values it holds.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Offers the changes of committed entries (one vector per entry, in log order; the hub
+    /// builds them once for every queue); takes the watched ones. Never waits: an entry that
+    /// does not fit ends the watch at its index.
+    pub(crate) fn offer(&self, entries: &[Vec<WatchChange>]) {
         let mut pending = self.lock();
         if pending.end.is_some() {
             return;
         }
         let mut offered = false;
-        for entry in entries
-            .iter()
-            .filter(|entry| entry.index >= self.from_index)
-        {
-            let watched = watched(&self.request, entry);
+        for entry in entries {
+            let Some(index) = entry.first().map(|change| change.index) else {
+                continue;
+            };
+            let watched: Vec<WatchChange> = entry
+                .iter()
+                .filter(|change| self.wants(index, &change.key))
+                .cloned()
+                .collect();
             if watched.is_empty() {
                 continue;
             }
@@ -119,9 +140,10 @@ impl WatchQueue {
                 || (pending.changes.len() + watched.len() <= self.max_changes
                     && pending.bytes + bytes <= self.max_bytes);
             if !fits {
-                pending.end = Some(WatchEnd::FellBehind { at: entry.index });
+                pending.end = Some(WatchEnd::FellBehind { at: index });
                 break;
             }
+            self.node_queued.fetch_add(bytes, Ordering::Relaxed);
             pending.bytes += bytes;
             pending.changes.extend(watched);
             offered = true;
@@ -131,6 +153,22 @@ impl WatchQueue {
         if offered || ended {
             self.ready.notify_one();
         }
+    }
+
+    /// Drops everything queued and ends the watch at the first index dropped (the node's queues
+    /// are over their budget, and this one holds the most); returns the bytes given back.
+    pub(crate) fn shed(&self) -> usize {
+        let mut pending = self.lock();
+        let Some(first) = pending.changes.front().map(|change| change.index) else {
+            return 0;
+        };
+        let bytes = std::mem::take(&mut pending.bytes);
+        pending.changes.clear();
+        pending.end = Some(WatchEnd::FellBehind { at: first });
+        drop(pending);
+        self.node_queued.fetch_sub(bytes, Ordering::Relaxed);
+        self.ready.notify_one();
+        bytes
     }
 
     /// Ends the watch with `end`, after what is queued, unless it already ended; returns the end
@@ -165,6 +203,7 @@ impl WatchQueue {
             taken.extend(pending.changes.pop_front());
         }
         pending.bytes -= bytes;
+        self.node_queued.fetch_sub(bytes, Ordering::Relaxed);
         Some(Watched::Changes(taken))
     }
 
@@ -180,13 +219,26 @@ impl WatchQueue {
     }
 }
 
+impl Drop for WatchQueue {
+    fn drop(&mut self) {
+        let bytes = self.lock().bytes;
+        self.node_queued.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Change;
 
-    fn entry(index: u64, keys: &[&str]) -> EntryChanges {
-        EntryChanges {
+    /// A queue of a node of its own.
+    fn queue(request: WatchRequest, from: u64, max_changes: usize, max_bytes: usize) -> WatchQueue {
+        WatchQueue::new(request, from, (max_changes, max_bytes), Arc::default())
+    }
+
+    /// Entry `index`'s puts of `keys`, as the hub offers them.
+    fn entry(index: u64, keys: &[&str]) -> Vec<WatchChange> {
+        let entry = EntryChanges {
             index,
             changes: keys
                 .iter()
@@ -195,7 +247,8 @@ mod tests {
                     value: Some(b"vv".to_vec()),
                 })
                 .collect(),
-        }
+        };
+        watched(&WatchRequest::prefix("", None), &entry)
     }
 
     fn indexes(taken: Option<Watched>) -> Vec<(u64, String)> {
@@ -210,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_queue_takes_only_its_keys_from_its_index_on() {
-        let queue = WatchQueue::new(WatchRequest::prefix("app/", None), 3, 100, 1 << 20);
+        let queue = queue(WatchRequest::prefix("app/", None), 3, 100, 1 << 20);
         queue.offer(&[
             entry(2, &["app/old"]),
             entry(3, &["app/a", "other", "app/b"]),
@@ -229,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_ends_at_the_first_index_it_could_not_take_after_what_it_holds() {
-        let queue = WatchQueue::new(WatchRequest::prefix("", None), 1, 3, 1 << 20);
+        let queue = queue(WatchRequest::prefix("", None), 1, 3, 1 << 20);
         queue.offer(&[
             entry(1, &["a", "b"]),
             entry(2, &["c", "d"]),
@@ -249,7 +302,7 @@ mod tests {
 
     #[test]
     fn bytes_bound_the_queue_but_an_empty_queue_takes_any_entry() {
-        let queue = WatchQueue::new(WatchRequest::prefix("", None), 1, 100, 3);
+        let queue = queue(WatchRequest::prefix("", None), 1, 100, 3);
         queue.offer(&[entry(1, &["big", "bigger"])]);
         assert!(!queue.ended());
         queue.offer(&[entry(2, &["x"])]);
@@ -265,9 +318,42 @@ mod tests {
         );
     }
 
+    #[test]
+    fn shedding_drops_what_is_queued_ends_at_its_first_index_and_gives_the_bytes_back() {
+        let node = Arc::new(AtomicUsize::new(0));
+        let queue = WatchQueue::new(
+            WatchRequest::prefix("", None),
+            1,
+            (100, 1 << 20),
+            node.clone(),
+        );
+        queue.offer(&[entry(4, &["k1", "k2"]), entry(5, &["k3"])]);
+        assert_eq!(
+            (node.load(Ordering::Relaxed), queue.queued_bytes()),
+            (12, 12)
+        );
+        assert_eq!(queue.shed(), 12);
+        assert_eq!(node.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            queue.try_take(100),
+            Some(Watched::End(WatchEnd::FellBehind { at: 4 }))
+        );
+        assert_eq!(queue.shed(), 0);
+        let dropped = WatchQueue::new(
+            WatchRequest::prefix("", None),
+            1,
+            (100, 1 << 20),
+            node.clone(),
+        );
+        dropped.offer(&[entry(6, &["k4"])]);
+        assert_eq!(node.load(Ordering::Relaxed), 4);
+        drop(dropped);
+        assert_eq!(node.load(Ordering::Relaxed), 0);
+    }
+
     #[tokio::test]
     async fn a_waiting_taker_wakes_for_an_offer_and_for_an_end() {
-        let queue = std::sync::Arc::new(WatchQueue::new(WatchRequest::key("k", None), 1, 10, 100));
+        let queue = Arc::new(queue(WatchRequest::key("k", None), 1, 10, 100));
         let waiter = tokio::spawn({
             let queue = queue.clone();
             async move { (queue.take(100).await, queue.take(100).await) }

@@ -85,9 +85,13 @@ impl WatchFeed {
             // missed some.
             if self.hub.oldest() > next {
                 self.replay = None;
-                return Ok(Watched::End(
-                    self.queue.end(WatchEnd::FellBehind { at: next }),
-                ));
+                // The live queue may have ended later (it filled meanwhile): the replay's index
+                // comes first, or what lies between would be skipped. A replaced history says so.
+                let end = match self.queue.end(WatchEnd::FellBehind { at: next }) {
+                    WatchEnd::FellBehind { .. } => WatchEnd::FellBehind { at: next },
+                    other => other,
+                };
+                return Ok(Watched::End(end));
             }
             self.replay = (after <= last).then_some((after, last));
             let changes: Vec<_> = page

@@ -71,6 +71,17 @@ fn as_tuple(change: WatchChange) -> (u64, (Vec<u8>, Option<Vec<u8>>)) {
     )
 }
 
+/// The next change of a stream, within 30 s.
+async fn next_change(
+    stream: &mut futures_util::stream::BoxStream<'static, Result<WatchChange, ClientError>>,
+) -> WatchChange {
+    tokio::time::timeout(Duration::from_secs(30), stream.next())
+        .await
+        .expect("a change within 30 s")
+        .expect("the watch goes on")
+        .expect("a change")
+}
+
 /// Collects changes from `stream` until one at `last` arrives, failing on a repeat.
 async fn collect_until(
     stream: &mut futures_util::stream::BoxStream<'static, Result<WatchChange, ClientError>>,
@@ -78,11 +89,7 @@ async fn collect_until(
     last: u64,
 ) {
     while seen.last_key_value().is_none_or(|(index, _)| *index < last) {
-        let change = tokio::time::timeout(Duration::from_secs(30), stream.next())
-            .await
-            .expect("a change within 30 s")
-            .expect("the watch goes on")
-            .expect("a change");
+        let change = next_change(stream).await;
         let (index, change) = as_tuple(change);
         assert!(
             seen.insert(index, change).is_none(),
@@ -270,11 +277,7 @@ async fn a_watch_from_before_the_horizon_is_refused_and_one_that_never_reads_fal
     let rest: Vec<u64> = written.iter().copied().filter(|i| *i >= at).collect();
     let mut got = Vec::new();
     while got.len() < rest.len() {
-        let change = tokio::time::timeout(Duration::from_secs(30), resumed.next())
-            .await
-            .expect("in time")
-            .expect("goes on")
-            .expect("a change");
+        let change = next_change(&mut resumed).await;
         got.push(change.index);
     }
     assert_eq!(got, rest);
@@ -286,6 +289,145 @@ async fn a_watch_from_before_the_horizon_is_refused_and_one_that_never_reads_fal
         .await
         .expect("the cluster serves on");
     outcome.expect("applied");
+    for node in nodes {
+        node.node.shutdown().await.expect("shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_takes_nothing_for_the_stall_limit_is_let_go_and_loses_nothing_watching_again()
+ {
+    let node = crate::support::start(iroh_raft::Start::Init).await;
+    let writer = client(&node).await;
+    let watcher = client(&node).await;
+    let mut stalled = watcher
+        .watch(WatchRequest::prefix("s/", None))
+        .await
+        .expect("watch opens");
+    // More than the stream's flow-control window holds, less than the watch's queue: the node
+    // blocks writing to it, and nothing falls behind.
+    let value = vec![1u8; 16 << 10];
+    let mut written = Vec::new();
+    for i in 0..400 {
+        let key = format!("s/{i}");
+        let (index, outcome) = writer
+            .write(encode(&Command::Put {
+                key: key.as_bytes(),
+                value: &value,
+            }))
+            .await
+            .expect("write");
+        outcome.expect("applied");
+        written.push(index);
+    }
+    tokio::time::sleep(iroh_raft::net::WATCH_STALL_LIMIT + Duration::from_secs(3)).await;
+    let mut delivered = Vec::new();
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(30), stalled.next()).await {
+            Ok(Ok(changes)) => delivered.extend(changes.iter().map(|c| c.index)),
+            Ok(Err(error)) => break error,
+            Err(_) => panic!("the stalled watch neither delivered nor ended"),
+        }
+    };
+    assert!(
+        matches!(&ended, ClientError::Connect(m) if m.contains("took nothing for 30 s")),
+        "{ended}"
+    );
+    // What arrived before the node let go (a reset may discard what was still in flight) is a
+    // prefix of what was written, and watching again from where it stopped loses nothing.
+    assert!(delivered.len() < written.len(), "{}", delivered.len());
+    assert_eq!(delivered, written[..delivered.len()]);
+    let resume_from = stalled.resume_from();
+    assert!(
+        ended
+            .to_string()
+            .contains(&format!("from index {resume_from}")),
+        "{ended}"
+    );
+    let mut again = watcher
+        .watch(WatchRequest::prefix("s/", Some(resume_from)))
+        .await
+        .expect("watch again")
+        .into_stream();
+    while delivered.len() < written.len() {
+        let change = next_change(&mut again).await;
+        delivered.push(change.index);
+    }
+    assert_eq!(delivered, written);
+    node.node.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_ends_its_watches_and_the_management_client_resumes_elsewhere() {
+    let nodes = cluster(3).await;
+    let leader = nodes[0].node.status().leader.expect("a leader");
+    let victim = nodes
+        .iter()
+        .position(|n| n.node.node_id() != leader)
+        .expect("a follower");
+    let victim_id = nodes[victim].node.node_id();
+    let others: Vec<_> = (0..3).filter(|i| *i != victim).collect();
+    // Served by the victim: it comes first in the list.
+    let manage = IrohRaftManagementClient::connect_with_key(
+        admin_key(),
+        std::iter::once(victim)
+            .chain(others.iter().copied())
+            .map(|i| nodes[i].node.addr())
+            .collect(),
+    )
+    .await
+    .expect("management client");
+    let mut followed = manage
+        .watch(WatchRequest::prefix("r/", None))
+        .await
+        .expect("watch opens");
+    let raw_client = client(&nodes[victim]).await;
+    let mut raw = raw_client
+        .watch(WatchRequest::prefix("r/", None))
+        .await
+        .expect("watch opens");
+    let writer = client(&nodes[others[0]]).await;
+    let (first, _) = writer
+        .write(encode(&Command::Put {
+            key: b"r/1",
+            value: b"a",
+        }))
+        .await
+        .expect("write");
+    let change = next_change(&mut followed).await;
+    assert_eq!(change.index, first);
+
+    IrohRaftManagementClient::connect_with_key(admin_key(), vec![nodes[others[0]].node.addr()])
+        .await
+        .expect("manage")
+        .remove_member(victim_id)
+        .await
+        .expect("remove the follower");
+    // The removed member says why the watch ended, once it knows.
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(30), raw.next())
+            .await
+            .expect("the removed member ends its watch in time")
+        {
+            Ok(_) => continue,
+            Err(error) => break error,
+        }
+    };
+    assert!(
+        matches!(ended, ClientError::WatchEnded(WatchEnd::Removed)),
+        "{ended:?}"
+    );
+    // The management client's watch goes on through another member, losing nothing.
+    let (second, _) = writer
+        .write(encode(&Command::Put {
+            key: b"r/2",
+            value: b"b",
+        }))
+        .await
+        .expect("write");
+    let change = next_change(&mut followed).await;
+    assert_eq!((change.index, &change.key[..]), (second, &b"r/2"[..]));
+    manage.close().await;
     for node in nodes {
         node.node.shutdown().await.expect("shutdown");
     }

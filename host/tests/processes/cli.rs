@@ -121,7 +121,7 @@ async fn kv_commands_exit_codes_json_and_sigterm() {
     let report: serde_json::Value =
         serde_json::from_str(&stdout(&bench)).expect("bench prints JSON");
     assert!(report["ops"].as_u64().expect("ops") > 0, "{report}");
-    assert_eq!(report["errors"], 0);
+    assert_eq!(report["errors"], 0, "{report}");
 
     // Plugins: the bundled list, and validation of a file by kind.
     let bundled = cli(&address, &["plugin", "bundled"]);
