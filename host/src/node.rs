@@ -10,6 +10,7 @@ mod backup_schedule;
 mod backups;
 mod config;
 mod consistency_check;
+mod deadlines;
 mod error;
 mod event_source;
 mod forward;

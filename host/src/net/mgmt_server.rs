@@ -74,6 +74,9 @@ pub trait ManagementService: Send + Sync + 'static {
 
     /// The largest request frame accepted now.
     fn max_frame(&self) -> usize;
+
+    /// Bumped whenever the access policy in effect changes: a watch is judged again then.
+    fn policy_generation(&self) -> u64;
 }
 
 /// How many plugin uploads one connection may have in flight: each buffers up to 16 MiB until it
@@ -194,8 +197,16 @@ impl<S: ManagementService> ManagementServer<S> {
                     };
                 }
                 Operation::Watch(request) => {
+                    let judged = Operation::Watch(request.clone());
                     return match self.service.watch(caller, request).await {
-                        Ok(watch) => stream_changes(id, watch, send, recv).await,
+                        Ok(watch) => {
+                            let asked = Asked {
+                                service: &*self.service,
+                                caller,
+                                operation: judged,
+                            };
+                            stream_changes(id, asked, watch, send, recv).await
+                        }
                         Err(error) => refuse(id, error, send).await,
                     };
                 }
@@ -301,6 +312,16 @@ async fn refuse(
     send.finish().map_err(|e| FrameError::Stream(e.to_string()))
 }
 
+/// How often a watch looks whether the access policy changed.
+const POLICY_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Who asked for a watch, what exactly, and who judges them.
+struct Asked<'a, S> {
+    service: &'a S,
+    caller: Caller,
+    operation: Operation,
+}
+
 /// The code a watch's stream is reset with when its watcher is let go for taking nothing.
 const WATCH_STALLED: u32 = 0x5741;
 
@@ -312,8 +333,9 @@ pub const WATCH_STALL_LIMIT: std::time::Duration = std::time::Duration::from_sec
 /// sends anything more) or the watch ends (a `WatchEnded` frame says why). A client that stops
 /// reading stalls only this stream: its queue fills and the watch ends as fallen behind; one that
 /// takes nothing for [`WATCH_STALL_LIMIT`] has its stream reset where it stands.
-async fn stream_changes(
+async fn stream_changes<S: ManagementService>(
     id: RequestId,
+    asked: Asked<'_, S>,
     mut watch: WatchFeed,
     mut send: SendStream,
     mut recv: RecvStream,
@@ -325,6 +347,8 @@ async fn stream_changes(
     write_frame(&mut send, encode_frame(&watching)?).await?;
     let closed = read_frame(&mut recv, 1024);
     tokio::pin!(closed);
+    let mut judged_under = asked.service.policy_generation();
+    let mut policy_check = tokio::time::interval(POLICY_RECHECK);
     loop {
         let frame = tokio::select! {
             _ = &mut closed => break,
@@ -333,6 +357,18 @@ async fn stream_changes(
                 Ok(Watched::End(end)) => ServerFrame::WatchEnded { id, end },
                 Err(error) => ServerFrame::Error(error),
             },
+            // A new policy judges the watch again: one that revokes the caller's read ends it.
+            _ = policy_check.tick() => {
+                let now = asked.service.policy_generation();
+                if now == judged_under {
+                    continue;
+                }
+                judged_under = now;
+                match asked.service.admit(&asked.caller, &asked.operation).await {
+                    Ok(()) => continue,
+                    Err(error) => ServerFrame::Error(error),
+                }
+            }
         };
         let last = !matches!(frame, ServerFrame::Changes { .. });
         // A stalled client must not keep the stream open once it went away.

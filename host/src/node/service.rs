@@ -31,11 +31,6 @@ use crate::watch::WatchFeed;
 
 type C = TypeConfig;
 
-/// How long most requests may take end to end, forwarding included.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long requests that wait for a member to catch up or a snapshot to finish may take.
-const LONG_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// A node's management service.
 pub(crate) struct NodeService {
     pub(crate) raft: SharedRaft<StateMachineStore>,
@@ -368,18 +363,6 @@ impl NodeService {
     }
 }
 
-fn timeout_for(operation: &Operation) -> Duration {
-    use Operation::*;
-    match operation {
-        AddMember { .. } | RemoveMember { .. } | UpdateMemberRole { .. } | TriggerSnapshot => {
-            LONG_REQUEST_TIMEOUT
-        }
-        PluginDeploy(_) | PluginRollback { .. } => LONG_REQUEST_TIMEOUT, // waits for `migrate`
-        CreateBackup { .. } | RestoreBackup { .. } => LONG_REQUEST_TIMEOUT,
-        _ => REQUEST_TIMEOUT,
-    }
-}
-
 impl ManagementService for NodeService {
     async fn admit(&self, caller: &Caller, operation: &Operation) -> Result<(), RequestError> {
         self.judge(caller, operation).await.map(drop)
@@ -399,7 +382,7 @@ impl ManagementService for NodeService {
                 return Err(error);
             }
         };
-        let timeout = timeout_for(&operation);
+        let timeout = super::deadlines::timeout_for(&operation);
         let work = async {
             loop {
                 let result = self.serve(caller, &operation).await;
@@ -445,5 +428,9 @@ impl ManagementService for NodeService {
 
     fn max_frame(&self) -> usize {
         self.max_frame.load(Ordering::Relaxed)
+    }
+
+    fn policy_generation(&self) -> u64 {
+        self.state_machine.policy_generation()
     }
 }

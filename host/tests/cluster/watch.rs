@@ -432,3 +432,74 @@ async fn a_removed_member_ends_its_watches_and_the_management_client_resumes_els
         node.node.shutdown().await.expect("shutdown");
     }
 }
+
+/// Deploys the bundled rbac policy granting `grants` (name, peer key, role).
+async fn deploy_rbac(admin: &Client, grants: &[(&str, &iroh::SecretKey, &str)]) {
+    let grants: Vec<_> = grants
+        .iter()
+        .map(|(name, key, role)| {
+            serde_json::json!({ "name": name, "peer": key.public().to_string(), "role": role })
+        })
+        .collect();
+    let config = serde_json::to_vec(&serde_json::json!({ "grants": grants })).expect("json");
+    admin
+        .deploy_plugin(
+            iroh_raft::proto::PluginKind::Policy,
+            Bytes::from_static(iroh_raft::bundled::RBAC),
+            "",
+            Bytes::from(config),
+            &mut |_, _| {},
+        )
+        .await
+        .expect("policy deploy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_that_revokes_the_watchers_read_ends_its_open_watch() {
+    let node = crate::support::start(iroh_raft::Start::Init).await;
+    let admin = client(&node).await;
+    let reader_key = iroh::SecretKey::from_bytes(&[0x5e; 32]);
+    deploy_rbac(
+        &admin,
+        &[
+            ("admin", &admin_key(), "admin"),
+            ("reader", &reader_key, "observer"),
+        ],
+    )
+    .await;
+    let reader = Client::connect_with_key(reader_key.clone(), node.node.addr())
+        .await
+        .expect("connect");
+    let mut watch = reader
+        .watch(WatchRequest::prefix("p/", None))
+        .await
+        .expect("an observer may watch");
+    let (index, _) = admin
+        .write(encode(&Command::Put {
+            key: b"p/1",
+            value: b"x",
+        }))
+        .await
+        .expect("write");
+    let changes = tokio::time::timeout(Duration::from_secs(30), watch.next())
+        .await
+        .expect("in time")
+        .expect("a change");
+    assert_eq!(changes[0].index, index);
+    // The reader's grant goes: its open watch ends, denied, within a few seconds.
+    deploy_rbac(&admin, &[("admin", &admin_key(), "admin")]).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(error) = watch.next().await {
+                return error;
+            }
+        }
+    })
+    .await
+    .expect("the watch ends once the policy changed");
+    assert!(
+        matches!(&ended, ClientError::Request(RequestError::Denied { operation, .. }) if operation == "data.read"),
+        "{ended:?}"
+    );
+    node.node.shutdown().await.expect("shutdown");
+}
