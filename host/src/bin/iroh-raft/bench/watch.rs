@@ -116,7 +116,7 @@ pub(super) async fn run(
 
 /// Reads what the stuck watch holds now, up to its end: what became of it.
 async fn outcome(stuck: &mut iroh_raft::WatchStream) -> &'static str {
-    let drained = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(3), async {
         loop {
             match stuck.next().await {
                 Ok(_) => continue,
