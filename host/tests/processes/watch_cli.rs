@@ -132,3 +132,74 @@ async fn the_watch_command_prints_changes_in_order_narrows_replays_and_refuses_w
     );
     drop(node);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_that_falls_behind_watches_again_from_where_it_stopped_and_loses_nothing() {
+    use std::io::Read;
+
+    let root = tempfile::tempdir().expect("temp dir");
+    let node = spawn(
+        &root.path().join("n1"),
+        free_port(),
+        &["--init".to_string()],
+    );
+    let address = format_node_address(&node.addr);
+    let first = index_of(&ok(&address, &["kv", "put", "start", "x", "-o", "json"]));
+    let total = 1200;
+    // Nobody reads its output for now: it blocks printing, stops reading the node, and its
+    // queue on the node fills.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args([
+            "watch",
+            "s/",
+            "--from",
+            &(first + 1).to_string(),
+            "--count",
+            &total.to_string(),
+        ])
+        .env("IROH_RAFT_NODE", &address)
+        .env("IROH_RAFT_KEY", admin_key_path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let writer =
+        iroh_raft::Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
+            .await
+            .expect("connect");
+    let value = "v".repeat(16 << 10);
+    let mut written = Vec::new();
+    for i in 0..total {
+        let (index, outcome) = writer
+            .write(crate::support::put(&format!("s/{i:04}"), &value))
+            .await
+            .expect("write");
+        outcome.expect("applied");
+        written.push(index);
+    }
+    writer.close().await;
+    // Now its output is read: every change, in order, once.
+    let mut stdout = String::new();
+    watch
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read");
+    let output = finish(watch);
+    assert!(output.status.success(), "{output:?}");
+    let printed: Vec<u64> = stdout
+        .lines()
+        .map(|line| {
+            line.split('\t')
+                .next()
+                .expect("index")
+                .parse()
+                .expect("a number")
+        })
+        .collect();
+    assert_eq!(printed, written);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("the watch fell behind at index"), "{said}");
+}
