@@ -503,3 +503,75 @@ async fn a_policy_that_revokes_the_watchers_read_ends_its_open_watch() {
     );
     node.node.shutdown().await.expect("shutdown");
 }
+
+/// Watch requests no CLI would send (an inverted range, an empty one, a 1 MiB key, indexes 0 and
+/// `u64::MAX`) and an out-of-range `watch_history`: each is answered, none stops the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_watch_requests_and_a_bad_watch_history_are_answered_and_the_node_serves_on() {
+    let node = crate::support::start(iroh_raft::Start::Init).await;
+    let c = client(&node).await;
+    let inverted = WatchRequest {
+        start: Bytes::from_static(b"z"),
+        end: Some(Bytes::from_static(b"a")),
+        from_index: None,
+    };
+    let empty = WatchRequest {
+        start: Bytes::new(),
+        end: Some(Bytes::new()),
+        from_index: Some(1),
+    };
+    let huge = WatchRequest::prefix(vec![b'k'; 1 << 20], None);
+    let future = WatchRequest::prefix("", Some(u64::MAX));
+    let mut open = Vec::new();
+    for request in [inverted, empty, huge, future] {
+        open.push(
+            c.watch(request)
+                .await
+                .expect("an odd watch is still a watch"),
+        );
+    }
+    match c.watch(WatchRequest::prefix("", Some(0))).await {
+        Err(ClientError::Request(RequestError::Compacted { requested: 0, .. })) => {}
+        other => panic!("index 0 is before any history: {other:?}"),
+    }
+    let mut config = configuration(&c).await;
+    config.watch_history = 10_000_001;
+    match c
+        .request(iroh_raft::proto::Operation::UpdateConfiguration { config })
+        .await
+    {
+        Err(ClientError::Request(RequestError::InvalidConfig { field, .. })) => {
+            assert_eq!(field, "watch_history");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // None of them sees a change outside what it asked for; a plain watch still works.
+    let mut plain = c
+        .watch(WatchRequest::prefix("", None))
+        .await
+        .expect("watch");
+    let (index, _) = c
+        .write(encode(&Command::Put {
+            key: b"after",
+            value: b"1",
+        }))
+        .await
+        .expect("the node serves on");
+    let changes = tokio::time::timeout(Duration::from_secs(30), plain.next())
+        .await
+        .expect("in time")
+        .expect("changes");
+    assert_eq!(
+        (changes[0].index, &changes[0].key[..]),
+        (index, &b"after"[..])
+    );
+    for watch in &mut open {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), watch.next())
+                .await
+                .is_err(),
+            "an odd watch saw a change it did not ask for"
+        );
+    }
+    node.node.shutdown().await.expect("shutdown");
+}

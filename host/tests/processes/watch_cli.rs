@@ -26,6 +26,26 @@ fn finish(mut child: std::process::Child) -> Output {
     child.wait_with_output().expect("output")
 }
 
+/// `iroh-raft watch PREFIX --from FROM --count COUNT` against `node`, its output piped.
+fn watch_process(node: &str, prefix: &str, from: u64, count: usize) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
+        .args([
+            "watch",
+            prefix,
+            "--from",
+            &from.to_string(),
+            "--count",
+            &count.to_string(),
+        ])
+        .env("IROH_RAFT_NODE", node)
+        .env("IROH_RAFT_KEY", admin_key_path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts")
+}
+
 fn ok(node: &str, args: &[&str]) -> String {
     let output = cli(node, args);
     assert!(output.status.success(), "{args:?}: {output:?}");
@@ -49,22 +69,7 @@ async fn the_watch_command_prints_changes_in_order_narrows_replays_and_refuses_w
     let first = index_of(&ok(&address, &["kv", "put", "app/0", "zero", "-o", "json"]));
 
     // A live watch from the next index, started before the writes it must print.
-    let live = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args([
-            "watch",
-            "app/",
-            "--from",
-            &(first + 1).to_string(),
-            "--count",
-            "3",
-        ])
-        .env("IROH_RAFT_NODE", &address)
-        .env("IROH_RAFT_KEY", admin_key_path())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch starts");
+    let live = watch_process(&address, "app/", first + 1, 3);
     let one = index_of(&ok(&address, &["kv", "put", "app/1", "one", "-o", "json"]));
     ok(&address, &["kv", "put", "elsewhere", "x"]);
     ok(&address, &["kv", "delete", "absent/key"]);
@@ -148,22 +153,7 @@ async fn a_watch_that_falls_behind_watches_again_from_where_it_stopped_and_loses
     let total = 1200;
     // Nobody reads its output for now: it blocks printing, stops reading the node, and its
     // queue on the node fills.
-    let mut watch = Command::new(env!("CARGO_BIN_EXE_iroh-raft"))
-        .args([
-            "watch",
-            "s/",
-            "--from",
-            &(first + 1).to_string(),
-            "--count",
-            &total.to_string(),
-        ])
-        .env("IROH_RAFT_NODE", &address)
-        .env("IROH_RAFT_KEY", admin_key_path())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch starts");
+    let mut watch = watch_process(&address, "s/", first + 1, total);
     let writer =
         iroh_raft::Client::connect_with_key(crate::support::admin_key(), node.addr.clone())
             .await
