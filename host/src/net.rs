@@ -1,5 +1,5 @@
 //! Sockets and streams: the iroh endpoint (no relays, no port mapping, no lookups), one server per
-//! ALPN (each counted by [`Counted`]), the `--metrics-http` listener, the raft RPC client, and frames read from and written to QUIC streams. What the frames
+//! ALPN (each counted by [`Counted`]), the `--metrics-http` listener, the raft RPC client with its injectable link faults, and frames read from and written to QUIC streams. What the frames
 //! say is `proto/`; what a node does with them is `node/`.
 
 mod address;
@@ -11,6 +11,7 @@ mod discovery_server;
 mod endpoint;
 mod error;
 mod frame;
+mod link_faults;
 mod metrics_http;
 mod metrics_server;
 mod mgmt_server;
@@ -27,6 +28,7 @@ pub use discovery_server::{DiscoveryServer, DiscoveryService};
 pub use endpoint::{bind_endpoint, load_or_create_secret_key};
 pub use error::NetError;
 pub use frame::{read_frame, write_frame};
+pub use link_faults::{InjectedFaults, LinkFault, LinkFaults};
 pub use metrics_http::{Exposition, serve_metrics_http};
 pub use metrics_server::{MetricsServer, MetricsService};
 pub use mgmt_server::{

@@ -83,6 +83,7 @@ pub struct Node {
     metrics_http: Option<std::net::SocketAddr>,
     /// The addresses peers and clients dial (the bound ones; each interface's for `0.0.0.0`).
     advertised: Vec<std::net::SocketAddr>,
+    link_faults: crate::net::LinkFaults,
 }
 
 impl Node {
@@ -142,7 +143,14 @@ impl Node {
             state_machine,
             metrics_http,
             advertised,
+            link_faults: config.link_faults.clone(),
         })
+    }
+
+    /// The faults injected into the raft messages this node sends (its configuration's
+    /// `link_faults`): a test cuts, slows or pauses links through them while the node runs.
+    pub fn link_faults(&self) -> &crate::net::LinkFaults {
+        &self.link_faults
     }
 
     /// Subscribes to this node's events.

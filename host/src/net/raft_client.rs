@@ -21,6 +21,7 @@ use openraft::raft::{
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use tokio::io::AsyncReadExt;
 
+use super::link_faults::{Fate, LinkFaults};
 use super::{read_frame, write_frame};
 use crate::metrics::NetworkCounters;
 
@@ -44,24 +45,27 @@ pub struct RaftNetwork {
     connections: PeerConnections,
     max_frame: Arc<AtomicUsize>,
     counters: Arc<NetworkCounters>,
+    faults: LinkFaults,
 }
 
 impl RaftNetwork {
     /// A network that dials peers from `endpoint`, keeping its connections in `connections`, and
     /// sends no append-entries batch of several entries in a frame over `max_frame` bytes (the
     /// node keeps it at `max_raft_frame`). Connections and RPC round trips are counted in
-    /// `counters`.
+    /// `counters`. Every request passes through `faults` first.
     pub(crate) fn new(
         endpoint: Endpoint,
         connections: PeerConnections,
         max_frame: Arc<AtomicUsize>,
         counters: Arc<NetworkCounters>,
+        faults: LinkFaults,
     ) -> Self {
         Self {
             endpoint,
             connections,
             max_frame,
             counters,
+            faults,
         }
     }
 }
@@ -75,6 +79,7 @@ impl RaftNetworkFactory<C> for RaftNetwork {
             connections: self.connections.clone(),
             max_frame: self.max_frame.clone(),
             counters: self.counters.clone(),
+            faults: self.faults.clone(),
             target,
             member: node.clone(),
         }
@@ -87,6 +92,7 @@ pub struct PeerClient {
     connections: PeerConnections,
     max_frame: Arc<AtomicUsize>,
     counters: Arc<NetworkCounters>,
+    faults: LinkFaults,
     target: u64,
     member: Member,
 }
@@ -139,6 +145,10 @@ impl PeerClient {
         // The connection this RPC runs on, once it has one: what the guard forgets.
         let used = std::sync::OnceLock::new();
         let exchange = async {
+            if self.faults.send_to(&self.member.endpoint_key).await == Fate::Lost {
+                // Lost on the way: no answer comes, and the deadline below ends the wait.
+                std::future::pending::<()>().await;
+            }
             let connection = self.connection().await?;
             let _ = used.set(connection.clone());
             let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {
@@ -227,6 +237,11 @@ impl RaftNetworkV2<C> for PeerClient {
         S: Stream<Item = AppendEntriesRequest<C>> + openraft::OptionalSend + Unpin + 'static,
     {
         Box::pin(async move {
+            if self.faults.send_to(&self.member.endpoint_key).await == Fate::Lost {
+                return Err(RPCError::Network(network(
+                    "the append stream's opening frame was lost (an injected link fault)",
+                )));
+            }
             let connection = self.connection().await?;
             let (mut send, recv) = connection.open_bi().await.map_err(|e| {
                 self.forget(&connection);
@@ -246,6 +261,7 @@ impl RaftNetworkV2<C> for PeerClient {
                 send,
                 self.max_frame.clone(),
                 sent.clone(),
+                (self.faults.clone(), self.member.endpoint_key),
             ));
             let (connections, key) = (self.connections.clone(), self.member.endpoint_key);
             let streamed_on = connection.clone();
@@ -334,6 +350,11 @@ impl RaftNetworkV2<C> for PeerClient {
     ) -> Result<SnapshotResponse<C>, StreamingError<C>> {
         let used = std::sync::OnceLock::new();
         let transfer = async {
+            if self.faults.send_to(&self.member.endpoint_key).await == Fate::Lost {
+                return Err(StreamingError::Unreachable(Unreachable::from_string(
+                    "the snapshot's opening frame was lost (an injected link fault)",
+                )));
+            }
             let connection = self.connection().await?;
             let _ = used.set(connection.clone());
             let (mut send, mut recv) = connection.open_bi().await.map_err(|e| {

@@ -15,6 +15,7 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use tokio::io::AsyncWriteExt;
 
 use super::admission::{Admission, membership_id};
+use super::link_faults::{Fate, LinkFaults, never_answer};
 use super::{read_frame, write_frame};
 use crate::proto::raft_rpc::{RaftReply, RaftRequest};
 use crate::proto::{FrameError, TypeConfig, alpn, decode_body, encode_frame};
@@ -30,6 +31,8 @@ pub struct RaftServer<SM: RaftStateMachine<C>> {
     raft: SharedRaft<SM>,
     admission: Admission,
     incoming_snapshots: PathBuf,
+    /// What becomes of the replies this node sends (see `link_faults.rs`).
+    faults: LinkFaults,
 }
 
 impl<SM: RaftStateMachine<C>> std::fmt::Debug for RaftServer<SM> {
@@ -46,6 +49,7 @@ impl<SM: RaftStateMachine<C>> Clone for RaftServer<SM> {
             raft: self.raft.clone(),
             admission: self.admission.clone(),
             incoming_snapshots: self.incoming_snapshots.clone(),
+            faults: self.faults.clone(),
         }
     }
 }
@@ -56,15 +60,27 @@ where
 {
     /// A server for `raft`; snapshots being received are written under `incoming_snapshots`.
     pub fn new(raft: Raft<C, SM>, admission: Admission, incoming_snapshots: PathBuf) -> Self {
-        Self::shared(SharedRaft::new(raft), admission, incoming_snapshots)
+        Self::shared(
+            SharedRaft::new(raft),
+            admission,
+            incoming_snapshots,
+            LinkFaults::default(),
+        )
     }
 
-    /// A server for whichever core `raft` holds when each request arrives.
-    pub fn shared(raft: SharedRaft<SM>, admission: Admission, incoming_snapshots: PathBuf) -> Self {
+    /// A server for whichever core `raft` holds when each request arrives, whose replies pass
+    /// through `faults`.
+    pub fn shared(
+        raft: SharedRaft<SM>,
+        admission: Admission,
+        incoming_snapshots: PathBuf,
+        faults: LinkFaults,
+    ) -> Self {
         Self {
             raft,
             admission,
             incoming_snapshots,
+            faults,
         }
     }
 
@@ -72,6 +88,7 @@ where
         self,
         mut send: SendStream,
         mut recv: RecvStream,
+        peer: [u8; 32],
     ) -> Result<(), FrameError> {
         let first = match read_frame(&mut recv, alpn::RAFT_FRAME_CEILING).await {
             Ok(Some(first)) => first,
@@ -89,6 +106,8 @@ where
                 return Err(error);
             }
         };
+        // A paused node handles nothing until it resumes.
+        self.faults.unpaused().await;
         let response = match request {
             RaftRequest::Vote(rpc) => self
                 .raft
@@ -118,7 +137,7 @@ where
                 .await
                 .map(RaftReply::TransferLeader)
                 .map_err(|e| e.to_string()),
-            RaftRequest::StreamAppend => return self.serve_append_stream(send, recv).await,
+            RaftRequest::StreamAppend => return self.serve_append_stream(send, recv, peer).await,
             RaftRequest::Snapshot { vote, meta } => match self.receive_snapshot(&mut recv).await {
                 Ok(file) => self
                     .raft
@@ -136,6 +155,10 @@ where
                 Err(error) => Err(format!("snapshot transfer failed: {error}")),
             },
         };
+        if self.faults.send_to(&peer).await == Fate::Lost {
+            never_answer(&mut send).await;
+            return Ok(());
+        }
         reply(&mut send, &response.unwrap_or_else(RaftReply::Refused)).await?;
         send.finish().map_err(|e| FrameError::Stream(e.to_string()))
     }
@@ -146,11 +169,14 @@ where
         self,
         mut send: SendStream,
         mut recv: RecvStream,
+        peer: [u8; 32],
     ) -> Result<(), FrameError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<AppendEntriesRequest<C>>(64);
+        let faults = self.faults.clone();
         let mut reader = tokio::spawn(async move {
             while let Some(body) = read_frame(&mut recv, alpn::RAFT_FRAME_CEILING).await? {
                 let request = decode_body::<AppendEntriesRequest<C>>(&body)?;
+                faults.unpaused().await;
                 if tx.send(request).await.is_err() {
                     break;
                 }
@@ -161,6 +187,12 @@ where
         let mut results = std::pin::pin!(raft.stream_append(tokio_stream(rx)));
         let mut stopped = false;
         while let Some(result) = results.next().await {
+            if self.faults.send_to(&peer).await == Fate::Lost {
+                // A lost reply on an ordered stream: the stream can never deliver the rest.
+                reader.abort();
+                let _ = send.reset(0u32.into());
+                return Ok(());
+            }
             match result {
                 Ok(result) => {
                     stopped = result.is_err();
@@ -314,7 +346,7 @@ where
             };
             let server = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = server.serve_stream(send, recv).await {
+                if let Err(error) = server.serve_stream(send, recv, peer).await {
                     tracing::debug!("raft stream ended with an error: {error}");
                 }
             });

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::net::LinkFaults;
 use crate::proto::{ClusterConfig, PluginLimits};
 
 /// How a node runs.
@@ -42,6 +43,10 @@ pub struct NodeConfig {
     /// The directory this node's backup handler keeps backups in (`--backup-dir`): the handler
     /// reaches nothing outside it. `None`: backups are refused on this node.
     pub backup_dir: Option<PathBuf>,
+    /// Faults injected into the raft messages this node sends, for tests of lost, delayed and
+    /// cut links and of a paused node (see [`LinkFaults`]). None by default; keep a clone to
+    /// change them while the node runs.
+    pub link_faults: LinkFaults,
 }
 
 /// The access policy a new cluster starts with.
@@ -79,6 +84,7 @@ impl NodeConfig {
             root_identities: Vec::new(),
             metrics_http: None,
             backup_dir: None,
+            link_faults: LinkFaults::default(),
         }
     }
 

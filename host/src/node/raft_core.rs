@@ -10,7 +10,7 @@ use iroh::Endpoint;
 use openraft::Raft;
 
 use super::NodeError;
-use crate::net::{PeerConnections, RaftNetwork};
+use crate::net::{LinkFaults, PeerConnections, RaftNetwork};
 use crate::proto::{ClusterConfig, TypeConfig};
 use crate::raft::{FjallLogStore, SharedRaft, StateMachineStore};
 
@@ -29,6 +29,8 @@ pub(crate) struct CoreFactory {
     /// sends its first heartbeats over them instead of dialling every peer again, which made
     /// those heartbeats miss their deadline.
     pub(crate) connections: PeerConnections,
+    /// The faults injected into this node's raft messages (none unless a test sets some).
+    pub(crate) faults: LinkFaults,
 }
 
 impl CoreFactory {
@@ -45,6 +47,7 @@ impl CoreFactory {
                 self.connections.clone(),
                 self.log.append_budget().max_frame(),
                 self.network.clone(),
+                self.faults.clone(),
             ),
             self.log.clone(),
             self.state_machine.clone(),

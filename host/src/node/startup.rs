@@ -177,6 +177,7 @@ pub(crate) async fn storage(
         state_machine: state_machine.clone(),
         network: network.clone(),
         connections: Default::default(),
+        faults: config.link_faults.clone(),
     };
     let raft = SharedRaft::new(factory.start(&cluster_config).await?);
     Ok(Storage {
@@ -275,7 +276,12 @@ pub(crate) fn serve(
         removal: removal.clone(),
         service: service.clone(),
     });
-    let raft_server = RaftServer::shared(shared.clone(), admission, dir.join("incoming"));
+    let raft_server = RaftServer::shared(
+        shared.clone(),
+        admission,
+        dir.join("incoming"),
+        config.link_faults.clone(),
+    );
     let router = Router::builder(endpoint.clone())
         .accept(
             alpn::RAFT,

@@ -27,6 +27,16 @@ pub(crate) fn config(dir: &std::path::Path) -> NodeConfig {
     // Quick elections for tests on a loaded two-core machine.
     config.heartbeat = Duration::from_millis(50);
     config.election_timeout = (Duration::from_millis(300), Duration::from_millis(600));
+    // Each node draws its message losses from a seed of its own, derived from `IROH_RAFT_SEED`
+    // when it is set, so a run's losses replay with it.
+    static NODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = std::env::var("IROH_RAFT_SEED")
+        .ok()
+        .and_then(|seed| seed.parse::<u64>().ok())
+        .unwrap_or(1);
+    let number = NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    config.link_faults =
+        iroh_raft::net::LinkFaults::seeded(base ^ number.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     config
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::{Stream, StreamExt};
 use openraft::raft::AppendEntriesRequest;
 
+use crate::net::link_faults::{Fate, LinkFaults};
 use crate::net::write_frame;
 use crate::proto::{TypeConfig, encode_frame};
 
@@ -37,12 +38,15 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Writes each append request as a frame until the input ends or the stream breaks.
+/// Writes each append request as a frame until the input ends or the stream breaks. Each passes
+/// through the link faults towards the peer (`faults`, with the peer's endpoint key) first: one
+/// lost breaks the stream, as a lost segment would on an ordered stream that can never repair it.
 pub(super) async fn forward_appends<S>(
     mut input: S,
     mut send: iroh::endpoint::SendStream,
     max_frame: Arc<AtomicUsize>,
     sent: Sent,
+    (faults, peer): (LinkFaults, [u8; 32]),
 ) where
     S: Stream<Item = AppendEntriesRequest<C>> + Unpin,
 {
@@ -55,7 +59,12 @@ pub(super) async fn forward_appends<S>(
             tracing::error!("append stream stopped: {error}");
             break;
         }
+        // Stamped first, so a delay the faults add shows in the round trip.
         lock(&sent).push_back(std::time::Instant::now());
+        if faults.send_to(&peer).await == Fate::Lost {
+            let _ = send.reset(0u32.into());
+            return;
+        }
         if write_frame(&mut send, frame).await.is_err() {
             return;
         }

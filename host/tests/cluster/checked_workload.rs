@@ -1,0 +1,393 @@
+//! The checked workload every fault scenario runs (issue 15): concurrent clients, each with a write
+//! session of its own, put, compare-and-swap and read (at one consistency) a few registers of the
+//! kv plugin, increment a counter by compare-and-swap, and put keys of their own that must all
+//! survive. When the run ends, [`Outcome::verify`] checks:
+//! - the whole register history is linearizable (`linearizability.rs`; an operation whose answer
+//!   never came "maybe happened");
+//! - every acknowledged put of a client's own keys is present, on every replica;
+//! - the counter counts each acknowledged increment once: no increment applied twice or lost
+//!   (the increments whose answer never came may or may not count);
+//! - every replica holds the same registers and counter, and the members' state hashes agree at
+//!   one index.
+//!
+//! The operation mix comes from a seed (`IROH_RAFT_SEED=N` replays it; the cluster's timing is the
+//! machine's).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use iroh_raft::proto::Consistency;
+use iroh_raft::{Client, IrohRaftManagementClient};
+use iroh_raft_kv_types::{Command, Query, QueryResponse, Response};
+
+use crate::linearizability::{Input, Operation, Output, check};
+use crate::support::{TestNode, admin_key, client, wait_for};
+
+/// The registers the history is checked over.
+pub(crate) const REGISTERS: [&[u8]; 3] = [b"lin/a", b"lin/b", b"lin/c"];
+/// The counter: incremented by compare-and-swap, its history checked too.
+const COUNTER: &[u8] = b"lin/count";
+/// How long one operation may take before the client counts it unanswered.
+const OPERATION_LIMIT: Duration = Duration::from_secs(30);
+
+/// xorshift64*: the operation mix, replayable from the seed.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `[low, high)`.
+    pub(crate) fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low).max(1)
+    }
+}
+
+/// The run's seed: `IROH_RAFT_SEED`, or one from the clock; printed so a failure replays.
+pub(crate) fn seed() -> u64 {
+    let seed = std::env::var("IROH_RAFT_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |t| t.as_nanos() as u64)
+                | 1
+        });
+    println!("IROH_RAFT_SEED={seed}");
+    seed
+}
+
+/// What one client saw besides its register operations.
+#[derive(Default)]
+struct Tally {
+    /// Its own keys whose put was acknowledged, with the value.
+    acknowledged: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Counter increments acknowledged as swapped, and those never answered.
+    increments: u64,
+    unanswered_increments: u64,
+}
+
+/// Clients running against a cluster.
+pub(crate) struct Workload {
+    history: Arc<Mutex<Vec<Operation>>>,
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
+    start: Instant,
+    seed: u64,
+}
+
+/// A finished run: what the clients saw.
+pub(crate) struct Outcome {
+    pub(crate) history: Vec<Operation>,
+    acknowledged: Vec<(Vec<u8>, Vec<u8>)>,
+    increments: u64,
+    unanswered_increments: u64,
+    seed: u64,
+}
+
+impl Workload {
+    /// Starts `clients` clients, client `n` talking to `targets[n % len]`, for `run`, reading at
+    /// `consistency`.
+    pub(crate) async fn start(
+        targets: &[&TestNode],
+        clients: usize,
+        run: Duration,
+        consistency: Consistency,
+        seed: u64,
+    ) -> Self {
+        let history = Arc::new(Mutex::new(Vec::<Operation>::new()));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for number in 0..clients {
+            // A session keeps the answers of its last 16 writes: two tasks sharing one could push
+            // a retried write out of that window, so each client has its own.
+            let client = client(targets[number % targets.len()]).await;
+            let rng =
+                Rng(seed.wrapping_add((number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+            let runner = Runner {
+                client,
+                number,
+                rng,
+                history: history.clone(),
+                start,
+                consistency,
+            };
+            tasks.push(tokio::spawn(runner.run(run)));
+        }
+        Self {
+            history,
+            tasks,
+            start,
+            seed,
+        }
+    }
+
+    /// Nanoseconds since the run started, on the clients' clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Waits for every client to end its run.
+    pub(crate) async fn finish(self) -> Outcome {
+        let mut outcome = Outcome {
+            history: Vec::new(),
+            acknowledged: Vec::new(),
+            increments: 0,
+            unanswered_increments: 0,
+            seed: self.seed,
+        };
+        for task in self.tasks {
+            let tally = tokio::time::timeout(OPERATION_LIMIT * 3, task)
+                .await
+                .expect("the clients finished in time")
+                .expect("a client task");
+            outcome.acknowledged.extend(tally.acknowledged);
+            outcome.increments += tally.increments;
+            outcome.unanswered_increments += tally.unanswered_increments;
+        }
+        outcome.history = self.history.lock().expect("history").clone();
+        outcome
+    }
+}
+
+impl Outcome {
+    /// Operations answered (not "maybe happened") that were invoked after `at`.
+    pub(crate) fn answered_writes_after(&self, at: u64) -> usize {
+        self.history
+            .iter()
+            .filter(|op| op.output != Output::Unknown && op.invoked > at)
+            .filter(|op| !matches!(op.input, Input::Get))
+            .count()
+    }
+
+    /// Every check of the module documentation, against the `nodes` still in the cluster.
+    pub(crate) async fn verify(&self, name: &str, nodes: &[&TestNode]) {
+        let answered = self
+            .history
+            .iter()
+            .filter(|op| op.output != Output::Unknown)
+            .count();
+        println!(
+            "{name}: {} register operations ({answered} answered), {} own keys acknowledged, {} \
+             increments acknowledged and {} unanswered",
+            self.history.len(),
+            self.acknowledged.len(),
+            self.increments,
+            self.unanswered_increments,
+        );
+        if let Err(violation) = check(&self.history) {
+            panic!(
+                "{name}: not linearizable (IROH_RAFT_SEED={}):\n{violation}",
+                self.seed
+            );
+        }
+        wait_for(
+            Duration::from_secs(60),
+            "the replicas to apply the same index",
+            || {
+                let applied = nodes[0].node.status().applied;
+                nodes.iter().all(|n| n.node.status().applied == applied)
+            },
+        )
+        .await;
+        let mut registers = Vec::new();
+        for node in nodes {
+            let reader = client(node).await;
+            for (key, value) in &self.acknowledged {
+                assert_eq!(
+                    stale_get(&reader, key).await.as_ref(),
+                    Some(value),
+                    "{name}: node {} lost the acknowledged put of {}",
+                    node.node.node_id(),
+                    String::from_utf8_lossy(key)
+                );
+            }
+            let count = stale_get(&reader, COUNTER).await.map_or(0, |v| {
+                String::from_utf8_lossy(&v).parse::<u64>().expect("a count")
+            });
+            assert!(
+                (self.increments..=self.increments + self.unanswered_increments).contains(&count),
+                "{name}: node {} counts {count}, but {} increments were acknowledged and {} \
+                 unanswered: an increment was lost or applied twice",
+                node.node.node_id(),
+                self.increments,
+                self.unanswered_increments
+            );
+            let mut held = vec![count.to_string().into_bytes()];
+            for key in REGISTERS {
+                held.push(stale_get(&reader, key).await.unwrap_or_default());
+            }
+            registers.push(held);
+            reader.close().await;
+        }
+        assert!(
+            registers.windows(2).all(|pair| pair[0] == pair[1]),
+            "{name}: the replicas disagree on the registers: {registers:?}"
+        );
+        let manage = IrohRaftManagementClient::connect_with_key(
+            admin_key(),
+            nodes.iter().map(|n| n.node.addr()).collect(),
+        )
+        .await
+        .expect("management client connects");
+        let report = manage.check_consistency().await.expect("consistency check");
+        assert!(
+            report.consistent(),
+            "{name}: the state hashes disagree: {report:?}"
+        );
+        manage.close().await;
+    }
+}
+
+async fn stale_get(client: &Client, key: &[u8]) -> Option<Vec<u8>> {
+    let query = Bytes::from(postcard::to_allocvec(&Query::Get { key }).expect("encode"));
+    let answer = client
+        .read(query, Consistency::Stale)
+        .await
+        .expect("a stale read")
+        .expect("the query runs");
+    match postcard::from_bytes(&answer).expect("decode") {
+        QueryResponse::Value(value) => value,
+        other => panic!("a get answered {other:?}"),
+    }
+}
+
+fn encode(command: &Command<'_>) -> Bytes {
+    Bytes::from(postcard::to_allocvec(command).expect("encode"))
+}
+
+/// One client's loop.
+struct Runner {
+    client: Client,
+    number: usize,
+    rng: Rng,
+    history: Arc<Mutex<Vec<Operation>>>,
+    start: Instant,
+    consistency: Consistency,
+}
+
+impl Runner {
+    async fn run(mut self, run: Duration) -> Tally {
+        let mut tally = Tally::default();
+        let mut last_seen: Vec<Option<Vec<u8>>> = vec![None; REGISTERS.len() + 1];
+        let mut written = 0u64;
+        while self.start.elapsed() < run {
+            written += 1;
+            let fresh = format!("c{}-{written}", self.number).into_bytes();
+            let choice = self.rng.next() % 12;
+            if choice == 11 {
+                // A key of its own, which must survive whatever happens.
+                let key = format!("own/{}/{written}", self.number).into_bytes();
+                let command = Command::Put {
+                    key: &key,
+                    value: &fresh,
+                };
+                if let Ok(Ok((_, Ok(_)))) =
+                    tokio::time::timeout(OPERATION_LIMIT, self.client.write(encode(&command))).await
+                {
+                    tally.acknowledged.push((key, fresh));
+                }
+                continue;
+            }
+            let (slot, key, input) = if choice == 10 {
+                // An increment of the counter from the count last seen.
+                let seen = last_seen[REGISTERS.len()].clone();
+                let next = seen.as_deref().map_or(0, |v| {
+                    String::from_utf8_lossy(v).parse::<u64>().expect("count")
+                }) + 1;
+                let input = Input::Cas {
+                    expected: seen,
+                    new: next.to_string().into_bytes(),
+                };
+                (REGISTERS.len(), COUNTER, input)
+            } else {
+                let slot = (self.rng.next() % REGISTERS.len() as u64) as usize;
+                let input = match choice {
+                    0..=3 => Input::Get,
+                    4..=6 => Input::Put(fresh),
+                    _ => Input::Cas {
+                        expected: last_seen[slot].clone(),
+                        new: fresh,
+                    },
+                };
+                (slot, REGISTERS[slot], input)
+            };
+            let invoked = self.start.elapsed().as_nanos() as u64;
+            let output = tokio::time::timeout(OPERATION_LIMIT, self.one(key, &input))
+                .await
+                .unwrap_or(Output::Unknown);
+            let completed = self.start.elapsed().as_nanos() as u64;
+            match &output {
+                Output::Value(value) | Output::Cas { current: value, .. } => {
+                    last_seen[slot] = value.clone()
+                }
+                _ => {}
+            }
+            if key == COUNTER {
+                match &output {
+                    Output::Cas { swapped: true, .. } => tally.increments += 1,
+                    Output::Unknown => tally.unanswered_increments += 1,
+                    _ => {}
+                }
+                if output == Output::Unknown {
+                    // Learn the count again (a failed increment answers it) before counting on it.
+                    last_seen[slot] = None;
+                }
+            }
+            self.history.lock().expect("history").push(Operation {
+                client: self.number,
+                key: key.to_vec(),
+                input,
+                output,
+                invoked,
+                completed,
+            });
+        }
+        self.client.close().await;
+        tally
+    }
+
+    /// One register operation, as the client saw it.
+    async fn one(&self, key: &[u8], input: &Input) -> Output {
+        match input {
+            Input::Get => {
+                let query =
+                    Bytes::from(postcard::to_allocvec(&Query::Get { key }).expect("encode"));
+                match self.client.read(query, self.consistency).await {
+                    Ok(Ok(answer)) => match postcard::from_bytes(&answer).expect("decode") {
+                        QueryResponse::Value(value) => Output::Value(value),
+                        other => panic!("a get answered {other:?}"),
+                    },
+                    // A read that failed observed nothing.
+                    _ => Output::Unknown,
+                }
+            }
+            Input::Put(value) | Input::Cas { new: value, .. } => {
+                let command = match input {
+                    Input::Cas { expected, .. } => Command::Cas {
+                        key,
+                        expected: expected.as_deref(),
+                        new: Some(value),
+                    },
+                    _ => Command::Put { key, value },
+                };
+                match self.client.write(encode(&command)).await {
+                    Ok((_, Ok(answer))) => match postcard::from_bytes(&answer).expect("decode") {
+                        Response::Written => Output::Written,
+                        Response::Cas { swapped, current } => Output::Cas { swapped, current },
+                        other => panic!("a write answered {other:?}"),
+                    },
+                    Ok((_, Err(error))) => panic!("the kv plugin refused a valid command: {error}"),
+                    // The client gave up on it (it retries with its session for a while first):
+                    // it may or may not have been applied.
+                    Err(_) => Output::Unknown,
+                }
+            }
+        }
+    }
+}
