@@ -34,6 +34,7 @@ pub use metrics_server::{MetricsServer, MetricsService};
 pub use mgmt_server::{
     Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService, WATCH_STALL_LIMIT,
 };
+pub use plugin_upload::Upload;
 pub(crate) use raft_client::PeerConnections;
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{NOT_A_MEMBER, RaftServer};

@@ -11,6 +11,7 @@ mod backups;
 mod config;
 mod consistency_check;
 mod deadlines;
+mod disk_space;
 mod error;
 mod event_source;
 mod forward;
@@ -84,6 +85,8 @@ pub struct Node {
     /// The addresses peers and clients dial (the bound ones; each interface's for `0.0.0.0`).
     advertised: Vec<std::net::SocketAddr>,
     link_faults: crate::net::LinkFaults,
+    /// The data directory: a fatal error looks at the disk holding it (`node/disk_space.rs`).
+    data_dir: std::path::PathBuf,
 }
 
 impl Node {
@@ -144,6 +147,7 @@ impl Node {
             metrics_http,
             advertised,
             link_faults: config.link_faults.clone(),
+            data_dir: dir,
         })
     }
 
@@ -223,8 +227,11 @@ impl Node {
                     // Shut down on purpose, or replaced: look at the core in use now.
                     Err(openraft::errors::Fatal::Stopped) => break,
                     Err(fatal) => {
+                        let reason = fatal.to_string();
+                        let free = disk_space::free_bytes(&self.data_dir);
+                        let hint = disk_space::hint(&reason, free, &self.data_dir);
                         return NodeError::Fatal {
-                            reason: fatal.to_string(),
+                            reason: format!("{reason}{hint}"),
                         };
                     }
                 }

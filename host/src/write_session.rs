@@ -57,8 +57,16 @@ impl WriteSession {
     pub(crate) async fn begin(&self) -> InFlight<'_> {
         // The semaphore is never closed, so acquiring only waits.
         let slot = self.slots.acquire().await.ok();
-        let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(seq);
+        // Numbered and marked in flight under one lock: numbered first and marked after, a
+        // concurrent write's `tag` could slip between and say every number below its own was
+        // answered, and the cluster then refused this write as "already answered" without
+        // applying it (a bench with two workers on one connection hit it).
+        let seq = {
+            let mut in_flight = self.lock();
+            let seq = self.next.fetch_add(1, Ordering::Relaxed);
+            in_flight.insert(seq);
+            seq
+        };
         InFlight {
             session: self,
             seq,
@@ -179,6 +187,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bug_a_write_numbered_but_not_yet_in_flight_was_acked_by_a_concurrent_tag() {
+        let session = std::sync::Arc::new(WriteSession::new());
+        let held = session.lock();
+        let beginner = {
+            let session = session.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async { session.begin().await.tag().seq })
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        // While the in-flight set is locked (as a concurrent `tag` holds it), no number is
+        // handed out: a number exists only together with its place in the set.
+        assert_eq!(session.next.load(Ordering::Relaxed), 1);
+        drop(held);
+        assert_eq!(beginner.join().unwrap(), 1);
+    }
 
     #[tokio::test]
     async fn writes_are_numbered_and_acked_below_the_oldest_in_flight() {

@@ -26,6 +26,28 @@ mod tests {
         assert_eq!(got, vec![&b"ab"[..], &b""[..], &b"cde"[..]]);
     }
 
+    proptest::proptest! {
+        /// Any lengths split the buffer into entries of those lengths, back to back, stopping
+        /// only at the first length that overruns it (the fuzz target `packed_batch` runs the
+        /// same property far longer).
+        #[test]
+        fn entries_lie_back_to_back_inside_the_buffer(
+            lens in proptest::collection::vec(0u32..96, 0..16),
+            payloads in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let got: Vec<&[u8]> = entries(&lens, &payloads).collect();
+            let mut offset = 0;
+            for (entry, len) in got.iter().zip(&lens) {
+                proptest::prop_assert_eq!(entry.len(), *len as usize);
+                proptest::prop_assert_eq!(*entry, &payloads[offset..offset + entry.len()]);
+                offset += entry.len();
+            }
+            if got.len() < lens.len() {
+                proptest::prop_assert!(lens[got.len()] as usize > payloads.len() - offset);
+            }
+        }
+    }
+
     #[test]
     fn entries_stop_at_an_overrun_instead_of_panicking() {
         let got: Vec<&[u8]> = entries(&[2, 9, 1], b"abcde").collect();

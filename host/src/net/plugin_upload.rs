@@ -9,7 +9,7 @@ use crate::proto::{MAX_PLUGIN_BYTES, RequestError, RequestId};
 
 /// An upload in progress.
 #[derive(Debug)]
-pub(crate) struct Upload {
+pub struct Upload {
     id: RequestId,
     size: usize,
     sha256: [u8; 32],
@@ -18,7 +18,7 @@ pub(crate) struct Upload {
 
 impl Upload {
     /// Starts receiving `size` bytes hashing to `sha256` for request `id`.
-    pub(crate) fn start(id: RequestId, size: u64, sha256: [u8; 32]) -> Result<Self, RequestError> {
+    pub fn start(id: RequestId, size: u64, sha256: [u8; 32]) -> Result<Self, RequestError> {
         let size = usize::try_from(size)
             .ok()
             .filter(|size| *size <= MAX_PLUGIN_BYTES)
@@ -35,12 +35,12 @@ impl Upload {
     }
 
     /// Whether every announced byte has arrived.
-    pub(crate) fn is_complete(&self) -> bool {
+    pub fn is_complete(&self) -> bool {
         self.received.len() == self.size
     }
 
     /// Adds a chunk of request `id`.
-    pub(crate) fn push(&mut self, id: RequestId, data: &[u8]) -> Result<(), RequestError> {
+    pub fn push(&mut self, id: RequestId, data: &[u8]) -> Result<(), RequestError> {
         if id != self.id {
             return Err(RequestError::Malformed(
                 "a chunk of another request arrived in the middle of an upload".into(),
@@ -57,7 +57,7 @@ impl Upload {
     }
 
     /// The uploaded bytes, once complete and matching the announced hash.
-    pub(crate) fn finish(self) -> Result<Bytes, RequestError> {
+    pub fn finish(self) -> Result<Bytes, RequestError> {
         if !self.is_complete() {
             return Err(RequestError::Malformed(format!(
                 "the upload ended after {} of {} bytes",

@@ -54,3 +54,31 @@ pub enum RaftReply {
     /// The receiver could not serve the request; the text says why.
     Refused(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{decode_body, encode_frame};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes a peer sends on `iroh-raft/0` decode to a request or a reply that encodes
+        /// back to the same bytes, or are an error; never a panic (the fuzz target `raft_frames`
+        /// runs the same property far longer).
+        #[test]
+        fn garbage_never_panics_and_what_decodes_round_trips(
+            bytes in proptest::collection::vec(any::<u8>(), 0..1024)
+        ) {
+            if let Ok(request) = decode_body::<RaftRequest>(&bytes) {
+                let encoded = encode_frame(&request).unwrap();
+                let again = decode_body::<RaftRequest>(&encoded[4..]).unwrap();
+                prop_assert_eq!(encode_frame(&again).unwrap(), encoded);
+            }
+            if let Ok(reply) = decode_body::<RaftReply>(&bytes) {
+                let encoded = encode_frame(&reply).unwrap();
+                let again = decode_body::<RaftReply>(&encoded[4..]).unwrap();
+                prop_assert_eq!(encode_frame(&again).unwrap(), encoded);
+            }
+        }
+    }
+}

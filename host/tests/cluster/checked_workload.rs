@@ -12,17 +12,22 @@
 //!
 //! The operation mix comes from a seed (`IROH_RAFT_SEED=N` replays it; the cluster's timing is the
 //! machine's).
+//!
+//! It speaks to the nodes only by address, so it runs against in-process nodes (the `cluster`
+//! binary) and node processes in network namespaces (the `netns` binary, which includes this file)
+//! alike.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use iroh::EndpointAddr;
 use iroh_raft::proto::Consistency;
 use iroh_raft::{Client, IrohRaftManagementClient};
 use iroh_raft_kv_types::{Command, Query, QueryResponse, Response};
 
 use crate::linearizability::{Input, Operation, Output, check};
-use crate::support::{TestNode, admin_key, client, wait_for};
+use crate::support::admin_key;
 
 /// The registers the history is checked over.
 pub(crate) const REGISTERS: [&[u8]; 3] = [b"lin/a", b"lin/b", b"lin/c"];
@@ -94,7 +99,7 @@ impl Workload {
     /// Starts `clients` clients, client `n` talking to `targets[n % len]`, for `run`, reading at
     /// `consistency`.
     pub(crate) async fn start(
-        targets: &[&TestNode],
+        targets: &[EndpointAddr],
         clients: usize,
         run: Duration,
         consistency: Consistency,
@@ -106,7 +111,7 @@ impl Workload {
         for number in 0..clients {
             // A session keeps the answers of its last 16 writes: two tasks sharing one could push
             // a retried write out of that window, so each client has its own.
-            let client = client(targets[number % targets.len()]).await;
+            let client = connect(&targets[number % targets.len()]).await;
             let rng =
                 Rng(seed.wrapping_add((number as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
             let runner = Runner {
@@ -165,8 +170,8 @@ impl Outcome {
             .count()
     }
 
-    /// Every check of the module documentation, against the `nodes` still in the cluster.
-    pub(crate) async fn verify(&self, name: &str, nodes: &[&TestNode]) {
+    /// Prints what the clients did.
+    pub(crate) fn summary(&self, name: &str) {
         let answered = self
             .history
             .iter()
@@ -180,67 +185,97 @@ impl Outcome {
             self.increments,
             self.unanswered_increments,
         );
+    }
+
+    /// Every check of the module documentation, against the `nodes` still in the cluster.
+    pub(crate) async fn verify(&self, name: &str, nodes: &[EndpointAddr]) {
+        self.summary(name);
         if let Err(violation) = check(&self.history) {
             panic!(
                 "{name}: not linearizable (IROH_RAFT_SEED={}):\n{violation}",
                 self.seed
             );
         }
-        wait_for(
-            Duration::from_secs(60),
-            "the replicas to apply the same index",
-            || {
-                let applied = nodes[0].node.status().applied;
-                nodes.iter().all(|n| n.node.status().applied == applied)
-            },
-        )
-        .await;
-        let mut registers = Vec::new();
+        self.verify_state(name, nodes).await;
+    }
+
+    /// The checks after the history's: acknowledged writes, the counter, the replicas and their
+    /// state hashes agreeing.
+    pub(crate) async fn verify_state(&self, name: &str, nodes: &[EndpointAddr]) {
+        let mut readers = Vec::new();
         for node in nodes {
-            let reader = client(node).await;
+            readers.push(connect(node).await);
+        }
+        same_applied_index(name, &readers).await;
+        let mut registers = Vec::new();
+        for (reader, node) in readers.iter().zip(nodes) {
             for (key, value) in &self.acknowledged {
                 assert_eq!(
-                    stale_get(&reader, key).await.as_ref(),
+                    stale_get(reader, key).await.as_ref(),
                     Some(value),
                     "{name}: node {} lost the acknowledged put of {}",
-                    node.node.node_id(),
+                    node.id,
                     String::from_utf8_lossy(key)
                 );
             }
-            let count = stale_get(&reader, COUNTER).await.map_or(0, |v| {
+            let count = stale_get(reader, COUNTER).await.map_or(0, |v| {
                 String::from_utf8_lossy(&v).parse::<u64>().expect("a count")
             });
             assert!(
                 (self.increments..=self.increments + self.unanswered_increments).contains(&count),
                 "{name}: node {} counts {count}, but {} increments were acknowledged and {} \
                  unanswered: an increment was lost or applied twice",
-                node.node.node_id(),
+                node.id,
                 self.increments,
                 self.unanswered_increments
             );
             let mut held = vec![count.to_string().into_bytes()];
             for key in REGISTERS {
-                held.push(stale_get(&reader, key).await.unwrap_or_default());
+                held.push(stale_get(reader, key).await.unwrap_or_default());
             }
             registers.push(held);
+        }
+        for reader in readers {
             reader.close().await;
         }
         assert!(
             registers.windows(2).all(|pair| pair[0] == pair[1]),
             "{name}: the replicas disagree on the registers: {registers:?}"
         );
-        let manage = IrohRaftManagementClient::connect_with_key(
-            admin_key(),
-            nodes.iter().map(|n| n.node.addr()).collect(),
-        )
-        .await
-        .expect("management client connects");
+        let manage = IrohRaftManagementClient::connect_with_key(admin_key(), nodes.to_vec())
+            .await
+            .expect("management client connects");
         let report = manage.check_consistency().await.expect("consistency check");
         assert!(
             report.consistent(),
             "{name}: the state hashes disagree: {report:?}"
         );
         manage.close().await;
+    }
+}
+
+async fn connect(node: &EndpointAddr) -> Client {
+    Client::connect_with_key(admin_key(), node.clone())
+        .await
+        .expect("client connects")
+}
+
+/// Waits (at most a minute) for every reader's node to report the same applied index.
+async fn same_applied_index(name: &str, readers: &[Client]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut applied = Vec::new();
+        for reader in readers {
+            applied.push(reader.status().await.ok().and_then(|s| s.applied));
+        }
+        if applied[0].is_some() && applied.windows(2).all(|pair| pair[0] == pair[1]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: the replicas never applied the same index (applied: {applied:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

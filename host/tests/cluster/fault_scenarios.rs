@@ -83,8 +83,9 @@ async fn everywhere(nodes: &[TestNode], seconds: u64, seed: u64) -> Workload {
     .await
 }
 
-fn all(nodes: &[TestNode]) -> Vec<&TestNode> {
-    nodes.iter().collect()
+/// Every node's address, as the workload talks to them.
+fn all(nodes: &[TestNode]) -> Vec<iroh::EndpointAddr> {
+    nodes.iter().map(|n| n.node.addr()).collect()
 }
 
 async fn manage(nodes: &[TestNode]) -> IrohRaftManagementClient {
@@ -209,6 +210,41 @@ async fn twenty_percent_message_loss_on_every_link_for_ten_seconds(seed: u64) {
     shutdown(nodes).await;
 }
 
+/// Every link slowed by its own delay (20 to 150 ms each way, drawn from the seed) for ten seconds:
+/// heartbeats arrive late and out of step, some elections time out, and replies overtake
+/// requests sent on other links.
+async fn slow_links_of_unequal_delay_for_ten_seconds(seed: u64) {
+    let nodes = cluster(3).await;
+    let workload = everywhere(&nodes, 12, seed).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut rng = Rng(seed ^ 0x5eed_de1a);
+    for node in &nodes {
+        for peer in &nodes {
+            if node.node.node_id() != peer.node.node_id() {
+                let delay = Duration::from_millis(rng.between(20, 150));
+                node.node.link_faults().set(
+                    id(peer),
+                    iroh_raft::net::LinkFault {
+                        delay,
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+    }
+    let slow_from = workload.now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    heal(&nodes);
+    let outcome = workload.finish().await;
+    println!("{}", injected(&nodes));
+    assert!(
+        outcome.answered_writes_after(slow_from) > 0,
+        "no write was answered over the slow links"
+    );
+    outcome.verify("slow links", &all(&nodes)).await;
+    shutdown(nodes).await;
+}
+
 async fn the_leader_paused_then_resumed(seed: u64) {
     let nodes = cluster(3).await;
     let paused = leader(&nodes).await;
@@ -256,9 +292,9 @@ async fn a_member_added_and_another_removed_during_writes(seed: u64) {
     let led = leader(&nodes).await;
     // The clients use the leader and one follower; the other follower is removed midway.
     let removed = (led + 1) % 3;
-    let targets: Vec<&TestNode> = (0..3)
+    let targets: Vec<iroh::EndpointAddr> = (0..3)
         .filter(|i| *i != removed)
-        .map(|i| &nodes[i])
+        .map(|i| nodes[i].node.addr())
         .collect();
     let workload = Workload::start(
         &targets,
@@ -398,7 +434,7 @@ async fn a_follower_restarted_behind_the_log_catches_up_from_a_snapshot(seed: u6
 type Scenario = fn(u64) -> BoxFuture<'static, ()>;
 
 /// Every scenario, by name: what CI runs once each and a soak cycles through.
-const SCENARIOS: [(&str, Scenario); 9] = [
+const SCENARIOS: [(&str, Scenario); 10] = [
     ("leader in the minority, linearizable reads", |s| {
         Box::pin(linearizable_minority(s))
     }),
@@ -425,6 +461,9 @@ const SCENARIOS: [(&str, Scenario); 9] = [
     }),
     ("a follower restarted behind the log", |s| {
         Box::pin(a_follower_restarted_behind_the_log_catches_up_from_a_snapshot(s))
+    }),
+    ("slow links", |s| {
+        Box::pin(slow_links_of_unequal_delay_for_ten_seconds(s))
     }),
 ];
 
@@ -480,6 +519,11 @@ async fn histories_stay_linearizable_through_a_deploy_and_a_policy_swap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_stay_linearizable_while_a_follower_catches_up_from_a_snapshot() {
     once(8).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histories_stay_linearizable_over_slow_links_of_unequal_delay() {
+    once(9).await
 }
 
 /// The soak: `IROH_RAFT_SOAK=MINUTES cargo test -p iroh-raft --test cluster soak -- --ignored

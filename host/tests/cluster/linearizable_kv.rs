@@ -23,9 +23,9 @@ async fn histories_stay_linearizable_while_the_leader_is_stopped_and_restarted()
             .position(|n| n.node.status().node_id == leader_id)
             .expect("the leader is one of the nodes");
         // The clients talk to the followers, which forward writes to whichever node leads.
-        let followers: Vec<&TestNode> = (0..nodes.len())
+        let followers: Vec<iroh::EndpointAddr> = (0..nodes.len())
             .filter(|i| *i != leader)
-            .map(|i| &nodes[i])
+            .map(|i| nodes[i].node.addr())
             .collect();
         let workload = Workload::start(
             &followers,
@@ -43,11 +43,18 @@ async fn histories_stay_linearizable_while_the_leader_is_stopped_and_restarted()
         let bind = stopped.node.endpoint().bound_sockets()[0];
         stopped.node.shutdown().await.expect("the leader stops");
         // Restarted at once: over a pause, another test's endpoint could take the freed port.
-        let mut restart = config(stopped.dir.path());
-        restart.bind = bind;
-        let node = Node::start(restart, Start::Restart)
-            .await
-            .expect("the old leader restarts");
+        // Under a full parallel test run the old endpoint once held its port past the node's own
+        // 5 s bind retry (AddressInUse); a few more tries ride that out.
+        let mut attempts = 0;
+        let node = loop {
+            let mut restart = config(stopped.dir.path());
+            restart.bind = bind;
+            match Node::start(restart, Start::Restart).await {
+                Ok(node) => break node,
+                Err(iroh_raft::NodeError::AddressInUse { .. }) if attempts < 3 => attempts += 1,
+                Err(error) => panic!("the old leader restarts: {error}"),
+            }
+        };
         nodes.push(TestNode {
             node,
             dir: stopped.dir,
@@ -59,7 +66,7 @@ async fn histories_stay_linearizable_while_the_leader_is_stopped_and_restarted()
             after_stop > 0,
             "no write succeeded after the leader stopped"
         );
-        let all: Vec<&TestNode> = nodes.iter().collect();
+        let all: Vec<iroh::EndpointAddr> = nodes.iter().map(|n| n.node.addr()).collect();
         outcome
             .verify("the leader stopped and restarted", &all)
             .await;

@@ -5,6 +5,13 @@
 //! these tests add to the test's namespace and remove again look like a network change to every
 //! iroh endpoint there, and a loopback test running beside them lost its connections in CI.
 
+mod checked;
+// The checked workload and its checker, shared with the `cluster` binary; these tests use a part.
+#[allow(dead_code)]
+#[path = "../cluster/checked_workload.rs"]
+mod checked_workload;
+#[path = "../cluster/linearizability.rs"]
+mod linearizability;
 mod netns;
 mod partition;
 // Shared with the `processes` binary, which uses all of it; these tests use a part.

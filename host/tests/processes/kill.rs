@@ -1,12 +1,12 @@
 //! SIGKILL followers and leaders during writes; a node restarted after its peers purged their logs
-//! recovers through a snapshot.
+//! recovers through a snapshot, and one killed while it receives that snapshot recovers too.
 
 use std::time::Duration;
 
 use iroh_raft::Client;
 use iroh_raft::proto::Consistency;
 
-use crate::support::{cluster, eventually, get, leader_of, put};
+use crate::support::{NodeProcess, cluster, eventually, get, leader_of, put, state_hashes_agree};
 
 /// Writes `keys` through `client`, returning the keys whose write was acknowledged.
 async fn write_keys(client: &Client, prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
@@ -29,6 +29,67 @@ async fn applied(client: &Client) -> u64 {
         .unwrap_or(0)
 }
 
+/// Restarts `node` from its data directory and waits (up to 90 s) until it has applied what
+/// `writer`'s node had: the restarted process and a client of it.
+async fn restart_and_catch_up(node: &NodeProcess, writer: &Client) -> (NodeProcess, Client) {
+    let restarted = node.restart();
+    let target = applied(writer).await;
+    let view = Client::connect_with_key(crate::support::admin_key(), restarted.addr.clone())
+        .await
+        .expect("connect");
+    eventually(
+        Duration::from_secs(90),
+        "the follower to catch up",
+        || async { applied(&view).await >= target },
+    )
+    .await;
+    (restarted, view)
+}
+
+/// Three nodes snapshotting every `snapshot_every` entries (keeping 5 behind), one follower
+/// SIGKILLed: the nodes, that follower's index and a client of the leader.
+async fn a_follower_stopped(
+    root: &std::path::Path,
+    snapshot_every: &str,
+) -> (Vec<NodeProcess>, usize, Client) {
+    let mut nodes = cluster(
+        root,
+        &[
+            "--snapshot-every",
+            snapshot_every,
+            "--keep-after-snapshot",
+            "5",
+        ],
+    )
+    .await;
+    let leader = leader_of(&nodes, 0).await;
+    let follower = (leader + 1) % 3;
+    nodes[follower].kill();
+    let writer = Client::connect_with_key(crate::support::admin_key(), nodes[leader].addr.clone())
+        .await
+        .expect("connect");
+    (nodes, follower, writer)
+}
+
+/// What `client`'s node itself holds at `key` (a stale read, answered from its own state).
+async fn stale_value(client: &Client, key: &str) -> Option<Vec<u8>> {
+    let query = bytes::Bytes::from(
+        postcard::to_allocvec(&iroh_raft_kv_types::Query::Get {
+            key: key.as_bytes(),
+        })
+        .expect("encode"),
+    );
+    let answer = client
+        .read(query, Consistency::Stale)
+        .await
+        .expect("read")
+        .expect("ok");
+    match postcard::from_bytes(&answer).expect("decode") {
+        iroh_raft_kv_types::QueryResponse::Value(value) => value,
+        other => panic!("a get answered {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_killed_during_writes_catches_up_after_restart() {
     let root = tempfile::tempdir().expect("temp dir");
@@ -48,17 +109,7 @@ async fn a_follower_killed_during_writes_catches_up_after_restart() {
         "two voters keep a quorum: every write is acknowledged"
     );
     tracing::info!("restarting the follower from its data dir");
-    let restarted = nodes[follower].restart();
-    let target = applied(&writer).await;
-    let view = Client::connect_with_key(crate::support::admin_key(), restarted.addr.clone())
-        .await
-        .expect("connect");
-    eventually(
-        Duration::from_secs(60),
-        "the follower to catch up",
-        || async { applied(&view).await >= target },
-    )
-    .await;
+    let (restarted, view) = restart_and_catch_up(&nodes[follower], &writer).await;
     for key in acked.iter().step_by(17).chain(acked.last()) {
         assert_eq!(get(&view, key).await.as_deref(), Some(key.as_bytes()));
     }
@@ -110,52 +161,80 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_purged_logs_recovers_through_a_snapshot() {
     let root = tempfile::tempdir().expect("temp dir");
-    let mut nodes = cluster(
-        root.path(),
-        &["--snapshot-every", "50", "--keep-after-snapshot", "5"],
-    )
-    .await;
-    let leader = leader_of(&nodes, 0).await;
-    let follower = (leader + 2) % 3;
-    nodes[follower].kill();
-    let writer = Client::connect_with_key(crate::support::admin_key(), nodes[leader].addr.clone())
-        .await
-        .expect("connect");
+    let (mut nodes, follower, writer) = a_follower_stopped(root.path(), "50").await;
     let acked = write_keys(&writer, "c", 0..400).await;
     assert_eq!(acked.len(), 400);
     tracing::info!("the others have snapshotted and purged; restarting the follower");
-    let restarted = nodes[follower].restart();
-    let target = applied(&writer).await;
-    let view = Client::connect_with_key(crate::support::admin_key(), restarted.addr.clone())
-        .await
-        .expect("connect");
-    eventually(
-        Duration::from_secs(60),
-        "the follower to catch up",
-        || async { applied(&view).await >= target },
-    )
-    .await;
-    let stale = |key: String| {
-        let view = &view;
-        async move {
-            let query = bytes::Bytes::from(
-                postcard::to_allocvec(&iroh_raft_kv_types::Query::Get {
-                    key: key.as_bytes(),
-                })
-                .expect("encode"),
-            );
-            view.read(query, Consistency::Stale)
-                .await
-                .expect("read")
-                .expect("ok")
-        }
-    };
+    let (restarted, view) = restart_and_catch_up(&nodes[follower], &writer).await;
     // A stale read is answered by the follower itself, from the state the snapshot installed.
-    let answer = stale("c00000".into()).await;
     assert_eq!(
-        postcard::from_bytes::<iroh_raft_kv_types::QueryResponse>(&answer).expect("decode"),
-        iroh_raft_kv_types::QueryResponse::Value(Some(b"c00000".to_vec()))
+        stale_value(&view, "c00000").await.as_deref(),
+        Some(&b"c00000"[..])
     );
     assert_eq!(get(&view, "c00399").await.as_deref(), Some(&b"c00399"[..]));
     nodes[follower] = restarted;
+}
+
+/// Whether `dir` (a node's snapshot directory) holds part of an incoming snapshot.
+fn receiving_a_snapshot(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let name = entry.file_name().to_string_lossy().to_string();
+            name.starts_with("install-")
+                && name.ends_with(".tmp")
+                && entry.metadata().is_ok_and(|m| m.len() > 0)
+        })
+}
+
+/// A follower SIGKILLed while it writes an incoming snapshot to disk (issue 15): restarted, it
+/// throws the partial file away, installs a snapshot afresh and agrees with the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_killed_while_installing_a_snapshot_recovers_and_agrees() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut nodes, follower, writer) = a_follower_stopped(root.path(), "100").await;
+    // 48 MiB of state, so that sending the snapshot takes long enough to be interrupted.
+    let value = "s".repeat(512 * 1024);
+    let mut acked = Vec::new();
+    for n in 0..96 {
+        let key = format!("big{n:05}");
+        let (_, outcome) = writer.write(put(&key, &value)).await.expect("write");
+        outcome.expect("the put applies");
+        acked.push(key);
+    }
+    let snapshots = nodes[follower].dir.join("storage").join("snapshots");
+    let mut interrupted = false;
+    for round in 0..3 {
+        // Enough entries for the others to snapshot and purge past the stopped follower.
+        acked.extend(write_keys(&writer, &format!("r{round}-"), 0..150).await);
+        let mut restarted = nodes[follower].restart();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline && !receiving_a_snapshot(&snapshots) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        interrupted = receiving_a_snapshot(&snapshots);
+        restarted.kill();
+        nodes[follower] = restarted;
+        if interrupted {
+            println!("the follower was killed while receiving a snapshot (round {round})");
+            break;
+        }
+        tracing::info!("the snapshot was in before the kill; the follower falls behind again");
+    }
+    assert!(
+        interrupted,
+        "three times the follower was never seen receiving a snapshot"
+    );
+
+    let (restarted, view) = restart_and_catch_up(&nodes[follower], &writer).await;
+    for key in &acked {
+        assert!(
+            stale_value(&view, key).await.is_some(),
+            "the follower lacks the acknowledged {key}"
+        );
+    }
+    nodes[follower] = restarted;
+    state_hashes_agree(nodes.iter().map(|n| n.addr.clone()).collect()).await;
 }

@@ -1,11 +1,12 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty, backups and an offline restore.
+//! restarted from their data directories, disks that fill up or lose unsynced writes, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty, backups and an offline restore.
 
 mod access_cli;
 mod backup_cli;
 mod cli;
 mod consistency_cli;
 mod deploy;
+mod disk_faults;
 mod events_cli;
 mod exactly_once;
 mod fatal;

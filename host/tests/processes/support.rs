@@ -320,3 +320,22 @@ pub(crate) fn follow_events(node: &str, extra: &[&str]) -> (Child, mpsc::Receive
     });
     (child, rx)
 }
+
+/// Waits (up to 30 s) until the members at `addrs` report state hashes that agree at one index.
+pub(crate) async fn state_hashes_agree(addrs: Vec<EndpointAddr>) {
+    let manage = iroh_raft::IrohRaftManagementClient::connect_with_key(admin_key(), addrs)
+        .await
+        .expect("management client connects");
+    eventually(
+        Duration::from_secs(30),
+        "the state hashes to agree",
+        || async {
+            manage
+                .check_consistency()
+                .await
+                .is_ok_and(|report| report.consistent())
+        },
+    )
+    .await;
+    manage.close().await;
+}
