@@ -1,8 +1,8 @@
 //! The checked workload (`../cluster/checked_workload.rs`) across real partitions (issue 15): three
 //! node processes, each in a network namespace of its own, six clients through the bridge, and
 //! faults the kernel injects rather than our transport: the leader's routes blackholed and then
-//! restored, a follower SIGKILLed and restarted from its data directory, the leader frozen with
-//! SIGSTOP and thawed with SIGCONT. Each run ends with the workload's checks.
+//! restored, a follower and then the leader SIGKILLed and restarted from their data directories,
+//! the leader frozen with SIGSTOP and thawed with SIGCONT. Each run ends with the workload's checks.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -105,8 +105,11 @@ fn signal(node: &NodeProcess, signal: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn histories_stay_linearizable_across_a_real_partition_and_a_follower_sigkill() {
-    let network = Network::new(3);
+async fn histories_stay_linearizable_across_a_real_partition_and_sigkills_of_a_follower_and_the_leader()
+ {
+    let Some(network) = Network::new(3) else {
+        return;
+    };
     let root = tempfile::tempdir().expect("temp dir");
     let mut nodes = start(&network, root.path()).await;
     tokio::time::timeout(LIMIT, async {
@@ -114,7 +117,7 @@ async fn histories_stay_linearizable_across_a_real_partition_and_a_follower_sigk
         let workload = Workload::start(
             &addrs(&nodes),
             6,
-            Duration::from_secs(24),
+            Duration::from_secs(34),
             Consistency::Linearizable,
             seed,
         )
@@ -139,15 +142,30 @@ async fn histories_stay_linearizable_across_a_real_partition_and_a_follower_sigk
         let (dir, extra) = (nodes[follower].dir.clone(), nodes[follower].extra.clone());
         nodes[follower] = spawn(&network, follower + 1, &dir, &extra);
         println!("follower {follower} killed and restarted");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        // The leader killed mid-write: the others elect, it comes back as a follower.
+        let led = leader(&nodes, &[0, 1, 2], None).await;
+        nodes[led].kill();
+        let leader_killed_at = workload.now();
+        let others: Vec<usize> = (0..3).filter(|i| *i != led).collect();
+        let next = leader(&nodes, &others, Some(led)).await;
+        let (dir, extra) = (nodes[led].dir.clone(), nodes[led].extra.clone());
+        nodes[led] = spawn(&network, led + 1, &dir, &extra);
+        println!("leader {led} killed, {next} elected, {led} restarted");
 
         let outcome = workload.finish().await;
         assert!(
             outcome.answered_writes_after(cut_at) > 0
-                && outcome.answered_writes_after(killed_at) > 0,
+                && outcome.answered_writes_after(killed_at) > 0
+                && outcome.answered_writes_after(leader_killed_at) > 0,
             "writes stopped being answered after a fault"
         );
         outcome
-            .verify("a real partition and a follower SIGKILL", &addrs(&nodes))
+            .verify(
+                "a real partition, a follower and the leader SIGKILLed",
+                &addrs(&nodes),
+            )
             .await;
     })
     .await
@@ -163,7 +181,9 @@ async fn histories_stay_linearizable_across_a_real_partition_and_a_follower_sigk
 /// is present and the replicas agree; whether the lease reads were linearizable it prints.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_leader_keeps_writes_linearizable_and_reports_what_lease_reads_saw() {
-    let network = Network::new(3);
+    let Some(network) = Network::new(3) else {
+        return;
+    };
     let root = tempfile::tempdir().expect("temp dir");
     let nodes = start(&network, root.path()).await;
     tokio::time::timeout(LIMIT, async {

@@ -52,12 +52,20 @@ fn must(args: &[&str]) {
 }
 
 impl Network {
-    /// Creates the bridge and `hosts` namespaces, numbered from 1.
-    pub(crate) fn new(hosts: usize) -> Self {
+    /// Creates the bridge and `hosts` namespaces, numbered from 1; or, where this machine does
+    /// not allow network namespaces (not root, no iproute2), says so and returns `None`, and the
+    /// test skips.
+    pub(crate) fn new(hosts: usize) -> Option<Self> {
         // A test that failed while holding the turn poisons the lock; the next one may go on.
         let turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let probe = format!("irprobe{}", std::process::id() % 100_000);
+        if let Err(error) = ip(&["netns", "add", &probe]) {
+            eprintln!("skipped: this test needs network namespaces, as root ({error})");
+            return None;
+        }
+        let _ = ip(&["netns", "del", &probe]);
         let pid = std::process::id();
         let number = NETWORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let network = Self {
@@ -96,7 +104,7 @@ impl Network {
             must(&["-n", &ns, "link", "set", &inside, "up"]);
             must(&["-n", &ns, "link", "set", "lo", "up"]);
         }
-        network
+        Some(network)
     }
 
     fn bridge(&self) -> String {
