@@ -254,7 +254,8 @@ impl Outcome {
     }
 }
 
-async fn connect(node: &EndpointAddr) -> Client {
+/// A client of `node`, speaking as the admin.
+pub(crate) async fn connect(node: &EndpointAddr) -> Client {
     Client::connect_with_key(admin_key(), node.clone())
         .await
         .expect("client connects")

@@ -49,6 +49,17 @@ fn isolate(nodes: &[TestNode], isolated: usize) {
     }
 }
 
+/// Sets a fault on every one-way link between `nodes`, each a fresh `fault()`.
+fn on_every_link(nodes: &[TestNode], mut fault: impl FnMut() -> iroh_raft::net::LinkFault) {
+    for node in nodes {
+        for peer in nodes {
+            if node.node.node_id() != peer.node.node_id() {
+                node.node.link_faults().set(id(peer), fault());
+            }
+        }
+    }
+}
+
 fn heal(nodes: &[TestNode]) {
     for node in nodes {
         node.node.link_faults().heal_all();
@@ -180,19 +191,10 @@ async fn twenty_percent_message_loss_on_every_link_for_ten_seconds(seed: u64) {
     let workload = everywhere(&nodes, 12, seed).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let lossy_from = workload.now();
-    for node in &nodes {
-        for peer in &nodes {
-            if node.node.node_id() != peer.node.node_id() {
-                node.node.link_faults().set(
-                    id(peer),
-                    iroh_raft::net::LinkFault {
-                        loss: 0.2,
-                        ..Default::default()
-                    },
-                );
-            }
-        }
-    }
+    on_every_link(&nodes, || iroh_raft::net::LinkFault {
+        loss: 0.2,
+        ..Default::default()
+    });
     tokio::time::sleep(Duration::from_secs(10)).await;
     let lossy_until = workload.now();
     heal(&nodes);
@@ -218,20 +220,10 @@ async fn slow_links_of_unequal_delay_for_ten_seconds(seed: u64) {
     let workload = everywhere(&nodes, 12, seed).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut rng = Rng(seed ^ 0x5eed_de1a);
-    for node in &nodes {
-        for peer in &nodes {
-            if node.node.node_id() != peer.node.node_id() {
-                let delay = Duration::from_millis(rng.between(20, 150));
-                node.node.link_faults().set(
-                    id(peer),
-                    iroh_raft::net::LinkFault {
-                        delay,
-                        ..Default::default()
-                    },
-                );
-            }
-        }
-    }
+    on_every_link(&nodes, || iroh_raft::net::LinkFault {
+        delay: Duration::from_millis(rng.between(20, 150)),
+        ..Default::default()
+    });
     let slow_from = workload.now();
     tokio::time::sleep(Duration::from_secs(10)).await;
     heal(&nodes);

@@ -8,13 +8,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use iroh::EndpointAddr;
-use iroh_raft::Client;
 use iroh_raft::proto::Consistency;
 
-use crate::checked_workload::{Workload, seed};
+use crate::checked_workload::{Workload, connect, seed};
 use crate::linearizability::{Input, check};
 use crate::netns::Network;
-use crate::support::{NodeProcess, admin_key, eventually, spawn_with};
+use crate::support::{NodeProcess, eventually, spawn_with};
 
 /// A whole scenario, namespaces to last check.
 const LIMIT: Duration = Duration::from_secs(240);
@@ -50,12 +49,6 @@ async fn start(network: &Network, root: &std::path::Path) -> Vec<NodeProcess> {
     .await;
     client.close().await;
     nodes
-}
-
-async fn connect(addr: &EndpointAddr) -> Client {
-    Client::connect_with_key(admin_key(), addr.clone())
-        .await
-        .expect("the test reaches every namespace")
 }
 
 fn addrs(nodes: &[NodeProcess]) -> Vec<EndpointAddr> {

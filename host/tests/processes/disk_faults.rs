@@ -12,11 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use iroh_raft::Client;
-use iroh_raft::proto::Consistency;
 
 use crate::support::{
-    admin_key, decode_value, eventually, free_port, get, get_query, put, spawn, spawn_logging,
-    state_hashes_agree, wait_for_voters,
+    admin_key, eventually, free_port, get, held, put, spawn, spawn_logging, state_hashes_agree,
+    wait_for_voters,
 };
 
 /// A filesystem a test mounted: unmounted (and its loop device detached) when dropped.
@@ -125,15 +124,6 @@ impl Drop for Mounted {
         if let Some(device) = &self.loop_device {
             let _ = run("losetup", &["--detach", device]);
         }
-    }
-}
-
-/// What `client`'s node itself holds at `key` (a stale read: answered from its own state), or
-/// `None` while it cannot answer.
-async fn held(client: &Client, key: &str) -> Option<Option<Vec<u8>>> {
-    match client.read(get_query(key), Consistency::Stale).await {
-        Ok(Ok(answer)) => Some(decode_value(&answer)),
-        _ => None,
     }
 }
 

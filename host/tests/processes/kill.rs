@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use iroh_raft::Client;
-use iroh_raft::proto::Consistency;
 
-use crate::support::{NodeProcess, cluster, eventually, get, leader_of, put, state_hashes_agree};
+use crate::support::{
+    NodeProcess, cluster, eventually, get, held, leader_of, put, state_hashes_agree,
+};
 
 /// Writes `keys` through `client`, returning the keys whose write was acknowledged.
 async fn write_keys(client: &Client, prefix: &str, range: std::ops::Range<u32>) -> Vec<String> {
@@ -69,25 +70,6 @@ async fn a_follower_stopped(
         .await
         .expect("connect");
     (nodes, follower, writer)
-}
-
-/// What `client`'s node itself holds at `key` (a stale read, answered from its own state).
-async fn stale_value(client: &Client, key: &str) -> Option<Vec<u8>> {
-    let query = bytes::Bytes::from(
-        postcard::to_allocvec(&iroh_raft_kv_types::Query::Get {
-            key: key.as_bytes(),
-        })
-        .expect("encode"),
-    );
-    let answer = client
-        .read(query, Consistency::Stale)
-        .await
-        .expect("read")
-        .expect("ok");
-    match postcard::from_bytes(&answer).expect("decode") {
-        iroh_raft_kv_types::QueryResponse::Value(value) => value,
-        other => panic!("a get answered {other:?}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,7 +150,7 @@ async fn a_node_behind_purged_logs_recovers_through_a_snapshot() {
     let (restarted, view) = restart_and_catch_up(&nodes[follower], &writer).await;
     // A stale read is answered by the follower itself, from the state the snapshot installed.
     assert_eq!(
-        stale_value(&view, "c00000").await.as_deref(),
+        held(&view, "c00000").await.flatten().as_deref(),
         Some(&b"c00000"[..])
     );
     assert_eq!(get(&view, "c00399").await.as_deref(), Some(&b"c00399"[..]));
@@ -231,7 +213,7 @@ async fn a_follower_killed_while_installing_a_snapshot_recovers_and_agrees() {
     let (restarted, view) = restart_and_catch_up(&nodes[follower], &writer).await;
     for key in &acked {
         assert!(
-            stale_value(&view, key).await.is_some(),
+            held(&view, key).await.flatten().is_some(),
             "the follower lacks the acknowledged {key}"
         );
     }

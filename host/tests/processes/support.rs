@@ -188,6 +188,15 @@ pub(crate) async fn get(client: &Client, key: &str) -> Option<Vec<u8>> {
     decode_value(&answer)
 }
 
+/// What `client`'s node itself holds at `key` (a stale read: answered from its own state), or
+/// `None` while it cannot answer.
+pub(crate) async fn held(client: &Client, key: &str) -> Option<Option<Vec<u8>>> {
+    match client.read(get_query(key), Consistency::Stale).await {
+        Ok(Ok(answer)) => Some(decode_value(&answer)),
+        _ => None,
+    }
+}
+
 /// Polls until `check` passes or `timeout` runs out.
 pub(crate) async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
 where
