@@ -82,17 +82,21 @@ fn injected(nodes: &[TestNode]) -> String {
     )
 }
 
-/// Six clients, two on each node, for `seconds`, reading linearizably.
+/// Six clients, two on each node, for `seconds`: three read at `linearizable` and three at
+/// `lease` (one of each on every node), and both must pass the checker under these faults.
 async fn everywhere(nodes: &[TestNode], seconds: u64, seed: u64) -> Workload {
     Workload::start(
         &all(nodes),
         6,
         Duration::from_secs(seconds),
-        Consistency::Linearizable,
+        &BOTH_READS,
         seed,
     )
     .await
 }
+
+/// The reads checked under every fault but a frozen clock: one client at each, in turn.
+const BOTH_READS: [Consistency; 2] = [Consistency::Linearizable, Consistency::Lease];
 
 /// Every node's address, as the workload talks to them.
 fn all(nodes: &[TestNode]) -> Vec<iroh::EndpointAddr> {
@@ -119,8 +123,19 @@ async fn shutdown(nodes: Vec<TestNode>) {
 async fn leader_in_the_minority(consistency: Consistency, seed: u64) {
     let nodes = cluster(3).await;
     let old = leader(&nodes).await;
-    let workload =
-        Workload::start(&all(&nodes), 6, Duration::from_secs(9), consistency, seed).await;
+    let mut workload = Workload::start(
+        &all(&nodes),
+        6,
+        Duration::from_secs(9),
+        &[consistency],
+        seed,
+    )
+    .await;
+    // A client of the old leader that only reads: it asks the cut-off leader throughout, never
+    // held up behind a write of its own.
+    workload
+        .add_reader(&nodes[old].node.addr(), consistency)
+        .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let cut_at = workload.now();
     isolate(&nodes, old);
@@ -240,7 +255,13 @@ async fn slow_links_of_unequal_delay_for_ten_seconds(seed: u64) {
 async fn the_leader_paused_then_resumed(seed: u64) {
     let nodes = cluster(3).await;
     let paused = leader(&nodes).await;
-    let workload = everywhere(&nodes, 8, seed).await;
+    let mut workload = everywhere(&nodes, 8, seed).await;
+    // Clients of the paused leader that only read, at each consistency, throughout the pause.
+    for consistency in BOTH_READS {
+        workload
+            .add_reader(&nodes[paused].node.addr(), consistency)
+            .await;
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let paused_at = workload.now();
     nodes[paused].node.link_faults().pause();
@@ -288,14 +309,7 @@ async fn a_member_added_and_another_removed_during_writes(seed: u64) {
         .filter(|i| *i != removed)
         .map(|i| nodes[i].node.addr())
         .collect();
-    let workload = Workload::start(
-        &targets,
-        6,
-        Duration::from_secs(9),
-        Consistency::Linearizable,
-        seed,
-    )
-    .await;
+    let workload = Workload::start(&targets, 6, Duration::from_secs(9), &BOTH_READS, seed).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let joined = start(Start::Join(nodes[led].node.ticket())).await;
     wait_for(

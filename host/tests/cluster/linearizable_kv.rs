@@ -31,7 +31,7 @@ async fn histories_stay_linearizable_while_the_leader_is_stopped_and_restarted()
             &followers,
             4,
             Duration::from_secs(7),
-            Consistency::Linearizable,
+            &[Consistency::Linearizable],
             seed,
         )
         .await;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use iroh_raft::Client;
 
 use crate::support::{
-    NodeProcess, cluster, eventually, get, held, leader_of, put, state_hashes_agree,
+    NodeProcess, applied, cluster, eventually, get, held, leader_of, put, receiving_a_snapshot,
+    state_hashes_agree,
 };
 
 /// Writes `keys` through `client`, returning the keys whose write was acknowledged.
@@ -19,15 +20,6 @@ async fn write_keys(client: &Client, prefix: &str, range: std::ops::Range<u32>) 
         }
     }
     acked
-}
-
-async fn applied(client: &Client) -> u64 {
-    client
-        .status()
-        .await
-        .ok()
-        .and_then(|s| s.applied)
-        .unwrap_or(0)
 }
 
 /// Restarts `node` from its data directory and waits (up to 90 s) until it has applied what
@@ -155,20 +147,6 @@ async fn a_node_behind_purged_logs_recovers_through_a_snapshot() {
     );
     assert_eq!(get(&view, "c00399").await.as_deref(), Some(&b"c00399"[..]));
     nodes[follower] = restarted;
-}
-
-/// Whether `dir` (a node's snapshot directory) holds part of an incoming snapshot.
-fn receiving_a_snapshot(dir: &std::path::Path) -> bool {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|entry| {
-            let name = entry.file_name().to_string_lossy().to_string();
-            name.starts_with("install-")
-                && name.ends_with(".tmp")
-                && entry.metadata().is_ok_and(|m| m.len() > 0)
-        })
 }
 
 /// A follower SIGKILLed while it writes an incoming snapshot to disk (issue 15): restarted, it

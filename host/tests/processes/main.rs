@@ -1,8 +1,13 @@
 //! Multi-process tests: real `iroh-raft node` processes on loopback, killed with SIGKILL and
-//! restarted from their data directories, disks that fill up or lose unsynced writes, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty, backups and an offline restore.
+//! restarted from their data directories (under the checked workload too), frozen with SIGSTOP, disks that fill up or lose unsynced writes, plugin deploys and the consistency check through the CLI, the Prometheus exposition, `top` under a pty, backups and an offline restore.
 
 mod access_cli;
 mod backup_cli;
+mod checked;
+// The checked workload and its checker, shared with the `cluster` binary; these tests use a part.
+#[allow(dead_code)]
+#[path = "../cluster/checked_workload.rs"]
+mod checked_workload;
 mod cli;
 mod consistency_cli;
 mod deploy;
@@ -13,6 +18,8 @@ mod fatal;
 mod json_cli;
 mod json_shape;
 mod kill;
+#[path = "../cluster/linearizability.rs"]
+mod linearizability;
 mod manage_cli;
 mod membership_cli;
 mod metrics_cli;

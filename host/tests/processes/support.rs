@@ -348,3 +348,75 @@ pub(crate) async fn state_hashes_agree(addrs: Vec<EndpointAddr>) {
     .await;
     manage.close().await;
 }
+
+/// The index of the node that every node in `observers` names as leader, once they agree on one
+/// that is not `not` (up to 60 s).
+pub(crate) async fn agreed_leader(
+    nodes: &[NodeProcess],
+    observers: &[usize],
+    not: Option<usize>,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut named = Vec::new();
+        for &i in observers {
+            let client = Client::connect_with_key(admin_key(), nodes[i].addr.clone())
+                .await
+                .expect("connect");
+            let status = client.status().await.ok();
+            named.push(status.and_then(|s| {
+                let id = s.leader?;
+                let (_, member) = s.voters.iter().find(|(v, _)| *v == id)?;
+                nodes
+                    .iter()
+                    .position(|n| member.endpoint_key == *n.addr.id.as_bytes())
+            }));
+            client.close().await;
+        }
+        if let Some(Some(found)) = named.first()
+            && named.iter().all(|n| *n == Some(*found))
+            && Some(*found) != not
+        {
+            return *found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader every observer names: {named:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a node process.
+pub(crate) fn signal(node: &NodeProcess, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(node.child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// The index `client`'s node has applied (0 when it cannot say).
+pub(crate) async fn applied(client: &Client) -> u64 {
+    client
+        .status()
+        .await
+        .ok()
+        .and_then(|s| s.applied)
+        .unwrap_or(0)
+}
+
+/// Whether `dir` (a node's snapshot directory) holds part of an incoming snapshot.
+pub(crate) fn receiving_a_snapshot(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let name = entry.file_name().to_string_lossy().to_string();
+            name.starts_with("install-")
+                && name.ends_with(".tmp")
+                && entry.metadata().is_ok_and(|m| m.len() > 0)
+        })
+}
