@@ -1,8 +1,9 @@
 //! The checked workload (`../cluster/checked_workload.rs`) against node processes on loopback
 //! (issue 15): faults only a process can suffer, each under concurrent clients whose history the
 //! checker reads. The leader SIGKILLed and restarted; a follower SIGKILLed while it writes an
-//! incoming snapshot to disk; the leader frozen with SIGSTOP and thawed with SIGCONT under `lease`
-//! reads, the one fault under which lease reads are not required to be linearizable.
+//! incoming snapshot to disk; the leader frozen with SIGSTOP and thawed with SIGCONT. Clients
+//! read at `linearizable` and `lease`; under a pause (and the slow clock of `../netns/checked.rs`)
+//! lease reads are not required to be linearizable, and that test prints what they were.
 
 use std::time::{Duration, Instant};
 
