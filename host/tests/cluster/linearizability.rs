@@ -260,27 +260,24 @@ fn minimize(mut ops: Vec<Operation>) -> Vec<Operation> {
 /// the history saw (and the writes those kept ones saw, and so on).
 fn without(ops: &[Operation], dropped: std::ops::Range<usize>) -> Vec<Operation> {
     let mut kept = vec![false; ops.len()];
-    let mut changed = true;
-    while changed {
-        changed = false;
+    loop {
         let remaining: Vec<Operation> = ops
             .iter()
             .enumerate()
             .filter(|(i, _)| !dropped.contains(i) || kept[*i])
             .map(|(_, op)| op.clone())
             .collect();
-        for i in dropped.clone() {
-            if !kept[i] && written(&ops[i]).is_some_and(|value| observed(&remaining, value)) {
-                kept[i] = true;
-                changed = true;
-            }
+        let seen: Vec<usize> = dropped
+            .clone()
+            .filter(|&i| !kept[i] && written(&ops[i]).is_some_and(|v| observed(&remaining, v)))
+            .collect();
+        if seen.is_empty() {
+            return remaining;
+        }
+        for i in seen {
+            kept[i] = true;
         }
     }
-    ops.iter()
-        .enumerate()
-        .filter(|(i, _)| !dropped.contains(i) || kept[*i])
-        .map(|(_, op)| op.clone())
-        .collect()
 }
 
 #[cfg(test)]
