@@ -16,6 +16,7 @@ mod state_export;
 mod state_import;
 mod state_store;
 mod txn;
+mod write_set;
 
 mod memory;
 
@@ -27,4 +28,5 @@ pub use plugin_blobs::PluginBlobs;
 pub(crate) use state_export::StateExport;
 pub(crate) use state_import::StateImport;
 pub use state_store::{AppliedMark, Pairs, StateRead, StateStore};
-pub use txn::{Txn, WriteSet};
+pub use txn::Txn;
+pub use write_set::WriteSet;

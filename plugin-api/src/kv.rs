@@ -56,6 +56,12 @@ impl QueryContext {
         let end = prefix_end(prefix);
         Scan::new(prefix, end.as_deref())
     }
+
+    /// Scans the keys in `[start, end)` in byte order without their values: counting, listing
+    /// or deleting a range of large values this way costs only the keys' memory.
+    pub fn scan_keys(&self, start: &[u8], end: Option<&[u8]>) -> KeyScan {
+        KeyScan::new(start, end)
+    }
 }
 
 impl ApplyContext {
@@ -162,6 +168,57 @@ impl Iterator for Scan {
         self.offset += value_len;
         self.position += 1;
         Some((key, value))
+    }
+}
+
+/// A forward scan over keys alone; fetches them from the host in pages of 256 keys.
+pub struct KeyScan {
+    cursor: host::Cursor,
+    page: host::Keys,
+    position: usize,
+    offset: usize,
+    done: bool,
+}
+
+/// The most keys a key scan fetches from the host at a time.
+const KEY_PAGE: u32 = 256;
+
+impl KeyScan {
+    fn new(start: &[u8], end: Option<&[u8]>) -> Self {
+        Self {
+            cursor: host::Cursor::new(start, end),
+            page: host::Keys {
+                lens: Vec::new(),
+                data: Vec::new(),
+            },
+            position: 0,
+            offset: 0,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for KeyScan {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.position == self.page.lens.len() {
+            if self.done {
+                return None;
+            }
+            self.page = self.cursor.next_keys(KEY_PAGE);
+            self.done = (self.page.lens.len() as u32) < KEY_PAGE;
+            self.position = 0;
+            self.offset = 0;
+            if self.page.lens.is_empty() {
+                return None;
+            }
+        }
+        let len = *self.page.lens.get(self.position)? as usize;
+        let key = self.page.data.get(self.offset..self.offset + len)?.to_vec();
+        self.offset += len;
+        self.position += 1;
+        Some(key)
     }
 }
 

@@ -61,7 +61,7 @@ mod wasm_runtime;
 pub use backup::{BackupHandler, BackupInfo, blob};
 pub use error::{Error, Result};
 #[cfg(feature = "state-machine")]
-pub use kv::{ApplyContext, QueryContext, Scan};
+pub use kv::{ApplyContext, KeyScan, QueryContext, Scan};
 #[cfg(feature = "policy")]
 pub use policy::{Decision, Policy, PreparedPolicy, Request};
 #[cfg(feature = "state-machine")]

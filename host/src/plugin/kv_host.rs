@@ -3,7 +3,7 @@
 
 use wasmtime::component::Resource;
 
-use super::bindings::iroh_raft::plugin::kv::{Host, HostCursor as HostCursorMethods, Pairs};
+use super::bindings::iroh_raft::plugin::kv::{Host, HostCursor as HostCursorMethods, Keys, Pairs};
 use super::host_state::{Access, HostState, WriteBudgetExceeded};
 use crate::proto::PluginLimits;
 use crate::store::Pairs as PairVec;
@@ -15,6 +15,9 @@ pub struct HostCursor {
     next: Option<Vec<u8>>,
     end: Option<Vec<u8>>,
 }
+
+/// A start key, inclusive, and an end key, exclusive (`None`: to the end of the keyspace).
+type KeyRange = (Vec<u8>, Option<Vec<u8>>);
 
 /// Largest page one `cursor.next` call returns, whatever the guest asks for.
 const MAX_PAGE: u32 = 4096;
@@ -51,16 +54,17 @@ pub(crate) fn refusal(limits: &PluginLimits, key: &[u8], value: &[u8]) -> Option
     None
 }
 
+/// The trap for a `kv` call while no apply, migrate or query runs.
+fn outside() -> wasmtime::Error {
+    wasmtime::Error::msg("kv used outside apply, migrate or query")
+}
+
 impl HostState {
     fn read(&mut self, key: &[u8]) -> wasmtime::Result<Option<Vec<u8>>> {
         let result = match &self.access {
             Access::Apply(state) => self.txn.get(&**state, key),
             Access::Query(view) => view.get(key),
-            Access::Closed => {
-                return Err(wasmtime::Error::msg(
-                    "kv used outside apply, migrate or query",
-                ));
-            }
+            Access::Closed => return Err(outside()),
         };
         result.map_err(|e| self.storage_trap(e))
     }
@@ -74,13 +78,54 @@ impl HostState {
         let result = match &self.access {
             Access::Apply(state) => self.txn.scan(&**state, start, end, limit),
             Access::Query(view) => view.scan(start, end, limit),
-            Access::Closed => {
-                return Err(wasmtime::Error::msg(
-                    "kv used outside apply, migrate or query",
-                ));
-            }
+            Access::Closed => return Err(outside()),
         };
         result.map_err(|e| self.storage_trap(e))
+    }
+
+    fn scan_keys(
+        &mut self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> wasmtime::Result<Vec<Vec<u8>>> {
+        let result = match &self.access {
+            Access::Apply(state) => self.txn.scan_keys(&**state, start, end, limit),
+            Access::Query(view) => view.scan_keys(start, end, limit),
+            Access::Closed => return Err(outside()),
+        };
+        result.map_err(|e| self.storage_trap(e))
+    }
+
+    /// Where `cursor`'s next page starts and ends; `None` once it is done.
+    fn cursor_range(
+        &mut self,
+        cursor: &Resource<HostCursor>,
+    ) -> wasmtime::Result<Option<KeyRange>> {
+        let state = self.table.get(cursor)?;
+        Ok(state.next.clone().map(|start| (start, state.end.clone())))
+    }
+
+    /// Moves `cursor` past a page whose last key is `last` and which held `count` of the `max`
+    /// keys asked for: a short page ends the scan.
+    fn advance(
+        &mut self,
+        cursor: &Resource<HostCursor>,
+        last: Option<&[u8]>,
+        count: usize,
+        max: usize,
+    ) -> wasmtime::Result<()> {
+        let state = self.table.get_mut(cursor)?;
+        state.next = match last {
+            // The smallest key after the last one returned.
+            Some(last) if count == max => {
+                let mut after = last.to_vec();
+                after.push(0);
+                Some(after)
+            }
+            _ => None,
+        };
+        Ok(())
     }
 
     fn writable(&self, operation: &str) -> wasmtime::Result<()> {
@@ -89,9 +134,7 @@ impl HostState {
             Access::Query(_) => Err(wasmtime::format_err!(
                 "kv.{operation} is not allowed in query: queries are read-only"
             )),
-            Access::Closed => Err(wasmtime::Error::msg(
-                "kv used outside apply, migrate or query",
-            )),
+            Access::Closed => Err(outside()),
         }
     }
 }
@@ -149,25 +192,23 @@ impl HostCursorMethods for HostState {
 
     fn next(&mut self, cursor: Resource<HostCursor>, max: u32) -> wasmtime::Result<Pairs> {
         let max = max.min(MAX_PAGE) as usize;
-        let (start, end) = {
-            let state = self.table.get(&cursor)?;
-            match &state.next {
-                Some(start) => (start.clone(), state.end.clone()),
-                None => return Ok(pack(Vec::new())),
-            }
+        let Some((start, end)) = self.cursor_range(&cursor)? else {
+            return Ok(pack(Vec::new()));
         };
         let page = self.scan(&start, end.as_deref(), max)?;
-        let state = self.table.get_mut(&cursor)?;
-        state.next = match page.last() {
-            // The smallest key after the last one returned.
-            Some((last, _)) if page.len() == max => {
-                let mut after = last.clone();
-                after.push(0);
-                Some(after)
-            }
-            _ => None,
-        };
+        let last = page.last().map(|(key, _)| key.as_slice());
+        self.advance(&cursor, last, page.len(), max)?;
         Ok(pack(page))
+    }
+
+    fn next_keys(&mut self, cursor: Resource<HostCursor>, max: u32) -> wasmtime::Result<Keys> {
+        let max = max.min(MAX_PAGE) as usize;
+        let Some((start, end)) = self.cursor_range(&cursor)? else {
+            return Ok(pack_keys(Vec::new()));
+        };
+        let page = self.scan_keys(&start, end.as_deref(), max)?;
+        self.advance(&cursor, page.last().map(Vec::as_slice), page.len(), max)?;
+        Ok(pack_keys(page))
     }
 
     fn drop(&mut self, cursor: Resource<HostCursor>) -> wasmtime::Result<()> {
@@ -189,6 +230,13 @@ fn pack(pairs: PairVec) -> Pairs {
         packed.data.extend_from_slice(&value);
     }
     packed
+}
+
+fn pack_keys(keys: Vec<Vec<u8>>) -> Keys {
+    Keys {
+        lens: keys.iter().map(|key| key.len() as u32).collect(),
+        data: keys.concat(),
+    }
 }
 
 #[cfg(test)]

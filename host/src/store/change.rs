@@ -1,23 +1,28 @@
 //! What one log entry changed in the keyspace, as the host saw it through the `kv` interface: the
 //! record `watch` serves (`crate::watch`), kept on disk back to a horizon (`change_history.rs`).
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
 /// One key's change: its new value, or `None` when the entry deleted it.
+///
+/// The bytes are shared with the apply transaction's write set and with every watcher's queue:
+/// recording a change and serving it copies nothing. (Postcard stores them as it stores a
+/// `Vec<u8>`, so the records on disk are the same.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// The key.
-    pub key: Vec<u8>,
+    pub key: Bytes,
     /// The value it was put to; `None` for a delete of a key that existed.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
 }
 
 impl Change {
     /// The bytes it holds, for bounding queues.
     pub fn size(&self) -> usize {
-        self.key.len() + self.value.as_ref().map_or(0, Vec::len)
+        self.key.len() + self.value.as_ref().map_or(0, Bytes::len)
     }
 }
 
@@ -90,9 +95,24 @@ mod tests {
                 0..8,
             )
         ) {
-            let changes: Vec<Change> =
-                changes.into_iter().map(|(key, value)| Change { key, value }).collect();
-            prop_assert_eq!(decode_changes(&encode_changes(&changes).unwrap()).unwrap(), changes);
+            // The form records had when `Change` held `Vec<u8>`s: a record written then decodes
+            // now, and one written now is byte for byte the same.
+            #[derive(Serialize)]
+            struct Before {
+                key: Vec<u8>,
+                value: Option<Vec<u8>>,
+            }
+            let before: Vec<Before> = changes
+                .iter()
+                .map(|(key, value)| Before { key: key.clone(), value: value.clone() })
+                .collect();
+            let changes: Vec<Change> = changes
+                .into_iter()
+                .map(|(key, value)| Change { key: key.into(), value: value.map(Bytes::from) })
+                .collect();
+            let encoded = encode_changes(&changes).unwrap();
+            prop_assert_eq!(&encoded, &postcard::to_allocvec(&before).unwrap());
+            prop_assert_eq!(decode_changes(&encoded).unwrap(), changes);
         }
     }
 

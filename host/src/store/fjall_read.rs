@@ -7,11 +7,21 @@ use fjall::{Keyspace, Readable, Snapshot};
 
 use super::{Pairs, StateRead, StoreError};
 
-pub(crate) fn scan_range(
-    iter: impl Iterator<Item = fjall::Guard>,
+/// The range bounds fjall takes.
+pub(crate) type Bounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
+/// Up to `limit` pairs of `[start, end)`, read from the iterator `range` opens over the bounds.
+pub(crate) fn scan_range<'a, I: Iterator<Item = fjall::Guard>>(
+    start: &'a [u8],
+    end: Option<&'a [u8]>,
     limit: usize,
+    range: impl FnOnce(Bounds<'a>) -> I,
 ) -> Result<Pairs, StoreError> {
-    iter.take(limit)
+    if is_inverted(start, end) {
+        return Ok(Vec::new());
+    }
+    range(bounds(start, end))
+        .take(limit)
         .map(|guard| {
             let (k, v) = guard
                 .into_inner()
@@ -21,15 +31,33 @@ pub(crate) fn scan_range(
         .collect()
 }
 
+/// Up to `limit` keys of `[start, end)`, without reading their values, as [`scan_range`].
+pub(crate) fn scan_key_range<'a, I: Iterator<Item = fjall::Guard>>(
+    start: &'a [u8],
+    end: Option<&'a [u8]>,
+    limit: usize,
+    range: impl FnOnce(Bounds<'a>) -> I,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    if is_inverted(start, end) {
+        return Ok(Vec::new());
+    }
+    range(bounds(start, end))
+        .take(limit)
+        .map(|guard| {
+            let key = guard
+                .key()
+                .map_err(StoreError::fjall("scan", "state machine keys"))?;
+            Ok(key.to_vec())
+        })
+        .collect()
+}
+
 /// `[start, end)` with `end <= start` holds nothing.
-pub(crate) fn is_inverted(start: &[u8], end: Option<&[u8]>) -> bool {
+fn is_inverted(start: &[u8], end: Option<&[u8]>) -> bool {
     end.is_some_and(|end| end <= start)
 }
 
-pub(crate) fn bounds<'a>(
-    start: &'a [u8],
-    end: Option<&'a [u8]>,
-) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+fn bounds<'a>(start: &'a [u8], end: Option<&'a [u8]>) -> Bounds<'a> {
     (
         Bound::Included(start),
         end.map_or(Bound::Unbounded, Bound::Excluded),
@@ -52,13 +80,19 @@ impl StateRead for SnapshotView {
     }
 
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Pairs, StoreError> {
-        if is_inverted(start, end) {
-            return Ok(Vec::new());
-        }
-        scan_range(
-            self.snapshot
-                .range::<&[u8], _>(&self.data, bounds(start, end)),
-            limit,
-        )
+        scan_range(start, end, limit, |bounds| {
+            self.snapshot.range::<&[u8], _>(&self.data, bounds)
+        })
+    }
+
+    fn scan_keys(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        scan_key_range(start, end, limit, |bounds| {
+            self.snapshot.range::<&[u8], _>(&self.data, bounds)
+        })
     }
 }

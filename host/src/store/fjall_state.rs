@@ -18,7 +18,7 @@ use super::change_history::{
     PRUNE_PER_COMMIT, changes_keyspace_name, read_records, stage_oldest, stage_prune,
     stage_records, stored_oldest,
 };
-use super::fjall_read::{SnapshotView, bounds, is_inverted, scan_range};
+use super::fjall_read::{SnapshotView, scan_key_range, scan_range};
 use super::{
     AppliedMark, EntryChanges, Pairs, StateExport, StateImport, StateRead, StateStore, StoreError,
     WriteSet,
@@ -331,13 +331,22 @@ impl StateRead for FjallStateStore {
     }
 
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Pairs, StoreError> {
-        if is_inverted(start, end) {
-            return Ok(Vec::new());
-        }
-        scan_range(
-            self.live().keyspace.range::<&[u8], _>(bounds(start, end)),
-            limit,
-        )
+        let live = self.live();
+        scan_range(start, end, limit, |bounds| {
+            live.keyspace.range::<&[u8], _>(bounds)
+        })
+    }
+
+    fn scan_keys(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let live = self.live();
+        scan_key_range(start, end, limit, |bounds| {
+            live.keyspace.range::<&[u8], _>(bounds)
+        })
     }
 }
 

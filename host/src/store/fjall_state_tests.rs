@@ -307,8 +307,8 @@ fn put_recorded(store: &FjallStateStore, key: &[u8], index: u64) {
     let changes = vec![EntryChanges {
         index,
         changes: vec![super::super::Change {
-            key: key.to_vec(),
-            value: Some(b"v".to_vec()),
+            key: bytes::Bytes::copy_from_slice(key),
+            value: Some(bytes::Bytes::from_static(b"v")),
         }],
     }];
     store

@@ -17,6 +17,14 @@ pub trait StateRead: Send + Sync {
     /// Returns up to `limit` pairs with keys in `[start, end)` (`end = None`: unbounded), in key
     /// order.
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Result<Pairs, StoreError>;
+
+    /// Returns up to `limit` keys in `[start, end)`, in key order, without reading their values.
+    fn scan_keys(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
 }
 
 /// What was applied last: the log index, plus caller-defined bytes committed in the same batch

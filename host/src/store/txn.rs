@@ -1,73 +1,34 @@
 //! The apply transaction: a batch's writes held in memory over the committed state, in two layers
 //! so that one entry's writes can be dropped (when it traps) without losing the entries before it.
 //! Each entry's net changes are recorded as it completes, tagged with its index, for `watch`.
+//! The writes themselves are a [`WriteSet`] per layer.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
-use super::{Change, EntryChanges, Pairs, StateRead, StoreError};
+use super::{Change, EntryChanges, Pairs, StateRead, StoreError, WriteSet};
 
-/// Buffered writes: `Some(value)` puts, `None` deletes. Ordered, so scans can merge it.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct WriteSet {
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+/// What a scan returns per key: a pair, or the key alone.
+trait ScanItem {
+    fn key(&self) -> &[u8];
+    /// The item for a buffered put of `key` = `value`.
+    fn buffered(key: &[u8], value: &[u8]) -> Self;
 }
 
-impl WriteSet {
-    /// Number of distinct keys written.
-    pub fn len(&self) -> usize {
-        self.writes.len()
+impl ScanItem for (Vec<u8>, Vec<u8>) {
+    fn key(&self) -> &[u8] {
+        &self.0
     }
-
-    /// Whether nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+    fn buffered(key: &[u8], value: &[u8]) -> Self {
+        (key.to_vec(), value.to_vec())
     }
+}
 
-    /// Records a put.
-    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.insert(key, Some(value));
+impl ScanItem for Vec<u8> {
+    fn key(&self) -> &[u8] {
+        self
     }
-
-    /// Records a delete.
-    pub fn delete(&mut self, key: Vec<u8>) {
-        self.writes.insert(key, None);
-    }
-
-    /// The buffered state of `key`: `None` if untouched, `Some(None)` if deleted.
-    pub fn lookup(&self, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.writes.get(key).map(Option::as_deref)
-    }
-
-    /// Iterates the writes in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
-        self.writes
-            .iter()
-            .map(|(k, v)| (k.as_slice(), v.as_deref()))
-    }
-
-    /// Moves every write of `later` over this set, `later` winning.
-    ///
-    /// Inserts one by one: `BTreeMap::append` rebuilds the whole tree (O(n + m)), which made
-    /// absorbing one entry at a time quadratic over a batch.
-    fn absorb(&mut self, later: &mut WriteSet) {
-        if self.writes.is_empty() {
-            std::mem::swap(&mut self.writes, &mut later.writes);
-            return;
-        }
-        for (key, value) in std::mem::take(&mut later.writes) {
-            self.writes.insert(key, value);
-        }
-    }
-
-    fn range<'a>(
-        &'a self,
-        start: &'a [u8],
-        end: Option<&'a [u8]>,
-    ) -> impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a {
-        let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
-        self.writes
-            .range::<[u8], _>((Bound::Included(start), upper))
+    fn buffered(key: &[u8], _value: &[u8]) -> Self {
+        key.to_vec()
     }
 }
 
@@ -125,6 +86,32 @@ impl Txn {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Pairs, StoreError> {
+        self.merged(start, end, limit, |wanted| base.scan(start, end, wanted))
+    }
+
+    /// Up to `limit` keys in `[start, end)`, merging the transaction over the committed state,
+    /// without reading any committed value.
+    pub fn scan_keys(
+        &self,
+        base: &dyn StateRead,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.merged(start, end, limit, |wanted| {
+            base.scan_keys(start, end, wanted)
+        })
+    }
+
+    /// Up to `limit` items in `[start, end)`: the buffered writes merged over what `committed`
+    /// reads (given how many items to read) from the committed state.
+    fn merged<T: ScanItem>(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        committed: impl FnOnce(usize) -> Result<Vec<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         // An inverted range is empty (and `BTreeMap::range` would panic on it).
         if limit == 0 || end.is_some_and(|end| end <= start) {
             return Ok(Vec::new());
@@ -133,15 +120,15 @@ impl Txn {
         let mut overlay: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
         for layer in [&self.done, &self.current] {
             for (k, v) in layer.range(start, end) {
-                overlay.insert(k.as_slice(), v.as_deref());
+                overlay.insert(&k[..], v.as_deref());
             }
         }
         if overlay.is_empty() {
-            return base.scan(start, end, limit);
+            return committed(limit);
         }
-        // Each buffered delete can hide one committed pair, so ask for that many more.
+        // Each buffered delete can hide one committed item, so ask for that many more.
         let deletes = overlay.values().filter(|v| v.is_none()).count();
-        let committed = base.scan(start, end, limit.saturating_add(deletes))?;
+        let committed = committed(limit.saturating_add(deletes))?;
         let mut merged = Vec::with_capacity(limit.min(committed.len() + overlay.len()));
         let mut committed = committed.into_iter().peekable();
         let mut overlay = overlay.into_iter().peekable();
@@ -150,20 +137,20 @@ impl Txn {
                 (None, None) => break,
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
-                (Some((ck, _)), Some((ok, _))) => ok <= &ck.as_slice(),
+                (Some(item), Some((ok, _))) => *ok <= item.key(),
             };
             if take_overlay {
                 let Some((key, value)) = overlay.next() else {
                     break;
                 };
-                if committed.peek().is_some_and(|(ck, _)| ck.as_slice() == key) {
+                if committed.peek().is_some_and(|item| item.key() == key) {
                     committed.next();
                 }
                 if let Some(value) = value {
-                    merged.push((key.to_vec(), value.to_vec()));
+                    merged.push(T::buffered(key, value));
                 }
-            } else if let Some(pair) = committed.next() {
-                merged.push(pair);
+            } else if let Some(item) = committed.next() {
+                merged.push(item);
             }
         }
         Ok(merged)
@@ -180,11 +167,11 @@ impl Txn {
         let existed_before = std::mem::take(&mut self.existed_before);
         let changes: Vec<Change> = self
             .current
-            .iter()
-            .filter(|(key, value)| value.is_some() || existed_before.get(*key) != Some(&false))
+            .shared()
+            .filter(|(key, value)| value.is_some() || existed_before.get(&key[..]) != Some(&false))
             .map(|(key, value)| Change {
-                key: key.to_vec(),
-                value: value.map(<[u8]>::to_vec),
+                key: key.clone(),
+                value: value.clone(),
             })
             .collect();
         if !changes.is_empty() {
@@ -219,7 +206,9 @@ impl Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use proptest::prelude::*;
+    use std::ops::Bound;
 
     /// A committed state backed by a map, for testing the merge.
     struct MapState(BTreeMap<Vec<u8>, Vec<u8>>);
@@ -244,6 +233,15 @@ mod tests {
                 .take(limit)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect())
+        }
+        fn scan_keys(
+            &self,
+            start: &[u8],
+            end: Option<&[u8]>,
+            limit: usize,
+        ) -> Result<Vec<Vec<u8>>, StoreError> {
+            let pairs = self.scan(start, end, limit)?;
+            Ok(pairs.into_iter().map(|(key, _)| key).collect())
         }
     }
 
@@ -275,8 +273,8 @@ mod tests {
 
     fn change(key: &[u8], value: Option<&[u8]>) -> Change {
         Change {
-            key: key.to_vec(),
-            value: value.map(<[u8]>::to_vec),
+            key: Bytes::copy_from_slice(key),
+            value: value.map(Bytes::copy_from_slice),
         }
     }
 
@@ -346,7 +344,8 @@ mod tests {
 
     proptest! {
         /// The layered transaction behaves like a plain map that is copied at each `Keep` and
-        /// restored at each `Discard`, and its merged scans agree with that map's ranges.
+        /// restored at each `Discard`, and its merged scans (pairs and keys alone) agree with that
+        /// map's ranges.
         #[test]
         fn txn_matches_a_model(
             committed in proptest::collection::btree_map(0u8..16, any::<u8>(), 0..16),
@@ -381,7 +380,9 @@ mod tests {
                 .take(limit)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect() };
+            let keys: Vec<Vec<u8>> = expected.iter().map(|(k, _)| k.clone()).collect();
             prop_assert_eq!(txn.scan(&base, &[start], end_key.as_deref(), limit).unwrap(), expected);
+            prop_assert_eq!(txn.scan_keys(&base, &[start], end_key.as_deref(), limit).unwrap(), keys);
         }
     }
 }

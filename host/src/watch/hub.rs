@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use bytes::Bytes;
-
 use super::WatchQueue;
 use crate::proto::{RequestError, WatchChange, WatchEnd, WatchRequest, WatchStart};
 use crate::store::EntryChanges;
@@ -115,8 +113,8 @@ impl WatchHub {
                         .filter(|change| live.iter().any(|q| q.wants(entry.index, &change.key)))
                         .map(|change| WatchChange {
                             index: entry.index,
-                            key: Bytes::copy_from_slice(&change.key),
-                            value: change.value.as_deref().map(Bytes::copy_from_slice),
+                            key: change.key.clone(),
+                            value: change.value.clone(),
                         })
                         .collect::<Vec<_>>()
                 })
@@ -214,13 +212,14 @@ mod tests {
     use super::*;
     use crate::store::Change;
     use crate::watch::queue::Watched;
+    use bytes::Bytes;
 
     fn put(index: u64, key: &str) -> EntryChanges {
         EntryChanges {
             index,
             changes: vec![Change {
-                key: key.as_bytes().to_vec(),
-                value: Some(b"v".to_vec()),
+                key: Bytes::copy_from_slice(key.as_bytes()),
+                value: Some(Bytes::from_static(b"v")),
             }],
         }
     }
@@ -234,11 +233,11 @@ mod tests {
         let prompt = hub
             .register(WatchRequest::prefix("", None), 1 << 20, usize::MAX)
             .unwrap();
-        let value = vec![0u8; 1 << 20];
+        let value = Bytes::from(vec![0u8; 1 << 20]);
         let big = |index: u64| EntryChanges {
             index,
             changes: vec![Change {
-                key: b"k".to_vec(),
+                key: Bytes::from_static(b"k"),
                 value: Some(value.clone()),
             }],
         };

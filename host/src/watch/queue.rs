@@ -52,8 +52,8 @@ pub(super) fn watched(request: &WatchRequest, entry: &EntryChanges) -> Vec<Watch
         .filter(|change| request.contains(&change.key))
         .map(|change| WatchChange {
             index: entry.index,
-            key: Bytes::copy_from_slice(&change.key),
-            value: change.value.as_deref().map(Bytes::copy_from_slice),
+            key: change.key.clone(),
+            value: change.value.clone(),
         })
         .collect()
 }
@@ -243,8 +243,8 @@ mod tests {
             changes: keys
                 .iter()
                 .map(|key| Change {
-                    key: key.as_bytes().to_vec(),
-                    value: Some(b"vv".to_vec()),
+                    key: Bytes::copy_from_slice(key.as_bytes()),
+                    value: Some(Bytes::from_static(b"vv")),
                 })
                 .collect(),
         };

@@ -17,6 +17,15 @@ pub trait KvRead {
     /// Returns at most `limit` pairs with keys in `[start, end)`, in key order (`end = None`: to
     /// the end of the keyspace). A range whose `end` is not after `start` is empty.
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)>;
+
+    /// Returns at most `limit` keys in `[start, end)`, in key order, like [`Self::scan`] but
+    /// without the values. Storage that can list keys without reading values (the plugin's
+    /// keyspace can) should: range deletes and key listings use it, so a range of large values
+    /// costs only its keys' memory.
+    fn scan_keys(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<Vec<u8>> {
+        let pairs = self.scan(start, end, limit);
+        pairs.into_iter().map(|(key, _)| key).collect()
+    }
 }
 
 /// Read and write access to a byte-ordered keyspace.

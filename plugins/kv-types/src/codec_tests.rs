@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 use proptest::prelude::*;
 
 use super::*;
-use crate::{Command, Pair, Query, QueryResponse, Response};
+use crate::{Command, Key, Pair, Query, QueryResponse, Response};
 
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..64)
@@ -85,6 +85,18 @@ proptest! {
     fn prefix_round_trips(prefix in bytes(), limit in any::<u32>()) {
         let query = Query::Prefix { prefix: &prefix, limit };
         prop_assert_round_trips!(query);
+    }
+
+    #[test]
+    fn keys_query_round_trips(start in bytes(), end in any::<Option<Vec<u8>>>(), limit in any::<u32>()) {
+        let query = Query::Keys { start: &start, end: end.as_deref(), limit };
+        prop_assert_round_trips!(query);
+    }
+
+    #[test]
+    fn keys_round_trip(keys in proptest::collection::vec(bytes(), 0..8), more in any::<bool>()) {
+        let response = QueryResponse::Keys { keys: keys.into_iter().map(Key).collect(), more };
+        prop_assert_round_trips!(response);
     }
 
     #[test]

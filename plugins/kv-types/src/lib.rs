@@ -39,5 +39,5 @@ pub use access::{KvAccess, KvRead};
 pub use codec::{CodecError, decode, encode};
 pub use command::{Command, Response};
 pub use machine::{apply, prefix_end, query};
-pub use query::{MAX_SCAN_LIMIT, Pair, Query, QueryResponse, scan_limit};
+pub use query::{Key, MAX_SCAN_LIMIT, Pair, Query, QueryResponse, scan_limit};
 pub use resources::{command_resources, query_resources};

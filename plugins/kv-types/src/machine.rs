@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::query::scan_limit;
-use crate::{Command, KvAccess, KvRead, Pair, Query, QueryResponse, Response, decode, encode};
+use crate::{Command, Key, KvAccess, KvRead, Pair, Query, QueryResponse, Response, decode, encode};
 
 /// Applies one encoded [`Command`] and returns the encoded [`Response`], or a message saying why
 /// the command was refused (in which case nothing was written).
@@ -30,6 +30,7 @@ pub fn query(kv: &impl KvRead, request: &[u8]) -> Result<Vec<u8>, String> {
         }
         Query::Scan { start, end, limit } => scan(kv, start, end, limit),
         Query::Prefix { prefix, limit } => scan(kv, prefix, prefix_end(prefix).as_deref(), limit),
+        Query::Keys { start, end, limit } => keys(kv, start, end, limit),
     };
     encode(&response).map_err(|error| format!("kv query response: {error}"))
 }
@@ -85,10 +86,11 @@ fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, Str
                 });
             }
             let limit = scan_limit(limit) as usize;
-            let found = kv.scan(start, end, limit + 1);
+            // Keys alone: the values are never read, however large they are.
+            let found = kv.scan_keys(start, end, limit + 1);
             let more = found.len() > limit;
             let mut deleted = 0;
-            for (key, _) in found.iter().take(limit) {
+            for key in found.iter().take(limit) {
                 if kv.delete(key) {
                     deleted += 1;
                 }
@@ -126,6 +128,23 @@ fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> Query
         .map(|(key, value)| Pair { key, value })
         .collect();
     QueryResponse::Pairs { pairs, more }
+}
+
+/// Lists the keys of `[start, end)` without their values, one more than the limit asked of the
+/// store to learn whether the range holds more.
+fn keys(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> QueryResponse {
+    if end.is_some_and(|end| end <= start) {
+        return QueryResponse::Keys {
+            keys: Vec::new(),
+            more: false,
+        };
+    }
+    let limit = scan_limit(limit) as usize;
+    let mut found = kv.scan_keys(start, end, limit + 1);
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let keys = found.into_iter().map(Key).collect();
+    QueryResponse::Keys { keys, more }
 }
 
 pub use iroh_raft_access_types::resource::prefix_end;

@@ -498,3 +498,79 @@ fn a_range_delete_s_limit_is_clamped_at_the_scan_maximum() {
     );
     assert_eq!(kv.len(), 1);
 }
+
+/// Storage that can list keys but panics if a value is read: what a range of values too large
+/// for the plugin's memory is to the kv logic.
+struct KeysOnly(Map);
+
+impl KvRead for KeysOnly {
+    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        panic!("a value was read")
+    }
+
+    fn scan(&self, _start: &[u8], _end: Option<&[u8]>, _limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        panic!("values were scanned")
+    }
+
+    fn scan_keys(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<Vec<u8>> {
+        self.0.scan_keys(start, end, limit)
+    }
+}
+
+impl KvAccess for KeysOnly {
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), alloc::string::String> {
+        self.0.put(key, value)
+    }
+
+    fn delete(&mut self, key: &[u8]) -> bool {
+        self.0.delete(key)
+    }
+}
+
+/// Bug: a range delete and a key listing read every value of the range into the plugin's
+/// memory, so a range holding a value over about a fifth of it could be neither counted nor
+/// deleted. Both now read keys alone.
+#[test]
+fn bug_range_deletes_and_key_listings_read_the_values_of_the_range() {
+    let mut kv = KeysOnly(map_with(&[b"a", b"b1", b"b2", b"b3", b"c"]));
+    let listed = ask(
+        &kv,
+        Query::Keys {
+            start: b"b",
+            end: Some(b"c"),
+            limit: 2,
+        },
+    );
+    assert_eq!(
+        listed,
+        QueryResponse::Keys {
+            keys: vec![Key(b"b1".to_vec()), Key(b"b2".to_vec())],
+            more: true,
+        }
+    );
+    let inverted = Query::Keys {
+        start: b"c",
+        end: Some(b"b"),
+        limit: 0,
+    };
+    assert_eq!(
+        ask(&kv, inverted),
+        QueryResponse::Keys {
+            keys: Vec::new(),
+            more: false,
+        }
+    );
+    let delete = Command::DeleteRange {
+        start: b"b",
+        end: Some(b"c"),
+        limit: 0,
+    };
+    assert_eq!(
+        run(&mut kv, delete),
+        Response::DeletedRange {
+            deleted: 3,
+            more: false,
+        }
+    );
+    assert_eq!(kv.0, map_with(&[b"a", b"c"]));
+}

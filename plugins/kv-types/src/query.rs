@@ -50,6 +50,18 @@ pub enum Query<'a> {
         /// The most pairs to return; see [`scan_limit`].
         limit: u32,
     },
+    /// Lists the keys in `[start, end)` without their values. Answered by
+    /// [`QueryResponse::Keys`]; pages like [`Query::Scan`].
+    Keys {
+        /// The first key to include; empty means the start of the keyspace.
+        #[serde(with = "serde_bytes")]
+        start: &'a [u8],
+        /// The first key to exclude; `None` means the end of the keyspace.
+        #[serde(borrow, with = "serde_bytes")]
+        end: Option<&'a [u8]>,
+        /// The most keys to return; see [`scan_limit`].
+        limit: u32,
+    },
 }
 
 /// The answer to a [`Query`].
@@ -64,7 +76,18 @@ pub enum QueryResponse {
         /// Whether the range holds further pairs after the last one returned.
         more: bool,
     },
+    /// The keys a [`Query::Keys`] found, in order.
+    Keys {
+        /// At most the read's limit of keys.
+        keys: Vec<Key>,
+        /// Whether the range holds further keys after the last one returned.
+        more: bool,
+    },
 }
+
+/// One key, without its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 /// One key and its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,7 +38,9 @@ pub fn query_resources(query: &[u8]) -> Result<Vec<String>, String> {
             resource::key(key)
         }
         Query::Prefix { prefix, .. } => resource::prefix(prefix),
-        Query::Scan { start, end, .. } => resource::prefix(covering_prefix(start, end)),
+        Query::Scan { start, end, .. } | Query::Keys { start, end, .. } => {
+            resource::prefix(covering_prefix(start, end))
+        }
     };
     Ok(vec![named])
 }
@@ -50,6 +52,8 @@ mod tests {
     use alloc::collections::BTreeMap;
     use proptest::prelude::*;
 
+    /// What a scan of `[start, end)` is judged on; a key listing of the same range is judged
+    /// on the same.
     fn scan(start: &[u8], end: Option<&[u8]>) -> Vec<String> {
         let query = encode(&Query::Scan {
             start,
@@ -57,7 +61,15 @@ mod tests {
             limit: 0,
         })
         .unwrap();
-        query_resources(&query).unwrap()
+        let named = query_resources(&query).unwrap();
+        let keys = encode(&Query::Keys {
+            start,
+            end,
+            limit: 0,
+        })
+        .unwrap();
+        assert_eq!(query_resources(&keys).unwrap(), named);
+        named
     }
 
     #[test]

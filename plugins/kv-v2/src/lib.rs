@@ -63,6 +63,10 @@ impl KvRead for Reader<'_> {
             .take(limit)
             .collect()
     }
+
+    fn scan_keys(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<Vec<u8>> {
+        self.0.scan_keys(start, end).take(limit).collect()
+    }
 }
 
 impl KvRead for Writer<'_> {
@@ -72,6 +76,10 @@ impl KvRead for Writer<'_> {
 
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
         Reader(self.0).scan(start, end, limit)
+    }
+
+    fn scan_keys(&self, start: &[u8], end: Option<&[u8]>, limit: usize) -> Vec<Vec<u8>> {
+        Reader(self.0).scan_keys(start, end, limit)
     }
 }
 

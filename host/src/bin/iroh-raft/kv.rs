@@ -14,7 +14,7 @@ use crate::args::{Output, Target, print_json};
 
 #[path = "kv_range.rs"]
 mod range;
-use range::{Scan, delete_range, print_pairs, range_of};
+use range::{Scan, delete_range, print_keys, print_pairs, range_of};
 
 #[derive(Subcommand)]
 pub(crate) enum KvCli {
@@ -253,8 +253,13 @@ async fn kv_command(client: &Client, json: bool, command: KvCli) -> anyhow::Resu
                 }
                 return Ok(());
             }
-            let (pairs, more) = scan.page(&start, limit).await?;
-            print_pairs(json, keys_only, encoding, &pairs, more)?;
+            if keys_only {
+                let (keys, more) = scan.keys(&start, limit).await?;
+                print_keys(json, encoding, &keys, more)?;
+            } else {
+                let (pairs, more) = scan.page(&start, limit).await?;
+                print_pairs(json, encoding, &pairs, more)?;
+            }
         }
         KvCli::Put {
             key,

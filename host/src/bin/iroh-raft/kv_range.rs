@@ -1,11 +1,12 @@
 //! Ranges of the bundled key-value state machine: `kv scan` reads one a page at a time (printed as
-//! pairs, as keys only, or counted), `kv delete --prefix`/`FROM TO` deletes one in chunks.
+//! pairs; as keys only or counted, without reading values), `kv delete --prefix`/`FROM TO`
+//! deletes one in chunks.
 
 use anyhow::bail;
 use iroh_raft::Client;
 use iroh_raft::proto::Consistency;
 use iroh_raft_kv_types::{
-    Command as KvCommand, MAX_SCAN_LIMIT, Pair, Query as KvQuery, QueryResponse, Response,
+    Command as KvCommand, Key, MAX_SCAN_LIMIT, Pair, Query as KvQuery, QueryResponse, Response,
     prefix_end,
 };
 
@@ -20,32 +21,47 @@ pub(crate) struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    /// Up to `limit` pairs from `start` on, and whether more follow.
-    pub(crate) async fn page(&self, start: &[u8], limit: u32) -> anyhow::Result<(Vec<Pair>, bool)> {
-        let query = KvQuery::Scan {
-            start,
-            end: self.end,
-            limit,
-        };
+    async fn ask(&self, query: &KvQuery<'_>) -> anyhow::Result<QueryResponse> {
         let answer = self
             .client
-            .read(kv_bytes(&query)?, self.consistency)
+            .read(kv_bytes(query)?, self.consistency)
             .await?
             .map_err(|e| anyhow::anyhow!(e))?;
-        let QueryResponse::Pairs { pairs, more } = postcard::from_bytes(&answer)? else {
+        Ok(postcard::from_bytes(&answer)?)
+    }
+
+    /// Up to `limit` pairs from `start` on, and whether more follow.
+    pub(crate) async fn page(&self, start: &[u8], limit: u32) -> anyhow::Result<(Vec<Pair>, bool)> {
+        let end = self.end;
+        let QueryResponse::Pairs { pairs, more } =
+            self.ask(&KvQuery::Scan { start, end, limit }).await?
+        else {
             bail!("the state machine answered a scan with something else: is it the kv plugin?");
         };
         Ok((pairs, more))
     }
 
-    /// How many keys the range holds from `start` on, counted a full page at a time. A page
-    /// that fails (large values: more than the plugin's memory or a frame holds) is asked for
-    /// again at half the size, down to one key.
+    /// Up to `limit` keys from `start` on, without their values, and whether more follow.
+    pub(crate) async fn keys(&self, start: &[u8], limit: u32) -> anyhow::Result<(Vec<Key>, bool)> {
+        let end = self.end;
+        let QueryResponse::Keys { keys, more } =
+            self.ask(&KvQuery::Keys { start, end, limit }).await?
+        else {
+            bail!(
+                "the state machine answered a key listing with something else: is it the kv plugin?"
+            );
+        };
+        Ok((keys, more))
+    }
+
+    /// How many keys the range holds from `start` on, counted a full page of keys at a time
+    /// (values are never read). A page that fails (long keys: more than a frame holds) is asked
+    /// for again at half the size, down to one key.
     pub(crate) async fn count(&self, mut start: Vec<u8>) -> anyhow::Result<u64> {
         let mut count = 0u64;
         let mut limit = MAX_SCAN_LIMIT;
         loop {
-            let (pairs, more) = match self.page(&start, limit).await {
+            let (keys, more) = match self.keys(&start, limit).await {
                 Ok(page) => page,
                 Err(_) if limit > 1 => {
                     limit /= 2;
@@ -55,11 +71,11 @@ impl Scan<'_> {
                     return Err(error.context(format!("counted {count} keys before this failed")));
                 }
             };
-            count += pairs.len() as u64;
-            match pairs.last() {
+            count += keys.len() as u64;
+            match keys.last() {
                 // The next page starts just after the last key read.
-                Some(last) if more => {
-                    start = last.key.clone();
+                Some(Key(last)) if more => {
+                    start = last.clone();
                     start.push(0);
                 }
                 _ => return Ok(count),
@@ -68,47 +84,58 @@ impl Scan<'_> {
     }
 }
 
-/// Prints a page of a scan: pairs, or keys only, as text or JSON.
+/// Prints a page of a scan, as text or JSON.
 pub(crate) fn print_pairs(
     json: bool,
-    keys_only: bool,
     encoding: Encoding,
     pairs: &[Pair],
     more: bool,
 ) -> anyhow::Result<()> {
     if json {
-        let value = if keys_only {
-            let keys: Vec<_> = pairs.iter().map(|p| encoding.show(&p.key)).collect();
-            serde_json::json!({ "keys": keys, "more": more })
-        } else {
-            let pairs: Vec<_> = pairs
-                .iter()
-                .map(|p| {
-                    serde_json::json!({
-                        "key": encoding.show(&p.key),
-                        "value": encoding.show(&p.value),
-                    })
+        let pairs: Vec<_> = pairs
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "key": encoding.show(&p.key),
+                    "value": encoding.show(&p.value),
                 })
-                .collect();
-            serde_json::json!({ "pairs": pairs, "more": more })
-        };
-        return print_json(&value);
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "pairs": pairs, "more": more }));
     }
     for pair in pairs {
-        if keys_only {
-            println!("{}", encoding.show(&pair.key));
-        } else {
-            println!(
-                "{}\t{}",
-                encoding.show(&pair.key),
-                encoding.show(&pair.value)
-            );
-        }
+        println!(
+            "{}\t{}",
+            encoding.show(&pair.key),
+            encoding.show(&pair.value)
+        );
     }
+    print_more(more);
+    Ok(())
+}
+
+/// Prints a page of a key listing (`kv scan --keys-only`), as text or JSON.
+pub(crate) fn print_keys(
+    json: bool,
+    encoding: Encoding,
+    keys: &[Key],
+    more: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let keys: Vec<_> = keys.iter().map(|Key(key)| encoding.show(key)).collect();
+        return print_json(&serde_json::json!({ "keys": keys, "more": more }));
+    }
+    for Key(key) in keys {
+        println!("{}", encoding.show(key));
+    }
+    print_more(more);
+    Ok(())
+}
+
+fn print_more(more: bool) {
     if more {
         eprintln!("(more keys follow: raise --limit, or scan on from after the last key)");
     }
-    Ok(())
 }
 
 /// The range a command names: `FROM [TO]` when FROM is given, else every key starting with
@@ -155,8 +182,9 @@ const DELETE_CHUNK: u32 = 1000;
 
 /// Deletes `[start, end)` in entries of at most [`DELETE_CHUNK`] keys until none remain, and
 /// prints how many went. Each entry is atomic; the whole range is not (keys written into it
-/// meanwhile may be deleted too, or survive). An entry the state machine fails (its values are
-/// more than the plugin's memory holds) is proposed again for half as many keys, down to one.
+/// meanwhile may be deleted too, or survive). An entry the state machine fails (its keys are
+/// more than the plugin's memory holds, or an older kv plugin read their values too) is proposed
+/// again for half as many keys, down to one.
 pub(crate) async fn delete_range(
     client: &Client,
     json: bool,
