@@ -18,6 +18,7 @@ mod mgmt_server;
 mod plugin_upload;
 mod raft_client;
 mod raft_server;
+mod watch_server;
 
 pub use address::{format_node_address, parse_node_address};
 pub use admission::Admission;
@@ -31,10 +32,9 @@ pub use frame::{read_frame, write_frame};
 pub use link_faults::{InjectedFaults, LinkFault, LinkFaults};
 pub use metrics_http::{Exposition, serve_metrics_http};
 pub use metrics_server::{MetricsServer, MetricsService};
-pub use mgmt_server::{
-    Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService, WATCH_STALL_LIMIT,
-};
+pub use mgmt_server::{Caller, MAX_UPLOADS_PER_CONNECTION, ManagementServer, ManagementService};
 pub use plugin_upload::Upload;
 pub(crate) use raft_client::PeerConnections;
 pub use raft_client::{PeerClient, RaftNetwork};
 pub use raft_server::{NOT_A_MEMBER, RaftServer};
+pub use watch_server::WATCH_STALL_LIMIT;

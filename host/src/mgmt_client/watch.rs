@@ -64,7 +64,7 @@ fn resumable(error: &ClientError) -> bool {
         ClientError::Frame(FrameError::Stream(_) | FrameError::Truncated { .. }) => true,
         // Another member may hold it: one that installed a snapshot keeps less history.
         ClientError::Request(RequestError::Compacted { .. }) => true,
-        ClientError::WatchEnded(WatchEnd::Removed) => true,
+        ClientError::WatchEnded(WatchEnd::Removed | WatchEnd::LostLeader { .. }) => true,
         ClientError::Request(error) => error.another_member_may_serve(),
         _ => false,
     }

@@ -19,7 +19,7 @@ use crate::proto::{
     ClientFrame, FrameError, HealthStatus, Operation, Reply, RequestError, RequestId, ServerFrame,
     WatchRequest, decode_body, encode_frame,
 };
-use crate::watch::{WatchFeed, Watched};
+use crate::watch::WatchFeed;
 
 /// Who sent a request: the authenticated peer, and — for a request a member forwards — the
 /// client it vouches for.
@@ -77,6 +77,15 @@ pub trait ManagementService: Send + Sync + 'static {
 
     /// Bumped whenever the access policy in effect changes: a watch is judged again then.
     fn policy_generation(&self) -> u64;
+
+    /// Whether the node is in touch with a leader (it follows one, or a quorum acknowledges it):
+    /// a watch on a node out of touch for [`Self::out_of_touch_limit`] ends, rather than fall
+    /// silent while the cluster commits changes it does not hear of.
+    fn in_touch_with_leader(&self) -> bool;
+
+    /// How long a node may be out of touch with a leader before its watches end: longer than an
+    /// election takes.
+    fn out_of_touch_limit(&self) -> std::time::Duration;
 }
 
 /// How many plugin uploads one connection may have in flight: each buffers up to 16 MiB until it
@@ -200,12 +209,12 @@ impl<S: ManagementService> ManagementServer<S> {
                     let judged = Operation::Watch(request.clone());
                     return match self.service.watch(caller, request).await {
                         Ok(watch) => {
-                            let asked = Asked {
+                            let asked = super::watch_server::Asked {
                                 service: &*self.service,
                                 caller,
                                 operation: judged,
                             };
-                            stream_changes(id, asked, watch, send, recv).await
+                            super::watch_server::stream_changes(id, asked, watch, send, recv).await
                         }
                         Err(error) => refuse(id, error, send).await,
                     };
@@ -309,86 +318,6 @@ async fn refuse(
         result: Err(error),
     };
     write_frame(&mut send, encode_frame(&frame)?).await?;
-    send.finish().map_err(|e| FrameError::Stream(e.to_string()))
-}
-
-/// How often a watch looks whether the access policy changed.
-const POLICY_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Who asked for a watch, what exactly, and who judges them.
-struct Asked<'a, S> {
-    service: &'a S,
-    caller: Caller,
-    operation: Operation,
-}
-
-/// The code a watch's stream is reset with when its watcher is let go for taking nothing.
-const WATCH_STALLED: u32 = 0x5741;
-
-/// How long a watch waits for its client to take a frame before it gives the watcher up: a
-/// watcher that reads nothing for this long is gone or stuck, and its queue is freed.
-pub const WATCH_STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Sends every change of `watch` on the stream, until the client closes it (finishes, resets or
-/// sends anything more) or the watch ends (a `WatchEnded` frame says why). A client that stops
-/// reading stalls only this stream: its queue fills and the watch ends as fallen behind; one that
-/// takes nothing for [`WATCH_STALL_LIMIT`] has its stream reset where it stands.
-async fn stream_changes<S: ManagementService>(
-    id: RequestId,
-    asked: Asked<'_, S>,
-    mut watch: WatchFeed,
-    mut send: SendStream,
-    mut recv: RecvStream,
-) -> Result<(), FrameError> {
-    let watching = ServerFrame::Response {
-        id,
-        result: Ok(Reply::Watching(watch.start())),
-    };
-    write_frame(&mut send, encode_frame(&watching)?).await?;
-    let closed = read_frame(&mut recv, 1024);
-    tokio::pin!(closed);
-    let mut judged_under = asked.service.policy_generation();
-    let mut policy_check = tokio::time::interval(POLICY_RECHECK);
-    loop {
-        let frame = tokio::select! {
-            _ = &mut closed => break,
-            next = watch.next() => match next {
-                Ok(Watched::Changes(changes)) => ServerFrame::Changes { id, changes },
-                Ok(Watched::End(end)) => ServerFrame::WatchEnded { id, end },
-                Err(error) => ServerFrame::Error(error),
-            },
-            // A new policy judges the watch again: one that revokes the caller's read ends it.
-            _ = policy_check.tick() => {
-                let now = asked.service.policy_generation();
-                if now == judged_under {
-                    continue;
-                }
-                judged_under = now;
-                match asked.service.admit(&asked.caller, &asked.operation).await {
-                    Ok(()) => continue,
-                    Err(error) => ServerFrame::Error(error),
-                }
-            }
-        };
-        let last = !matches!(frame, ServerFrame::Changes { .. });
-        // A stalled client must not keep the stream open once it went away.
-        tokio::select! {
-            _ = &mut closed => break,
-            written = tokio::time::timeout(WATCH_STALL_LIMIT, write_frame(&mut send, encode_frame(&frame)?)) => match written {
-                Ok(written) => written?,
-                Err(_) => {
-                    tracing::debug!("a watcher took nothing for {WATCH_STALL_LIMIT:?}; ending its watch");
-                    // Reset, not finished: the frame in flight is cut short and must not be
-                    // taken for a whole one.
-                    let _ = send.reset(WATCH_STALLED.into());
-                    return Ok(());
-                }
-            },
-        }
-        if last {
-            break;
-        }
-    }
     send.finish().map_err(|e| FrameError::Stream(e.to_string()))
 }
 

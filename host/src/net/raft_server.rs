@@ -10,7 +10,7 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
 use openraft::Raft;
 use openraft::async_runtime::WatchReceiver;
-use openraft::raft::AppendEntriesRequest;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use tokio::io::AsyncWriteExt;
 
@@ -123,13 +123,18 @@ where
                 .await
                 .map(RaftReply::Vote)
                 .map_err(|e| e.to_string()),
-            RaftRequest::AppendEntries(rpc) => self
-                .raft
-                .get()
-                .append_entries(rpc)
-                .await
-                .map(RaftReply::AppendEntries)
-                .map_err(|e| e.to_string()),
+            RaftRequest::AppendEntries(rpc) => {
+                let answer = self.raft.get().append_entries(rpc).await;
+                if answer
+                    .as_ref()
+                    .is_ok_and(|a| !matches!(a, AppendEntriesResponse::HigherVote(_)))
+                {
+                    self.raft.heard_from_leader();
+                }
+                answer
+                    .map(RaftReply::AppendEntries)
+                    .map_err(|e| e.to_string())
+            }
             RaftRequest::TransferLeader(rpc) => self
                 .raft
                 .get()
@@ -196,6 +201,9 @@ where
             match result {
                 Ok(result) => {
                     stopped = result.is_err();
+                    if !stopped {
+                        self.raft.heard_from_leader();
+                    }
                     reply(&mut send, &RaftReply::StreamAppend(result)).await?;
                 }
                 Err(fatal) => {

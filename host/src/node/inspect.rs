@@ -186,6 +186,29 @@ pub(crate) fn cluster_status(
     }
 }
 
+/// Whether the node is in touch with a leader: it follows a known leader whose last append
+/// reached it `leader_heard` ago, within `quorum_timeout`, or it leads and a quorum acknowledged
+/// it within `quorum_timeout` (or it is the only voter). A cut-off follower still names its
+/// leader (its pre-votes fail, so its vote stays), and a cut-off leader keeps its role: only the
+/// times tell.
+pub(crate) fn in_touch_with_leader(
+    view: &View,
+    leader_heard: Option<Duration>,
+    quorum_timeout: Duration,
+) -> bool {
+    if !view.running {
+        return false;
+    }
+    if !view.is_leader() {
+        return view.leader.is_some() && leader_heard.is_some_and(|ago| ago <= quorum_timeout);
+    }
+    let alone = view.voters.len() == 1 && view.voters.contains(&view.node_id);
+    alone
+        || view
+            .millis_since_quorum_ack
+            .is_some_and(|ms| ms <= quorum_timeout.as_millis() as u64)
+}
+
 /// A node's health: what is wrong, in words an operator can act on.
 pub(crate) fn health(view: &View, uptime: Duration, quorum_timeout: Duration) -> HealthStatus {
     let mut problems = Vec::new();

@@ -199,3 +199,53 @@ fn bug_a_one_node_cluster_reported_no_quorum_acknowledging_its_leader() {
     let health = health(&view, Duration::from_secs(60), AFTER);
     assert!(health.healthy, "{:?}", health.problems);
 }
+
+/// A watch on a member cut off from the leader stayed silent: the member must know when it is
+/// out of touch, as a follower (no append from its leader lately, though it still names one)
+/// and as a leader (no quorum acknowledges it).
+#[test]
+fn a_node_is_in_touch_with_a_leader_only_while_one_leads_it_or_a_quorum_acknowledges_it() {
+    let mut leader = leader_view();
+    leader.millis_since_quorum_ack = Some(100);
+    assert!(in_touch_with_leader(&leader, None, AFTER));
+    leader.millis_since_quorum_ack = Some(5000);
+    assert!(
+        !in_touch_with_leader(&leader, None, AFTER),
+        "a cut-off leader"
+    );
+    leader.millis_since_quorum_ack = None;
+    assert!(
+        !in_touch_with_leader(&leader, None, AFTER),
+        "never acknowledged"
+    );
+    let mut alone = leader.clone();
+    alone.voters = vec![1];
+    assert!(in_touch_with_leader(&alone, None, AFTER), "the only voter");
+
+    let mut follower = leader_view();
+    follower.node_id = 2;
+    follower.state = Some(RaftRole::Follower);
+    follower.millis_since_quorum_ack = None;
+    let recently = Some(Duration::from_millis(100));
+    assert!(in_touch_with_leader(&follower, recently, AFTER));
+    assert!(
+        !in_touch_with_leader(&follower, Some(AFTER * 2), AFTER),
+        "a cut-off follower still naming its leader"
+    );
+    assert!(
+        !in_touch_with_leader(&follower, None, AFTER),
+        "no leader heard since it started"
+    );
+    follower.leader = None;
+    follower.state = Some(RaftRole::Candidate);
+    assert!(
+        !in_touch_with_leader(&follower, recently, AFTER),
+        "a candidate"
+    );
+    let mut stopped = leader_view();
+    stopped.running = false;
+    assert!(
+        !in_touch_with_leader(&stopped, Some(Duration::ZERO), AFTER),
+        "raft stopped"
+    );
+}

@@ -426,6 +426,19 @@ impl ManagementService for NodeService {
         self.counters.subscription(false);
     }
 
+    fn in_touch_with_leader(&self) -> bool {
+        inspect::in_touch_with_leader(
+            &View::of(&self.raft()),
+            self.raft.since_leader_heard(),
+            self.unreachable_after(),
+        )
+    }
+
+    fn out_of_touch_limit(&self) -> Duration {
+        // Two election timeouts: an election that succeeds ends well within it.
+        self.unreachable_after() * 2
+    }
+
     fn max_frame(&self) -> usize {
         self.max_frame.load(Ordering::Relaxed)
     }

@@ -1,9 +1,11 @@
 //! The operations that turn a management stream into a stream of their own: event subscriptions
 //! and watches. Each is judged and checked here; the server streams what it returns.
 
+use std::time::{Duration, Instant};
+
 use super::service::NodeService;
 use crate::events::Subscription;
-use crate::net::Caller;
+use crate::net::{Caller, ManagementService};
 use crate::proto::{Operation, RequestError, WatchRequest};
 use crate::watch::WatchFeed;
 
@@ -24,7 +26,8 @@ impl NodeService {
     }
 
     /// A new watch for `caller`: judged as `data.read` of the keys it watches, refused when this
-    /// node was removed (it applies nothing more) or no longer holds the index asked for.
+    /// node was removed (it applies nothing more), is out of touch with a leader (it would hear
+    /// of no new change) or no longer holds the index asked for.
     pub(crate) async fn open_watch(
         &self,
         caller: Caller,
@@ -35,6 +38,23 @@ impl NodeService {
         self.counters.asked(operation.access().operation());
         self.judge(&caller, &operation).await?;
         self.gate.removal.check(self.node_id, &operation)?;
+        self.until_in_touch().await?;
         self.state_machine.state().watch(request)
+    }
+
+    /// Waits, up to the out-of-touch limit, for this node to be in touch with a leader (an
+    /// election under way ends well within it); refuses if it is not by then.
+    async fn until_in_touch(&self) -> Result<(), RequestError> {
+        let since = Instant::now();
+        let limit = self.out_of_touch_limit();
+        while !self.in_touch_with_leader() {
+            if since.elapsed() >= limit {
+                return Err(RequestError::OutOfTouch {
+                    after_ms: since.elapsed().as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 }

@@ -265,6 +265,15 @@ pub enum RequestError {
         /// The oldest index the node still holds.
         oldest: u64,
     },
+    /// The node has been out of touch with a leader for `after_ms` (cut off from the others, or
+    /// a leader no quorum acknowledges), so it cannot promise what it serves is current.
+    #[error(
+        "this node has been out of touch with a leader for {after_ms} ms (it may be cut off from          the others): ask another member"
+    )]
+    OutOfTouch {
+        /// How long it had been out of touch.
+        after_ms: u64,
+    },
 }
 
 /// Why the log cannot be compacted up to `index` when the snapshot covers `snapshot`, and what to
@@ -286,9 +295,13 @@ fn compact_refusal(index: u64, snapshot: Option<u64>) -> String {
 
 impl RequestError {
     /// Whether the node refused only because of its own state (it has not caught up since it
-    /// started, or it was removed): another member may serve the request.
+    /// started, it was removed, or it is out of touch with a leader): another member may serve
+    /// the request.
     pub fn another_member_may_serve(&self) -> bool {
-        matches!(self, Self::CatchingUp { .. } | Self::Removed { .. })
+        matches!(
+            self,
+            Self::CatchingUp { .. } | Self::Removed { .. } | Self::OutOfTouch { .. }
+        )
     }
 }
 

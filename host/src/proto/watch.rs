@@ -114,4 +114,14 @@ pub enum WatchEnd {
          member, from the index after the last change received"
     )]
     Removed,
+    /// The node has been out of touch with a leader for `after_ms` (cut off from the others, or
+    /// a leader no quorum acknowledges): changes the cluster commits may not reach it, so it ends
+    /// its watches rather than fall silent. Another member serves the watch from where it stopped.
+    #[error(
+        "the node has been out of touch with a leader for {after_ms} ms, so changes may not reach          it: watch through another member, from the index after the last change received"
+    )]
+    LostLeader {
+        /// How long it had been out of touch.
+        after_ms: u64,
+    },
 }

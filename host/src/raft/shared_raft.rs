@@ -3,7 +3,8 @@
 //! starts). Every user asks for the current core each time instead of keeping one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use openraft::Raft;
 use openraft::storage::RaftStateMachine;
@@ -14,6 +15,9 @@ use crate::proto::TypeConfig;
 pub struct SharedRaft<SM: RaftStateMachine<TypeConfig>> {
     current: Arc<RwLock<Raft<TypeConfig, SM>>>,
     stopping: Arc<AtomicBool>,
+    /// When an append from a leader this node accepts last reached it (openraft keeps no such
+    /// time on a follower).
+    leader_heard: Arc<Mutex<Option<Instant>>>,
 }
 
 impl<SM: RaftStateMachine<TypeConfig>> Clone for SharedRaft<SM> {
@@ -21,6 +25,7 @@ impl<SM: RaftStateMachine<TypeConfig>> Clone for SharedRaft<SM> {
         Self {
             current: self.current.clone(),
             stopping: self.stopping.clone(),
+            leader_heard: self.leader_heard.clone(),
         }
     }
 }
@@ -37,6 +42,7 @@ impl<SM: RaftStateMachine<TypeConfig>> SharedRaft<SM> {
         Self {
             current: Arc::new(RwLock::new(raft)),
             stopping: Arc::new(AtomicBool::new(false)),
+            leader_heard: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -70,5 +76,17 @@ impl<SM: RaftStateMachine<TypeConfig>> SharedRaft<SM> {
     /// Whether the node is stopping.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Notes that an append (entries or a heartbeat) from a leader this node accepts reached it.
+    pub fn heard_from_leader(&self) {
+        *self.leader_heard.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// How long ago a leader's append last reached this node; `None` if none has since it
+    /// started.
+    pub fn since_leader_heard(&self) -> Option<Duration> {
+        let heard = *self.leader_heard.lock().unwrap_or_else(|p| p.into_inner());
+        heard.map(|at| at.elapsed())
     }
 }

@@ -3,7 +3,8 @@
 //! the member serving it is shut down (the management client resumes on another one), and when
 //! a watcher resumes by hand on another member from where it stopped. A watch from before the
 //! horizon is refused with the oldest index; a watcher that never reads ends "fell behind" and the
-//! cluster goes on serving.
+//! cluster goes on serving. A member cut off from the leader ends its watches, and refuses new
+//! ones, instead of falling silent.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -80,6 +81,19 @@ async fn next_change(
         .expect("a change within 30 s")
         .expect("the watch goes on")
         .expect("a change")
+}
+
+/// The first change a watch opened with [`Client::watch`] delivers next.
+async fn first_change(watch: &mut iroh_raft::WatchStream) -> WatchChange {
+    loop {
+        let changes = tokio::time::timeout(Duration::from_secs(30), watch.next())
+            .await
+            .expect("a change within 30 s")
+            .expect("the watch goes on");
+        if let Some(change) = changes.into_iter().next() {
+            return change;
+        }
+    }
 }
 
 /// Collects changes from `stream` until one at `last` arrives, failing on a repeat.
@@ -360,33 +374,16 @@ async fn a_watcher_that_takes_nothing_for_the_stall_limit_is_let_go_and_loses_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_member_ends_its_watches_and_the_management_client_resumes_elsewhere() {
     let nodes = cluster(3).await;
-    let leader = nodes[0].node.status().leader.expect("a leader");
-    let victim = nodes
-        .iter()
-        .position(|n| n.node.node_id() != leader)
-        .expect("a follower");
+    let Watched {
+        victim,
+        others,
+        manage,
+        mut followed,
+        raw_client: _raw_client,
+        mut raw,
+        writer,
+    } = watched_through_a_follower(&nodes, "r/").await;
     let victim_id = nodes[victim].node.node_id();
-    let others: Vec<_> = (0..3).filter(|i| *i != victim).collect();
-    // Served by the victim: it comes first in the list.
-    let manage = IrohRaftManagementClient::connect_with_key(
-        admin_key(),
-        std::iter::once(victim)
-            .chain(others.iter().copied())
-            .map(|i| nodes[i].node.addr())
-            .collect(),
-    )
-    .await
-    .expect("management client");
-    let mut followed = manage
-        .watch(WatchRequest::prefix("r/", None))
-        .await
-        .expect("watch opens");
-    let raw_client = client(&nodes[victim]).await;
-    let mut raw = raw_client
-        .watch(WatchRequest::prefix("r/", None))
-        .await
-        .expect("watch opens");
-    let writer = client(&nodes[others[0]]).await;
     let (first, _) = writer
         .write(encode(&Command::Put {
             key: b"r/1",
@@ -428,6 +425,142 @@ async fn a_removed_member_ends_its_watches_and_the_management_client_resumes_els
     let change = next_change(&mut followed).await;
     assert_eq!((change.index, &change.key[..]), (second, &b"r/2"[..]));
     manage.close().await;
+    for node in nodes {
+        node.node.shutdown().await.expect("shutdown");
+    }
+}
+
+/// A prefix watched through a follower, the victim: by a management client that lists it first
+/// (so it serves the watch) and by a plain client of it; and a client of another member to write.
+struct Watched {
+    victim: usize,
+    others: Vec<usize>,
+    manage: IrohRaftManagementClient,
+    followed: futures_util::stream::BoxStream<'static, Result<WatchChange, ClientError>>,
+    raw_client: Client,
+    raw: iroh_raft::WatchStream,
+    writer: Client,
+}
+
+async fn watched_through_a_follower(
+    nodes: &[crate::support::TestNode],
+    prefix: &'static str,
+) -> Watched {
+    let leader = nodes[0].node.status().leader.expect("a leader");
+    let victim = nodes
+        .iter()
+        .position(|n| n.node.node_id() != leader)
+        .expect("a follower");
+    let others: Vec<_> = (0..3).filter(|i| *i != victim).collect();
+    // Served by the victim: it comes first in the list.
+    let manage = IrohRaftManagementClient::connect_with_key(
+        admin_key(),
+        std::iter::once(victim)
+            .chain(others.iter().copied())
+            .map(|i| nodes[i].node.addr())
+            .collect(),
+    )
+    .await
+    .expect("management client");
+    let followed = manage
+        .watch(WatchRequest::prefix(prefix, None))
+        .await
+        .expect("watch opens");
+    let raw_client = client(&nodes[victim]).await;
+    let raw = raw_client
+        .watch(WatchRequest::prefix(prefix, None))
+        .await
+        .expect("watch opens");
+    let writer = client(&nodes[others[0]]).await;
+    Watched {
+        victim,
+        others,
+        manage,
+        followed,
+        raw_client,
+        raw,
+        writer,
+    }
+}
+
+/// Bug: a watch on a member cut off from the leader stayed silent while the others committed
+/// changes to its keys. Now the member ends its watches once it has been out of touch for two
+/// election timeouts, refuses new ones, and the management client resumes on another member,
+/// losing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cut_off_from_the_leader_ends_its_watches_and_the_management_client_resumes_elsewhere()
+ {
+    let nodes = cluster(3).await;
+    let Watched {
+        victim,
+        others,
+        manage,
+        mut followed,
+        raw_client,
+        mut raw,
+        writer,
+    } = watched_through_a_follower(&nodes, "c/").await;
+    let put = |key: &'static [u8]| encode(&Command::Put { key, value: b"v" });
+    let (first, _) = writer.write(put(b"c/1")).await.expect("write");
+    assert_eq!(next_change(&mut followed).await.index, first);
+    let seen = first_change(&mut raw).await;
+    assert_eq!(seen.index, first);
+    // Idle for longer than the out-of-touch limit (two election timeouts): heartbeats keep the
+    // follower in touch, so its watch goes on.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (idle, _) = writer.write(put(b"c/idle")).await.expect("write");
+    assert_eq!(next_change(&mut followed).await.index, idle);
+    let seen = first_change(&mut raw).await;
+    assert_eq!(seen.index, idle);
+
+    // Cut the victim's raft links, both ways; its management endpoint stays reachable.
+    let victim_id = nodes[victim].node.endpoint().id();
+    for i in &others {
+        nodes[*i].node.link_faults().cut(victim_id);
+        nodes[victim]
+            .node
+            .link_faults()
+            .cut(nodes[*i].node.endpoint().id());
+    }
+    let (second, _) = writer.write(put(b"c/2")).await.expect("write");
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(30), raw.next())
+            .await
+            .expect("the cut-off member ends its watch in time")
+        {
+            Ok(changes) => assert!(changes.is_empty(), "the cut-off member saw {changes:?}"),
+            Err(error) => break error,
+        }
+    };
+    assert!(
+        matches!(ended, ClientError::WatchEnded(WatchEnd::LostLeader { .. })),
+        "{ended:?}"
+    );
+    assert!(
+        ended.to_string().contains("out of touch with a leader"),
+        "{ended}"
+    );
+    // A new watch there is refused with the reason, after waiting out an election's time.
+    let refused = raw_client
+        .watch(WatchRequest::prefix("c/", None))
+        .await
+        .expect_err("a watch on a cut-off member is refused");
+    assert!(
+        matches!(
+            refused,
+            ClientError::Request(RequestError::OutOfTouch { .. })
+        ),
+        "{refused:?}"
+    );
+    // The management client's watch went on through another member, losing nothing.
+    let change = next_change(&mut followed).await;
+    assert_eq!((change.index, &change.key[..]), (second, &b"c/2"[..]));
+    let (third, _) = writer.write(put(b"c/3")).await.expect("write");
+    assert_eq!(next_change(&mut followed).await.index, third);
+    manage.close().await;
+    for node in &nodes {
+        node.node.link_faults().heal_all();
+    }
     for node in nodes {
         node.node.shutdown().await.expect("shutdown");
     }
