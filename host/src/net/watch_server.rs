@@ -29,9 +29,9 @@ pub const WATCH_STALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// Sends every change of `watch` on the stream, until the client closes it (finishes, resets or
 /// sends anything more) or the watch ends (a `WatchEnded` frame says why, also when the node has
-/// been out of touch with a leader too long). A client that stops
-/// reading stalls only this stream: its queue fills and the watch ends as fallen behind; one that
-/// takes nothing for [`WATCH_STALL_LIMIT`] has its stream reset where it stands.
+/// been out of touch with a leader too long). A client that stops reading stalls only this
+/// stream: its queue fills and the watch ends as fallen behind; one that takes nothing for
+/// [`WATCH_STALL_LIMIT`] has its stream reset where it stands.
 pub(super) async fn stream_changes<S: ManagementService>(
     id: RequestId,
     asked: Asked<'_, S>,
