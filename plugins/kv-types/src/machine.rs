@@ -79,18 +79,10 @@ fn execute(kv: &mut impl KvAccess, command: Command<'_>) -> Result<Response, Str
             })
         }
         Command::DeleteRange { start, end, limit } => {
-            if end.is_some_and(|end| end <= start) {
-                return Ok(Response::DeletedRange {
-                    deleted: 0,
-                    more: false,
-                });
-            }
-            let limit = scan_limit(limit) as usize;
             // Keys alone: the values are never read, however large they are.
-            let found = kv.scan_keys(start, end, limit + 1);
-            let more = found.len() > limit;
+            let (found, more) = limited(start, end, limit, |n| kv.scan_keys(start, end, n));
             let mut deleted = 0;
-            for key in found.iter().take(limit) {
+            for key in &found {
                 if kv.delete(key) {
                     deleted += 1;
                 }
@@ -110,19 +102,28 @@ pub(crate) fn check_key(key: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Reads `[start, end)`, asking the store for one pair more than the limit to learn whether the
-/// range holds more.
-fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> QueryResponse {
+/// Up to `limit` items of `[start, end)` (see [`scan_limit`]), as `read` fetches them given how
+/// many to fetch, and whether the range holds more: one item more than the limit is asked for to
+/// learn it. A range whose end is not after its start holds nothing.
+fn limited<T>(
+    start: &[u8],
+    end: Option<&[u8]>,
+    limit: u32,
+    read: impl FnOnce(usize) -> Vec<T>,
+) -> (Vec<T>, bool) {
     if end.is_some_and(|end| end <= start) {
-        return QueryResponse::Pairs {
-            pairs: Vec::new(),
-            more: false,
-        };
+        return (Vec::new(), false);
     }
     let limit = scan_limit(limit) as usize;
-    let mut found = kv.scan(start, end, limit + 1);
+    let mut found = read(limit + 1);
     let more = found.len() > limit;
     found.truncate(limit);
+    (found, more)
+}
+
+/// Reads the pairs of `[start, end)`.
+fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> QueryResponse {
+    let (found, more) = limited(start, end, limit, |n| kv.scan(start, end, n));
     let pairs = found
         .into_iter()
         .map(|(key, value)| Pair { key, value })
@@ -130,19 +131,9 @@ fn scan(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> Query
     QueryResponse::Pairs { pairs, more }
 }
 
-/// Lists the keys of `[start, end)` without their values, one more than the limit asked of the
-/// store to learn whether the range holds more.
+/// Lists the keys of `[start, end)` without their values.
 fn keys(kv: &impl KvRead, start: &[u8], end: Option<&[u8]>, limit: u32) -> QueryResponse {
-    if end.is_some_and(|end| end <= start) {
-        return QueryResponse::Keys {
-            keys: Vec::new(),
-            more: false,
-        };
-    }
-    let limit = scan_limit(limit) as usize;
-    let mut found = kv.scan_keys(start, end, limit + 1);
-    let more = found.len() > limit;
-    found.truncate(limit);
+    let (found, more) = limited(start, end, limit, |n| kv.scan_keys(start, end, n));
     let keys = found.into_iter().map(Key).collect();
     QueryResponse::Keys { keys, more }
 }

@@ -459,7 +459,13 @@ proptest! {
             .cloned()
             .collect();
         let got = keys(ask(&kv, Query::Scan { start: &start, end: end.as_deref(), limit }));
-        prop_assert_eq!(got, (in_range.iter().take(take).cloned().collect(), in_range.len() > take));
+        prop_assert_eq!(&got, &(in_range.iter().take(take).cloned().collect(), in_range.len() > take));
+        // A key listing agrees with the scan, reading no value.
+        let listed = ask(&KeysOnly(kv.clone()), Query::Keys { start: &start, end: end.as_deref(), limit });
+        let QueryResponse::Keys { keys: listed, more } = listed else {
+            panic!("expected keys, got {listed:?}");
+        };
+        prop_assert_eq!((listed.into_iter().map(|Key(key)| key).collect::<Vec<_>>(), more), got);
 
         let with_prefix: Vec<Vec<u8>> =
             stored.iter().filter(|key| key.starts_with(&prefix)).cloned().collect();
